@@ -1,0 +1,317 @@
+"""The `farm` command line: the composition root, thin over one domain function per command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from farm.errors import CancelledError, FarmError, SpecError
+from farm.settings import Settings
+
+app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+stack_app = typer.Typer(help="Bring a stack up or down by hand, to try it.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+STATE: dict[str, Any] = {"debug": False}
+
+DbOption = Annotated[str | None, typer.Option("--db", help="results database URL [env FARM_DATABASE_URL; "
+                                              "default sqlite:///farm.db]", show_default=False)]
+
+
+def settings(db: str | None = None) -> Settings:
+    """The one settings object for this invocation: environment, then flags."""
+    base = Settings()
+    updates: dict[str, Any] = {"debug": STATE["debug"]}
+    if db:
+        updates["database_url"] = db
+    return base.model_copy(update=updates)
+
+
+def open_store(cfg: Settings) -> Any:
+    """The results store, migrated to the latest schema."""
+    from farm.store.repository import Store
+
+    store = Store(cfg.database_url)
+    store.migrate()
+    return store
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False) -> None:
+    STATE["debug"] = debug
+
+
+# ------------------------------------------------------------------------------------------------ run
+@app.command()
+def run(
+    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
+    db: DbOption = None,
+    report: Annotated[Path | None, typer.Option("--report", "-o", help="where to write the HTML report "
+                                                "[default: reports/NAME.html]")] = None,
+) -> None:
+    """Run a whole sweep on this machine: every cell, stored as it finishes; a re-run resumes."""
+    from farm.execute import ExecutionContext, GroupObserver
+    from farm.host import fingerprint
+    from farm.load.runner import LocustRunner
+    from farm.plan import expand
+    from farm.run import prepare, run_sweep
+    from farm.spec import load_sweep
+    from farm.stacks.local import LocalDriver
+
+    cfg = settings(db)
+    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
+    plan = expand(loaded.spec, loaded.manifest)
+    store = open_store(cfg)
+    sweep = prepare(store, loaded)
+    todo = sum(sweep.counts.get(s, 0) for s in ("pending", "running", "failed", "cancelled"))
+    spec = loaded.spec
+    out.print(f"[bold]{spec.name}[/]: {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
+              f"({'new' if sweep.new else f'resuming: {todo} to run'}) · store {cfg.redacted_database_url()}")
+    per_cell = spec.load.warmup + spec.load.duration
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[cells]}"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=out,
+                  transient=False) as progress:
+        finished = [len(plan.cells) - todo]
+        task = progress.add_task("starting", total=max(1, todo) * per_cell,
+                                 cells=f"{finished[0]}/{len(plan.cells)} cells")
+
+        def cell_start(cell: Any) -> None:
+            p = cell.params
+            label = ", ".join(f"{k}={p[k]}" for k in ("architecture", "cache", "instances", "users") if k in p)
+            progress.update(task, description=f"{label} rep {cell.repetition}")
+
+        def cell_end(cell: Any, status: str, error: str | None) -> None:
+            finished[0] += 1
+            progress.update(task, advance=per_cell, cells=f"{finished[0]}/{len(plan.cells)} cells")
+            if error:
+                progress.console.print(f"[red]cell {cell.id} failed:[/] {error}")
+
+        observer = GroupObserver(on_stage=lambda g, s: progress.update(task, description=f"{s} …"),
+                                 on_cell_start=cell_start, on_cell_end=cell_end)
+        ctx = ExecutionContext(store=store, driver=LocalDriver(cfg.artefacts_dir / "deployments"),
+                               runner=LocustRunner(saturation_cpu_pct=cfg.saturation_cpu_pct),
+                               host=fingerprint(cfg.host_name), artefacts=cfg.artefacts_dir,
+                               ready_timeout_s=cfg.ready_timeout_s, observer=observer)
+        with _interrupts_cancel():
+            summary = run_sweep(ctx, loaded, sweep)
+    _print_results(store, spec.name)
+    path = report or Path("reports") / f"{spec.name}.html"
+    _write_report(store, spec.name, path)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.sweep.counts.items()))
+    out.print(f"cells: {counts} · report: [bold]{path}[/]")
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+class _interrupts_cancel:
+    """Turn SIGINT/SIGTERM into one KeyboardInterrupt; later signals are ignored while cleaning up."""
+
+    def __enter__(self) -> None:
+        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, _frame: Any) -> None:
+            for s in self.previous:
+                signal.signal(s, lambda *_: err.print("[yellow]cleaning up, please wait …[/]"))
+            raise KeyboardInterrupt
+
+        for s in self.previous:
+            signal.signal(s, handler)
+
+    def __exit__(self, *_exc: object) -> None:
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+
+
+# ------------------------------------------------------------------------------------------ results
+@app.command()
+def sweeps(db: DbOption = None) -> None:
+    """List the sweeps in the store with their progress."""
+    store = open_store(settings(db))
+    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
+    for s in store.sweeps():
+        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
+                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def _records(store: Any, name: str) -> list[dict[str, Any]]:
+    from farm.analysis.frame import cell_record
+
+    return [cell_record(c) for c in store.cells(name)]
+
+
+@app.command()
+def results(
+    name: Annotated[str, typer.Argument(help="the sweep's name")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    db: DbOption = None,
+) -> None:
+    """Print a sweep's cells and their measurements (table, CSV or JSON)."""
+    if fmt not in ("table", "csv", "json"):
+        raise SpecError(f"--format: '{fmt}' is not a format; use table, csv or json")
+    store = open_store(settings(db))
+    records = _records(store, name)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(_csv(records))
+    else:
+        _print_results(store, name)
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    params = sorted({k for r in records for k in r["params"]})
+    fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
+              "p99_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({**r, **r["params"]})
+    return buf.getvalue()
+
+
+def _print_results(store: Any, name: str) -> None:
+    from farm.analysis.crossover import first_crossovers
+    from farm.analysis.frame import cells_frame
+
+    records = _records(store, name)
+    params = [k for k in ("architecture", "cache", "instances", "users") if records and k in records[0]["params"]]
+    short = {"architecture": "arch", "instances": "inst"}
+    table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
+                  "errors", "hit ratio", title=f"sweep {name}")
+    for r in records:
+        def num(v: Any, f: str = "{:.0f}") -> str:
+            return "–" if v is None else f.format(v)
+        table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
+                      r["status"] + (" (gen. saturated)" if r["generator_saturated"] else ""),
+                      num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
+                      num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
+    out.print(table)
+    for c in first_crossovers(cells_frame(records)):
+        out.print(f"microservices beat the monolith (p95), cache {c.cache}, {c.instances} instance(s): "
+                  f"[bold]{c.describe()}[/]")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="the sweep's name")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
+    db: DbOption = None,
+) -> None:
+    """Write a sweep's report: latency curves and where microservices overtake the monolith."""
+    store = open_store(settings(db))
+    _write_report(store, name, output)
+    out.print(f"report: {output}")
+
+
+def _write_report(store: Any, name: str, path: Path) -> None:
+    from farm.analysis.frame import cells_frame
+    from farm.report.html import render_html
+
+    info = store.sweep(name)
+    _spec, text = store.sweep_spec(name)
+    document = render_html(name, info.stack, text, cells_frame(_records(store, name)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(document)
+    tmp.replace(path)
+
+
+# -------------------------------------------------------------------------------------------- stack
+@stack_app.command("up")
+def stack_up(
+    stack: Annotated[str, typer.Argument(help="a stack name under stacks/, or a path to a stack folder")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")] = None,
+    instances: Annotated[int, typer.Option("--instances", "-n", min=1, help="app instances")] = 1,
+    name: Annotated[str | None, typer.Option(help="deployment name [default: manual-STACK]")] = None,
+) -> None:
+    """Start a stack in the background and print its entry URL; stop it with `farm stack down`."""
+    from farm.stacks.local import LocalDriver
+    from farm.stacks.manifest import load_manifest, resolve_stack_folder
+
+    cfg = settings()
+    manifest = load_manifest(resolve_stack_folder(stack, extra=cfg.stacks_dir))
+    params: dict[str, Any] = {**manifest.defaults(), "instances": instances}
+    for item in param or []:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in manifest.parameters:
+            raise SpecError(f"--param {item}: expected KEY=VALUE with KEY one of {', '.join(manifest.parameters)}")
+        value = _coerce(raw, manifest.parameters[key].default)
+        if not manifest.parameters[key].admits(value):
+            raise SpecError(f"--param {key}: {raw!r} is not allowed; allowed: {manifest.parameters[key].allowed()}")
+        params[key] = value
+    driver = LocalDriver(cfg.artefacts_dir / "deployments")
+    deployment = driver.up(manifest, params, name or f"manual-{manifest.name}")
+    try:
+        driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
+        driver.check_instances(deployment)
+    except BaseException:
+        driver.down(deployment)
+        raise
+    out.print(f"[bold]{deployment.name}[/] is up at {deployment.entry_url} "
+              f"({len(deployment.instances)} instance processes; logs in {deployment.workdir})")
+    out.print(f"stop it with: farm stack down {deployment.name}")
+
+
+@stack_app.command("down")
+def stack_down(name: Annotated[str, typer.Argument(help="the deployment name printed by `farm stack up`")]) -> None:
+    """Stop every process of a deployment started with `farm stack up` (or left by a crash)."""
+    from farm.stacks.local import LocalDriver
+
+    stopped = LocalDriver(settings().artefacts_dir / "deployments").clean(name)
+    out.print(f"{name}: stopped {stopped} process group(s)" if stopped else f"{name}: nothing was running")
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    for kind in (int, float):
+        if isinstance(like, kind):
+            try:
+                return kind(raw)
+            except ValueError:
+                return raw
+    return raw
+
+
+# --------------------------------------------------------------------------------------------- main
+def main() -> None:
+    """Entry point: run the CLI, turning errors into one line and an exit code."""
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, CancelledError):
+        err.print("[yellow]interrupted: unfinished cells stay pending; run the same command again to resume[/]")
+        sys.exit(130)
+    except FarmError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if debug:
+            raise
+        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)

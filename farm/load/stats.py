@@ -1,0 +1,112 @@
+"""Locust statistics as plain values, computed from the full response-time histogram."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from farm.errors import LoadError
+
+TOTAL = "Aggregated"
+
+
+def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
+    """The response time below which ``fraction`` of requests fall, as Locust computes it from its histogram."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    wanted = int(total * fraction)
+    seen = 0
+    for value in sorted(histogram, reverse=True):
+        seen += histogram[value]
+        if total - seen <= wanted:
+            return float(value)
+    return float(min(histogram))
+
+
+def merge_histograms(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    """One histogram holding every sample of the given ones (never average percentiles)."""
+    merged: dict[int, int] = {}
+    for hist in histograms:
+        for value, count in hist.items():
+            merged[int(value)] = merged.get(int(value), 0) + int(count)
+    return merged
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """Requests, failures, throughput and latency of one endpoint over the measured window."""
+
+    method: str
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    histogram: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def error_ratio(self) -> float:
+        """Failed requests over all requests (0 when none were made)."""
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one Locust run measured, after its warm-up."""
+
+    endpoints: tuple[EndpointStats, ...]
+    total: EndpointStats
+    measured_s: float
+    warmup_s: float
+    generator_cpu_pct: float | None = None
+    generator_saturated: bool = False
+    artefacts: str | None = None
+
+
+def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> EndpointStats:
+    """Convert one entry of Locust's stats JSON (as our plugin writes it) into `EndpointStats`."""
+    try:
+        hist = {int(float(k)): int(v) for k, v in entry["response_times"].items()}
+        requests = int(entry["num_requests"])
+        failures = int(entry["num_failures"])
+        total_rt = float(entry["total_response_time"])
+        max_rt = entry.get("max_response_time")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LoadError(f"Locust statistics are malformed: {exc!r}") from exc
+    # Locust counts successful and failed requests in its histogram; both are in the latency figures.
+    samples = sum(hist.values())
+    return EndpointStats(
+        method=str(entry.get("method") or ""),
+        name=str(entry["name"]),
+        requests=requests,
+        failures=failures,
+        rps=requests / measured_s if measured_s > 0 else 0.0,
+        mean_ms=total_rt / samples if samples else None,
+        p50_ms=percentile(hist, 0.50),
+        p90_ms=percentile(hist, 0.90),
+        p95_ms=percentile(hist, 0.95),
+        p99_ms=percentile(hist, 0.99),
+        max_ms=float(max_rt) if max_rt is not None and samples else None,
+        histogram=hist,
+    )
+
+
+def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
+    """Parse the JSON document our Locust plugin writes at the end of a run."""
+    try:
+        measured_s = float(document["measured_s"])
+        warmup_s = float(document.get("warmup_s", 0.0))
+        entries = document["stats"]
+        total_entry = document["total"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LoadError(f"Locust statistics document is incomplete: missing {exc}") from exc
+    endpoints = tuple(endpoint_from_locust(e, measured_s) for e in entries)
+    total = endpoint_from_locust({**total_entry, "name": TOTAL, "method": ""}, measured_s)
+    return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s)

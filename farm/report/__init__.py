@@ -1,0 +1,1 @@
+"""Rendering of a sweep's results: a self-contained HTML report and figures."""

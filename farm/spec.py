@@ -1,0 +1,215 @@
+"""A sweep file (YAML) read into a validated, frozen `SweepSpec`.
+
+Every problem is reported as one `SpecError` line: the file, the field path, what is wrong, what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from farm.durations import parse_duration
+from farm.errors import FarmError, SpecError
+from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+RESERVED = ("users", "instances")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LoadSpec(_Frozen):
+    """How each cell's load is generated."""
+
+    spawn_rate: float = Field(default=10.0, gt=0, description="users started per second")
+    duration: Seconds = Field(default=60.0, description="measured run time per cell")
+    warmup: Seconds = Field(default=10.0, description="load before measuring; excluded from statistics")
+    locustfile: str | None = Field(default=None, description="defaults to the stack's own scenario")
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+
+class SLO(_Frozen):
+    """The service level a configuration must meet to count in a recommendation."""
+
+    p95_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
+    max_error_ratio: float = Field(default=0.01, ge=0, le=1)
+
+
+class SweepSpec(_Frozen):
+    """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
+
+    name: str
+    stack: str
+    matrix: dict[str, list[Scalar]]
+    exclude: list[dict[str, Scalar]] = Field(default_factory=list)
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    repetitions: int = Field(default=1, ge=1, le=100)
+    slo: SLO | None = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 80), starting with a letter or digit")
+        return value
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix(cls, matrix: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        if "users" not in matrix:
+            raise ValueError("needs a 'users' list, e.g. users: [10, 50]")
+        for key, values in matrix.items():
+            if not values:
+                raise ValueError(f"'{key}' is an empty list; give at least one value")
+            if len(set(map(repr, values))) != len(values):
+                raise ValueError(f"'{key}' lists a value twice")
+        for key in RESERVED:
+            for value in matrix.get(key, []):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"'{key}' values must be whole numbers ≥ 1, not {value!r}")
+        return {**matrix, "instances": matrix.get("instances", [1])}
+
+    def fingerprint(self) -> str:
+        """A hash of the spec's meaning (not its formatting): equal specs have equal fingerprints."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class LoadedSweep(BaseModel):
+    """A sweep spec together with its resolved stack and where it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: SweepSpec
+    manifest: StackManifest
+    source: str
+    text: str
+
+
+def load_sweep(path: Path, *, stacks_dir: Path | None = None) -> LoadedSweep:
+    """Read, validate and resolve a sweep file; raise `SpecError` naming the file and field on any problem."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the sweep file: {exc.strerror or exc}") from exc
+    return parse_sweep(text, source=str(path), base=path.parent, stacks_dir=stacks_dir)
+
+
+def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None = None) -> LoadedSweep:
+    """Validate sweep YAML text; `source` names it in errors and `base` resolves relative stack paths."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        raise SpecError(f"{source}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: a sweep file must be a mapping with name, stack and matrix")
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{source}: {_describe(exc, raw)}") from exc
+    try:
+        manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
+    except FarmError as exc:
+        raise SpecError(f"{source}: stack: {exc}") from exc
+    _check_against_stack(spec, manifest, source)
+    if spec.load.locustfile is not None:
+        _resolve_locustfile(spec.load.locustfile, base, source)
+    return LoadedSweep(spec=spec, manifest=manifest, source=source, text=text)
+
+
+def locustfile_for(loaded: LoadedSweep) -> Path:
+    """The scenario a sweep's cells run: its own `load.locustfile`, else the stack's."""
+    if loaded.spec.load.locustfile is None:
+        return loaded.manifest.locustfile_path()
+    return _resolve_locustfile(loaded.spec.load.locustfile, Path(loaded.source).parent, loaded.source)
+
+
+def _resolve_locustfile(name: str, base: Path, source: str) -> Path:
+    for candidate in (base / name, Path.cwd() / name):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise SpecError(f"{source}: load.locustfile: '{name}' does not exist (relative to the sweep file)")
+
+
+def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
+    declared = manifest.parameters
+    allowed_keys = ", ".join([*RESERVED, *declared])
+    for key, values in spec.matrix.items():
+        if key in RESERVED:
+            continue
+        if key not in declared:
+            raise SpecError(
+                f"{source}: matrix.{key}: stack '{manifest.name}' has no parameter '{key}'; "
+                f"allowed keys: {allowed_keys}"
+            )
+        for i, value in enumerate(values):
+            if not declared[key].admits(value):
+                raise SpecError(
+                    f"{source}: matrix.{key}[{i}]: {value!r} is not allowed for stack '{manifest.name}'; "
+                    f"allowed: {declared[key].allowed()}"
+                )
+    for i, rule in enumerate(spec.exclude):
+        for key, value in rule.items():
+            if key not in spec.matrix:
+                raise SpecError(f"{source}: exclude[{i}].{key}: not a matrix key; matrix keys: "
+                                f"{', '.join(spec.matrix)}")
+            if value not in spec.matrix[key]:
+                raise SpecError(f"{source}: exclude[{i}].{key}: {value!r} is not in matrix.{key}")
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    where = where or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        fields = ", ".join(_fields_at(loc[:-1]))
+        return f"{where}: unknown key; allowed keys here: {fields}"
+    if kind == "missing":
+        return f"{where}: required but missing"
+    message = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    return f"{where}: {message}{shown}"
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    model: type[BaseModel] = SweepSpec
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return list(model.model_fields)

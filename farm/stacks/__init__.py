@@ -1,0 +1,1 @@
+"""Systems under test: stack manifests, and the drivers that bring them up and down."""

@@ -1,0 +1,155 @@
+"""A stack manifest (``stacks/<name>/stack.yaml``) read into a validated, frozen model.
+
+A manifest declares the stack's parameters (allowed values and defaults), where its health, metrics and
+cache-reset endpoints are, and a recipe to run it as local processes: services with templated commands and
+config files, a replica count, and a condition on parameters. Adding a stack needs no Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from farm.errors import NotFoundError, SpecError
+
+Scalar = str | int | float | bool
+MANIFEST_FILE = "stack.yaml"
+REPO_STACKS = Path(__file__).resolve().parents[2] / "stacks"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Parameter(_Frozen):
+    """One stack parameter: either a closed set of values or a typed open value."""
+
+    values: tuple[Scalar, ...] | None = None
+    type: Literal["str", "int", "float", "bool"] | None = None
+    default: Scalar
+    description: str = ""
+
+    def admits(self, value: object) -> bool:
+        """Whether a sweep may set this parameter to ``value``."""
+        if self.values is not None:
+            return value in self.values and type(value) in {type(v) for v in self.values}
+        kind = self.type or type(self.default).__name__
+        if kind == "float":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return type(value).__name__ == kind
+
+    def allowed(self) -> str:
+        """The allowed values in words, for error messages."""
+        if self.values is not None:
+            return ", ".join(str(v) for v in self.values)
+        return f"any {self.type or type(self.default).__name__}"
+
+
+class Service(_Frozen):
+    """One process of the local recipe, started ``replicas`` times on free loopback ports."""
+
+    name: str
+    command: tuple[str, ...] = Field(min_length=1)
+    when: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    replicas: int | str = 1
+    files: dict[str, str] = Field(default_factory=dict, description="rendered name -> template in stack folder")
+    env: dict[str, str] = Field(default_factory=dict)
+    ready: Literal["http", "tcp"] = "http"
+    instance: bool = Field(default=False, description="an app instance: connectivity-checked, metrics, reset")
+
+    def enabled(self, params: dict[str, Scalar]) -> bool:
+        """Whether this service runs for the given stack parameters."""
+        for key, wanted in self.when.items():
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if params.get(key) not in options:
+                return False
+        return True
+
+
+class LocalRecipe(_Frozen):
+    """How to run the stack as processes on one host."""
+
+    requires: tuple[str, ...] = ()
+    services: tuple[Service, ...] = Field(min_length=1)
+    entry: str = Field(description="the service whose first replica is the stack's entry point")
+
+    @model_validator(mode="after")
+    def _entry_exists(self) -> LocalRecipe:
+        names = [s.name for s in self.services]
+        if self.entry not in names:
+            raise ValueError(f"entry '{self.entry}' is not one of the services: {', '.join(names)}")
+        if len(set(names)) != len(names):
+            raise ValueError("service names must be unique")
+        return self
+
+
+class StackManifest(_Frozen):
+    """A validated stack manifest and the folder it came from."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    locustfile: str
+    health: str = "/healthz"
+    metrics: str | None = None
+    reset: str | None = None
+    local: LocalRecipe
+    folder: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _reserved_names(self) -> StackManifest:
+        for reserved in ("users", "instances"):
+            if reserved in self.parameters:
+                raise ValueError(f"'{reserved}' is set by the sweep; it cannot be a stack parameter")
+        return self
+
+    def defaults(self) -> dict[str, Scalar]:
+        """Every parameter at its default value."""
+        return {name: p.default for name, p in self.parameters.items()}
+
+    def locustfile_path(self) -> Path:
+        """The stack's own Locust scenario, resolved against the stack folder."""
+        return (self.folder / self.locustfile).resolve()
+
+
+def resolve_stack_folder(name_or_path: str, *, base: Path | None = None, extra: Path | None = None) -> Path:
+    """Find a stack folder by path (relative to ``base``) or by name under the known stack folders."""
+    candidates: list[Path] = []
+    given = Path(name_or_path).expanduser()
+    if given.is_absolute():
+        candidates.append(given)
+    else:
+        if base is not None:
+            candidates.append(base / given)
+        candidates.append(Path.cwd() / given)
+        for root in (extra, Path.cwd() / "stacks", REPO_STACKS):
+            if root is not None:
+                candidates.append(root / given)
+    for folder in candidates:
+        if (folder / MANIFEST_FILE).is_file():
+            return folder.resolve()
+    known = sorted(p.parent.name for p in REPO_STACKS.glob(f"*/{MANIFEST_FILE}"))
+    raise NotFoundError(
+        f"stack '{name_or_path}' not found",
+        hint=f"name a folder holding {MANIFEST_FILE}; known stacks: {', '.join(known) or 'none'}",
+    )
+
+
+def load_manifest(folder: Path) -> StackManifest:
+    """Read and validate ``folder/stack.yaml``."""
+    path = folder / MANIFEST_FILE
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read the stack manifest: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a stack manifest must be a mapping")
+    try:
+        return StackManifest.model_validate({**raw, "folder": folder})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise SpecError(f"{path}: {where}: {err['msg']}") from exc

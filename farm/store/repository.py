@@ -1,0 +1,237 @@
+"""The repository over the results store: every read and write the farm makes, each in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from farm.errors import NotFoundError, StoreError, SweepConflictError
+from farm.load.stats import LoadResult
+from farm.plan import Plan
+from farm.spec import LoadedSweep
+from farm.stacks.driver import StackMetrics
+from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+FINISHED = ("done", "skipped")
+UNFINISHED = ("pending", "running", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """A sweep and how far it is."""
+
+    id: int
+    name: str
+    stack: str
+    status: str
+    created_at: datetime
+    counts: dict[str, int]
+    new: bool = False
+
+    @property
+    def total(self) -> int:
+        """Number of cells."""
+        return sum(self.counts.values())
+
+
+class Store:
+    """Sweeps, groups, cells and measurements in a SQL database (SQLite by default, PostgreSQL in a lab)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise StoreError(f"cannot use database URL: {exc}", hint="check FARM_DATABASE_URL") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the results database: {_short(exc)}",
+                             hint="check FARM_DATABASE_URL and that the server is up") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"results database error: {_short(exc)}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # ---------------------------------------------------------------------------------- sweeps
+    def create_or_resume(self, loaded: LoadedSweep, plan: Plan) -> SweepInfo:
+        """Store a new sweep with all its cells pending, or return the existing one if its spec is the same."""
+        spec = loaded.spec
+        fingerprint = spec.fingerprint()
+        with self.session() as s:
+            row = s.scalar(select(SweepRow).where(SweepRow.name == spec.name))
+            if row is not None:
+                if row.fingerprint != fingerprint:
+                    raise SweepConflictError(
+                        f"a sweep named '{spec.name}' already exists with a different spec",
+                        hint="rename the sweep, or run it against another FARM_DATABASE_URL")
+                return self._info(s, row)
+            row = SweepRow(name=spec.name, stack=spec.stack, spec_text=loaded.text,
+                           spec=spec.model_dump(mode="json"), fingerprint=fingerprint, status="pending")
+            s.add(row)
+            s.flush()
+            for position, group in enumerate(plan.groups):
+                s.add(GroupRow(id=group.id, sweep_id=row.id, config=group.config, position=position))
+            s.flush()
+            s.add_all(CellRow(id=c.id, sweep_id=row.id, group_id=c.group_id, position=c.order, params=c.params,
+                              users=c.users, instances=int(c.params["instances"]), repetition=c.repetition,
+                              status="pending", stage_times={}) for c in plan.cells)
+            s.flush()
+            info = self._info(s, row)
+        return SweepInfo(**{**info.__dict__, "new": True})
+
+    def _info(self, s: Session, row: SweepRow) -> SweepInfo:
+        counts = dict(s.execute(select(CellRow.status, func.count()).where(CellRow.sweep_id == row.id)
+                                .group_by(CellRow.status)).tuples().all())
+        return SweepInfo(row.id, row.name, row.stack, row.status, row.created_at, counts)
+
+    def sweep(self, name: str) -> SweepInfo:
+        """The sweep of this name; NotFoundError if there is none."""
+        with self.session() as s:
+            row = s.scalar(select(SweepRow).where(SweepRow.name == name))
+            if row is None:
+                known = s.scalars(select(SweepRow.name).order_by(SweepRow.created_at.desc()).limit(5)).all()
+                raise NotFoundError(f"no sweep named '{name}'",
+                                    hint=f"known: {', '.join(known)}" if known else "run `farm run SWEEP.yaml`")
+            return self._info(s, row)
+
+    def sweep_spec(self, name: str) -> tuple[dict[str, Any], str]:
+        """The stored spec of a sweep, as a model dump and as the submitted text."""
+        with self.session() as s:
+            row = s.scalar(select(SweepRow).where(SweepRow.name == name))
+            if row is None:
+                raise NotFoundError(f"no sweep named '{name}'")
+            return dict(row.spec), row.spec_text
+
+    def sweeps(self) -> list[SweepInfo]:
+        """Every sweep, newest first."""
+        with self.session() as s:
+            rows = s.scalars(select(SweepRow).order_by(SweepRow.created_at.desc())).all()
+            return [self._info(s, r) for r in rows]
+
+    def set_sweep_status(self, sweep_id: int, status: str) -> None:
+        """Record a sweep's overall status."""
+        with self.session() as s:
+            s.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(status=status, updated_at=utcnow()))
+
+    # ---------------------------------------------------------------------------------- groups
+    def unfinished_groups(self, sweep_id: int) -> list[str]:
+        """Ids of groups that still have cells to run, in plan order."""
+        with self.session() as s:
+            rows = s.execute(select(GroupRow.id).join(CellRow, CellRow.group_id == GroupRow.id)
+                             .where(GroupRow.sweep_id == sweep_id, CellRow.status.in_(UNFINISHED))
+                             .group_by(GroupRow.id, GroupRow.position).order_by(GroupRow.position)).scalars()
+            return list(rows)
+
+    def group_work(self, group_id: str) -> tuple[str, dict[str, Any], list[CellRow]]:
+        """A group's sweep name, stack configuration and unfinished cells in run order."""
+        with self.session() as s:
+            group = s.get(GroupRow, group_id)
+            if group is None:
+                raise NotFoundError(f"no cell group '{group_id}'")
+            name = s.scalar(select(SweepRow.name).where(SweepRow.id == group.sweep_id)) or ""
+            cells = s.scalars(select(CellRow).where(CellRow.group_id == group_id,
+                                                    CellRow.status.in_(UNFINISHED))
+                              .order_by(CellRow.position)).all()
+            return name, dict(group.config), list(cells)
+
+    # ----------------------------------------------------------------------------------- cells
+    def mark_running(self, cell_id: str, host: dict[str, Any]) -> None:
+        """A cell starts on a host; earlier errors are cleared."""
+        now = utcnow()
+        with self.session() as s:
+            s.execute(update(CellRow).where(CellRow.id == cell_id).values(
+                status="running", host=host["name"], host_info=host, started_at=now, finished_at=None,
+                error_stage=None, error_category=None, error_message=None, stage_times={"started": now.isoformat()}))
+
+    def stage(self, cell_id: str, stage: str) -> None:
+        """Timestamp a stage of a cell (reset, warmup, measure, collect …)."""
+        with self.session() as s:
+            row = s.get(CellRow, cell_id)
+            if row is not None:
+                row.stage_times = {**(row.stage_times or {}), stage: utcnow().isoformat()}
+
+    def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics) -> None:
+        """Store a cell's measurements and mark it done, replacing any earlier result (idempotent)."""
+        with self.session() as s:
+            row = s.get(CellRow, cell_id)
+            if row is None:
+                raise NotFoundError(f"no cell '{cell_id}'")
+            s.execute(delete(MeasurementRow).where(MeasurementRow.cell_id == cell_id))
+            for e in (*result.endpoints, result.total):
+                s.add(MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests,
+                                     failures=e.failures, rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms,
+                                     p90_ms=e.p90_ms, p95_ms=e.p95_ms, p99_ms=e.p99_ms, max_ms=e.max_ms,
+                                     histogram={str(k): v for k, v in e.histogram.items()}))
+            now = utcnow()
+            row.status = "done"
+            row.finished_at = now
+            row.stage_times = {**(row.stage_times or {}), "done": now.isoformat()}
+            row.measured_s, row.warmup_s = result.measured_s, result.warmup_s
+            row.generator_cpu_pct, row.generator_saturated = result.generator_cpu_pct, result.generator_saturated
+            row.cache_hits, row.cache_misses = metrics.cache_hits, metrics.cache_misses
+            row.stack_metrics = {"instances": metrics.raw}
+            row.artefacts = result.artefacts
+
+    def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,
+                       status: str = "failed") -> None:
+        """Mark cells failed (or cancelled) with the stage and category of the error."""
+        if not cell_ids:
+            return
+        with self.session() as s:
+            s.execute(update(CellRow).where(CellRow.id.in_(cell_ids), CellRow.status.not_in(FINISHED)).values(
+                status=status, error_stage=stage, error_category=category, error_message=message[:2000],
+                finished_at=utcnow()))
+
+    def cells(self, name: str) -> list[CellRow]:
+        """Every cell of a sweep with its measurements, in plan order."""
+        sweep = self.sweep(name)
+        with self.session() as s:
+            return list(s.scalars(select(CellRow).where(CellRow.sweep_id == sweep.id)
+                                  .options(selectinload(CellRow.measurements)).order_by(CellRow.position)))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
