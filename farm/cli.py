@@ -292,12 +292,12 @@ def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        # Typer returns the code of typer.Exit and turns KeyboardInterrupt into 130 in this mode.
+        code = app(standalone_mode=False)
     except (KeyboardInterrupt, CancelledError):
-        err.print("[yellow]interrupted: unfinished cells stay pending; run the same command again to resume[/]")
-        sys.exit(130)
+        code = 130
+    except typer.Exit as exc:
+        code = exc.exit_code
     except FarmError as exc:
         if debug:
             raise
@@ -315,3 +315,6 @@ def main() -> None:
             raise
         err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(1)
+    if code == 130:
+        err.print("[yellow]interrupted: unfinished cells stay pending; run the same command again to resume[/]")
+    sys.exit(code if isinstance(code, int) else 0)

@@ -29,7 +29,7 @@ def parse_duration(value: str | float | int) -> float:
 
 def format_duration(seconds: float) -> str:
     """A short human form of a number of seconds, e.g. ``2m05s``."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, secs = divmod(seconds, 60)

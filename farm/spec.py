@@ -198,7 +198,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
         return f"{where}: required but missing"
     message = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    shown = "" if isinstance(got, dict | list) or got is None or repr(got) in message else f" (got {got!r})"
     return f"{where}: {message}{shown}"
 
 

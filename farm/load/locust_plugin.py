@@ -15,19 +15,19 @@ _state: dict[str, float] = {}
 
 
 @events.init_command_line_parser.add_listener
-def _add_arguments(parser, **_kwargs):  # type: ignore[no-untyped-def]
+def _add_arguments(parser, **_kwargs):
     parser.add_argument("--farm-warmup", type=float, default=0.0, help="seconds excluded from statistics")
     parser.add_argument("--farm-stats-out", type=str, default="", help="where to write the final statistics")
 
 
-def _begin_measuring(environment):  # type: ignore[no-untyped-def]
+def _begin_measuring(environment):
     environment.runner.stats.reset_all()
     environment.runner.exceptions = {}
     _state["measure_start"] = time.time()
     _mark_measuring(environment)
 
 
-def _mark_measuring(environment):  # type: ignore[no-untyped-def]
+def _mark_measuring(environment):
     # The farm watches for this file to snapshot stack metrics when the measured window opens.
     out = getattr(environment.parsed_options, "farm_stats_out", "")
     if out:
@@ -36,7 +36,7 @@ def _mark_measuring(environment):  # type: ignore[no-untyped-def]
 
 
 @events.test_start.add_listener
-def _on_test_start(environment, **_kwargs):  # type: ignore[no-untyped-def]
+def _on_test_start(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
     _state["test_start"] = time.time()
@@ -49,12 +49,12 @@ def _on_test_start(environment, **_kwargs):  # type: ignore[no-untyped-def]
 
 
 @events.test_stop.add_listener
-def _on_test_stop(environment, **_kwargs):  # type: ignore[no-untyped-def]
+def _on_test_stop(environment, **_kwargs):
     _state.setdefault("measure_end", time.time())
 
 
 @events.quitting.add_listener
-def _on_quitting(environment, **_kwargs):  # type: ignore[no-untyped-def]
+def _on_quitting(environment, **_kwargs):
     out = getattr(environment.parsed_options, "farm_stats_out", "")
     if not out or isinstance(environment.runner, WorkerRunner):
         return

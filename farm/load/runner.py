@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,9 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Protocol
 
 import psutil
@@ -56,14 +57,14 @@ class LocustRunner:
 
     def command(self, request: LoadRequest) -> list[str]:
         """The Locust command line for a request."""
-        run_time = int(round(request.warmup_s + request.duration_s))
+        run_time = round(request.warmup_s + request.duration_s)
         out = request.artefacts
         return [
             self.python, "-m", "locust",
             "-f", f"{request.locustfile},{PLUGIN}",
             "--headless", "--host", request.host,
             "-u", str(request.users), "-r", str(request.spawn_rate),
-            "--run-time", f"{run_time}s", "--stop-timeout", "2",
+            "--run-time", f"{run_time}s",
             "--csv", str(out / "locust"), "--html", str(out / "locust.html"),
             "--only-summary", "--loglevel", "WARNING", "--logfile", str(out / "locust.log"),
             "--exit-code-on-error", "0",
@@ -152,10 +153,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
             continue
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the session (distributed workers)
-    except ProcessLookupError:
-        pass
 
 
 def _tail(path: Path, lines: int = 3) -> str:

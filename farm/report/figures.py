@@ -7,8 +7,8 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 STYLE = {"monolith": "-", "microservices": "--"}
 CACHE_COLORS = {"none": "#c0392b", "local": "#2980b9", "shared": "#27ae60"}

@@ -23,17 +23,20 @@ TEMPLATE = jinja2.Template("""<!doctype html>
  .failed{color:#c0392b} pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:.85em}
 </style></head><body>
 <h1>{{ name }}</h1>
-<p class="sub">stack <b>{{ stack }}</b> · {{ cells_done }} of {{ cells_total }} cells done · generated {{ generated }}</p>
+<p class="sub">stack <b>{{ stack }}</b> · {{ cells_done }} of {{ cells_total }} cells done ·
+ generated {{ generated }}</p>
 <div class="answer"><b>Where do microservices overtake the monolith ({{ metric }})?</b>
 <table><tr><th>cache</th><th>instances</th><th>answer</th></tr>
-{% for c in crossovers %}<tr><td>{{ c.cache }}</td><td class="num">{{ c.instances }}</td><td>{{ c.describe() }}</td></tr>
+{% for c in crossovers %}<tr><td>{{ c.cache }}</td><td class="num">{{ c.instances }}</td>
+<td>{{ c.describe() }}</td></tr>
 {% else %}<tr><td colspan="3">No comparable monolith/microservices pairs in this sweep.</td></tr>{% endfor %}
 </table></div>
 <h2>Latency against load</h2>
 {{ figure }}
 <h2>Cells</h2>
 <table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for row in rows %}<tr class="{{ row.cls }}">{% for v in row.cells %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}
+{% for row in rows %}<tr class="{{ row.cls }}">
+{% for v in row.cells %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 {% if excluded %}<p>Excluded from the figures: {{ excluded }}</p>{% endif %}
 <h2>Provenance</h2>
@@ -65,5 +68,6 @@ def render_html(name: str, stack: str, spec_text: str, frame: pd.DataFrame, metr
     return TEMPLATE.render(
         name=name, stack=stack, metric=metric.removesuffix("_ms"), crossovers=first_crossovers(frame, metric),
         figure=jinja2.utils.markupsafe.Markup(figure), headers=columns, rows=rows, excluded=excluded,
-        hosts=html.escape(hosts), spec_text=spec_text, cells_done=int((frame.get("status") == "done").sum())
-        if not frame.empty else 0, cells_total=len(frame), generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        hosts=html.escape(hosts), spec_text=spec_text,
+        cells_done=int((frame["status"] == "done").sum()) if not frame.empty else 0, cells_total=len(frame),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))

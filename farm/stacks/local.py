@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,10 +186,8 @@ class LocalDriver:
         """TERM every process group, then KILL what is left; forget the state file."""
         _terminate([(p["pid"], p["created"]) for p in deployment.handles.get("procs", [])])
         for proc in deployment.handles.get("procs", []):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc["popen"].wait(1)
-            except subprocess.TimeoutExpired:
-                pass
         (deployment.workdir / STATE_FILE).unlink(missing_ok=True)
 
     def clean(self, name: str) -> int:
@@ -232,10 +231,8 @@ def _terminate(procs: list[tuple[int, float]], grace: float = 5.0) -> int:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

@@ -114,8 +114,9 @@ class Store:
         return SweepInfo(**{**info.__dict__, "new": True})
 
     def _info(self, s: Session, row: SweepRow) -> SweepInfo:
-        counts = dict(s.execute(select(CellRow.status, func.count()).where(CellRow.sweep_id == row.id)
-                                .group_by(CellRow.status)).tuples().all())
+        rows = s.execute(select(CellRow.status, func.count()).where(CellRow.sweep_id == row.id)
+                         .group_by(CellRow.status)).all()
+        counts = {str(status): int(n) for status, n in rows}
         return SweepInfo(row.id, row.name, row.stack, row.status, row.created_at, counts)
 
     def sweep(self, name: str) -> SweepInfo:

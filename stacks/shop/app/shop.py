@@ -103,8 +103,8 @@ def open_database(tables: set[str]) -> sqlite3.Connection:
     """This process's own database, generated deterministically (every instance holds the same data)."""
     db = sqlite3.connect(":memory:", check_same_thread=False)
     db.row_factory = sqlite3.Row
-    rnd = random.Random(42)
     if "catalog" in tables:
+        rnd = random.Random("catalog")
         db.execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, category TEXT, description TEXT)")
         db.execute("CREATE TABLE reviews (id INTEGER PRIMARY KEY, product_id INT, stars INT, body TEXT)")
         db.execute("CREATE INDEX reviews_product ON reviews(product_id)")
@@ -116,6 +116,7 @@ def open_database(tables: set[str]) -> sqlite3.Connection:
                            [(pid, rnd.randint(1, 5), " ".join(rnd.choice(WORDS) for _ in range(25)))
                             for _ in range(REVIEWS_PER_PRODUCT)])
     if "pricing" in tables:
+        rnd = random.Random("pricing")
         db.execute("CREATE TABLE prices (product_id INTEGER PRIMARY KEY, cents INT, stock INT, warehouse TEXT)")
         db.executemany("INSERT INTO prices VALUES (?,?,?,?)",
                        [(pid, rnd.randint(199, 99999), rnd.randint(0, 500), f"wh-{pid % 7}")

@@ -1,0 +1,67 @@
+"""Planning: product − excludes × repetitions, grouped by stack configuration, ascending users."""
+
+from __future__ import annotations
+
+from farm.plan import expand
+from farm.spec import parse_sweep
+from tests.conftest import ROOT
+
+SWEEP = """
+name: p
+stack: shop
+matrix:
+  architecture: [monolith, microservices]
+  cache: [none, local, shared]
+  instances: [1, 2]
+  users: [25, 5, 50]
+exclude: [{architecture: microservices, cache: none}]
+repetitions: 2
+"""
+
+
+def plan(text: str = SWEEP):
+    loaded = parse_sweep(text, source="s.yaml", base=ROOT)
+    return expand(loaded.spec, loaded.manifest)
+
+
+def test_cells_are_the_product_minus_excludes_times_repetitions() -> None:
+    result = plan()
+    # 2 architectures × 3 caches − 1 excluded pair = 5 configurations, × 2 instances × 3 users × 2 reps
+    assert len(result.cells) == 5 * 2 * 3 * 2
+    assert not any(c.params["architecture"] == "microservices" and c.params["cache"] == "none"
+                   for c in result.cells)
+
+
+def test_a_group_is_one_stack_configuration_in_ascending_users_per_repetition() -> None:
+    result = plan()
+    assert len(result.groups) == 10
+    for group in result.groups:
+        assert {frozenset(c.stack_params().items()) for c in group.cells} == {frozenset(group.config.items())}
+        assert [(c.repetition, c.users) for c in group.cells] == [(1, 5), (1, 25), (1, 50), (2, 5), (2, 25), (2, 50)]
+
+
+def test_cells_carry_every_stack_parameter_with_defaults() -> None:
+    cell = plan().cells[0]
+    assert {"architecture", "cache", "cache_size", "cache_ttl", "work_ms", "checkout_ms", "instances",
+            "users"} <= set(cell.params)
+
+
+def test_ids_are_deterministic_and_unique() -> None:
+    first, second = plan(), plan()
+    assert [c.id for c in first.cells] == [c.id for c in second.cells]
+    assert len({c.id for c in first.cells}) == len(first.cells)
+    assert [g.id for g in first.groups] == [g.id for g in second.groups]
+
+
+def test_architectures_of_one_configuration_run_next_to_each_other() -> None:
+    configs = [g.config for g in plan().groups]
+    for a, b in zip(configs[::2], configs[1::2], strict=True):
+        assert {a["architecture"], b["architecture"]} in ({"monolith", "microservices"}, {"monolith"},
+                                                          {"microservices"})
+        if a["architecture"] != b["architecture"]:
+            assert (a["cache"], a["instances"]) == (b["cache"], b["instances"])
+
+
+def test_a_partial_exclude_matches_every_cell_it_names() -> None:
+    result = plan(SWEEP.replace("exclude: [{architecture: microservices, cache: none}]", "exclude: [{users: 50}]"))
+    assert {c.users for c in result.cells} == {5, 25}
