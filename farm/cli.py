@@ -98,6 +98,8 @@ def run(
             progress.update(task, advance=per_cell, cells=f"{finished[0]}/{len(plan.cells)} cells")
             if error:
                 progress.console.print(f"[red]cell {cell.id} failed:[/] {error}")
+            elif not out.is_terminal:  # a log, not a screen: one line per cell instead of a live bar
+                out.print(f"{finished[0]}/{len(plan.cells)} {progress.tasks[0].description}: {status}")
 
         observer = GroupObserver(on_stage=lambda g, s: progress.update(task, description=f"{s} …"),
                                  on_cell_start=cell_start, on_cell_end=cell_end)
@@ -184,8 +186,7 @@ def _csv(records: list[dict[str, Any]]) -> str:
 
 
 def _print_results(store: Any, name: str) -> None:
-    from farm.analysis.crossover import first_crossovers
-    from farm.analysis.frame import cells_frame
+    from farm.report.build import analysis_for
 
     records = _records(store, name)
     params = [k for k in ("architecture", "cache", "instances", "users") if records and k in records[0]["params"]]
@@ -200,34 +201,92 @@ def _print_results(store: Any, name: str) -> None:
                       num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
                       num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
     out.print(table)
-    for c in first_crossovers(cells_frame(records)):
-        out.print(f"microservices beat the monolith (p95), cache {c.cache}, {c.instances} instance(s): "
+    analysis, provenance = analysis_for(store, name)
+    for c in analysis.crossovers:
+        out.print(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} instance(s): "
                   f"[bold]{c.describe()}[/]")
+    if provenance.slo and analysis.recommendation:
+        out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
 
 
 @app.command()
 def report(
     name: Annotated[str, typer.Argument(help="the sweep's name")],
     output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html (a file) or md (printed)")] = "html",
+    metric: Annotated[str, typer.Option(help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
+    cost: Annotated[list[str] | None, typer.Option(help="cost per instance, ARCH=N (repeatable; default 1)")] = None,
+    figures: Annotated[Path | None, typer.Option(help="also write every figure as PNG and SVG here")] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a sweep's report: latency curves and where microservices overtake the monolith."""
+    """Report a sweep: crossover per cache setting with its interval, recommendation, surfaces, provenance."""
+    from farm.report.build import write_report
+
+    if fmt not in ("html", "md"):
+        raise SpecError(f"--format: '{fmt}' is not a report format; use html or md")
+    if metric not in ("p50_ms", "p95_ms", "p99_ms"):
+        raise SpecError(f"--metric: '{metric}' is not comparable; use p50_ms, p95_ms or p99_ms")
+    costs = _costs(cost or [])
     store = open_store(settings(db))
-    _write_report(store, name, output)
-    out.print(f"report: {output}")
+    result = write_report(store, name, output, fmt=fmt, metric=metric, costs=costs, figures_dir=figures)
+    if fmt == "md":
+        sys.stdout.write(result)
+    else:
+        out.print(f"report: {result}")
+    if figures is not None:
+        out.print(f"figures: {figures}/")
+
+
+def _costs(items: list[str]) -> dict[str, float]:
+    costs = {}
+    for item in items:
+        arch, sep, raw = item.partition("=")
+        try:
+            costs[arch] = float(raw)
+        except ValueError:
+            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5") from None
+        if not sep or costs[arch] < 0:
+            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5")
+    return costs
 
 
 def _write_report(store: Any, name: str, path: Path) -> None:
-    from farm.analysis.frame import cells_frame
-    from farm.report.html import render_html
+    from farm.report.build import write_report
 
-    info = store.sweep(name)
-    _spec, text = store.sweep_spec(name)
-    document = render_html(name, info.stack, text, cells_frame(_records(store, name)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(document)
-    tmp.replace(path)
+    write_report(store, name, path)
+
+
+@app.command("import")
+def import_(
+    folder: Annotated[Path, typer.Argument(help="folder with the classic script's output_u_U_i_I_stats.csv files")],
+    sweep: Annotated[str, typer.Option("--sweep", help="name of the new sweep")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE recorded on every cell, "
+                                                    "e.g. architecture=monolith (repeatable)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Import the classic script's Locust CSVs as a sweep, to analyse old runs beside new ones."""
+    from farm.host import fingerprint
+    from farm.importer import scan
+
+    fixed: dict[str, Any] = {}
+    for item in param or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--param {item}: expected KEY=VALUE, e.g. --param architecture=monolith")
+        fixed[key] = _coerce(raw, 0) if raw.lstrip("-").replace(".", "", 1).isdigit() else raw
+    found = scan(folder, fixed)
+    for name, problem in found.problems:
+        err.print(f"[red]unreadable:[/] {folder / name}: {problem}", highlight=False)
+    if not found.cells:
+        raise SpecError(f"{folder}: no readable output_u_{{U}}_i_{{I}}_stats.csv file to import")
+    store = open_store(settings(db))
+    spec = {"stack": "classic-import", "imported_from": str(folder.resolve()), "params": fixed,
+            "files": [c.source for c in found.cells]}
+    info = store.import_sweep(sweep, spec, f"# imported from {folder.resolve()}\n", found.cells,
+                              host=fingerprint()["name"])
+    out.print(f"imported {info.total} cells into sweep [bold]{sweep}[/]"
+              + (f"; {len(found.problems)} file(s) unreadable" if found.problems else ""))
+    raise typer.Exit(1 if found.problems else 0)
 
 
 # -------------------------------------------------------------------------------------------- stack

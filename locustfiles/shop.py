@@ -32,21 +32,21 @@ class Shopper(FastHttpUser):
     def on_start(self) -> None:
         self.session = uuid.uuid4().hex[:12]
 
-    @task(20)
+    @task(40)
     def product_page(self) -> None:
         self.client.get(f"/products/{popular_product()}", name="/products/[id]")
 
-    @task(5)
+    @task(10)
     def catalog(self) -> None:
         page = min(CATALOG_PAGES, int(random.paretovariate(1.2)))
         self.client.get(f"/catalog?page={page}", name="/catalog")
 
-    @task(3)
+    @task(5)
     def add_to_cart(self) -> None:
         self.client.post(f"/cart/{self.session}/items", json={"product_id": popular_product(), "qty": 1},
                          name="/cart/[session]/items")
 
-    @task(2)
+    @task(4)
     def view_cart(self) -> None:
         self.client.get(f"/cart/{self.session}", name="/cart/[session]")
 

@@ -1,20 +1,27 @@
-"""Cells as a tidy data frame: one row per cell, its parameters and its total statistics."""
+"""Stored cells as tidy data frames: one row per cell, and one row per histogram bucket."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from farm.host import host_class
 from farm.load.stats import TOTAL
 
 RESULT_COLUMNS = ("requests", "failures", "rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
 
+def total_of(cell: Any) -> Any:
+    """The cell's all-endpoint measurement, or None."""
+    return next((m for m in cell.measurements if m.name == TOTAL), None)
+
+
 def cell_record(cell: Any) -> dict[str, Any]:
     """One cell (a stored row) as a flat record in the results contract of `farm results --format json`."""
-    total = next((m for m in cell.measurements if m.name == TOTAL), None)
+    total = total_of(cell)
     hits, misses = cell.cache_hits, cell.cache_misses
     looked_up = (hits or 0) + (misses or 0)
     record: dict[str, Any] = {
@@ -23,6 +30,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "params": dict(cell.params),
         "repetition": cell.repetition,
         "host": cell.host,
+        "host_class": host_class(cell.host_info) if cell.host_info else None,
         "cache_hit_ratio": (hits / looked_up) if hits is not None and misses is not None and looked_up else None,
         "cache_hits": hits,
         "cache_misses": misses,
@@ -39,7 +47,22 @@ def cell_record(cell: Any) -> dict[str, Any]:
 
 def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results."""
-    rows = []
-    for r in records:
-        rows.append({**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error")}})
+    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error")}} for r in records]
     return pd.DataFrame(rows)
+
+
+def histogram_frame(cells: Iterable[Any]) -> pd.DataFrame:
+    """Long format (cell_id, ms, count) of every cell's all-endpoint response-time histogram."""
+    ids: list[str] = []
+    ms: list[int] = []
+    counts: list[int] = []
+    for cell in cells:
+        total = total_of(cell)
+        if total is None or not total.histogram:
+            continue
+        for bucket, count in total.histogram.items():
+            ids.append(cell.id)
+            ms.append(int(bucket))
+            counts.append(int(count))
+    return pd.DataFrame({"cell_id": ids, "ms": np.asarray(ms, dtype=np.int64),
+                         "count": np.asarray(counts, dtype=np.int64)})

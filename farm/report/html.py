@@ -1,73 +1,114 @@
-"""The HTML report: one self-contained file (inline SVG and CSS, no script, no network)."""
+"""The HTML report: one self-contained file (inline SVG and CSS, no script, nothing fetched)."""
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 
-from farm.analysis.crossover import first_crossovers, mean_curve, usable
-from farm.report.figures import latency_curves
-
-TEMPLATE = jinja2.Template("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Loadfarm — {{ name }}</title>
-<style>
- body{font-family:system-ui,sans-serif;max-width:1180px;margin:2em auto;color:#222;padding:0 1em}
- h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
- table{border-collapse:collapse;margin:1em 0;font-size:.9em} td,th{border:1px solid #ddd;padding:.3em .6em}
- th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
- .answer{background:#eef6ff;border-left:4px solid #2980b9;padding:.8em 1em;margin:1em 0}
- .failed{color:#c0392b} pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:.85em}
-</style></head><body>
-<h1>{{ name }}</h1>
-<p class="sub">stack <b>{{ stack }}</b> · {{ cells_done }} of {{ cells_total }} cells done ·
- generated {{ generated }}</p>
-<div class="answer"><b>Where do microservices overtake the monolith ({{ metric }})?</b>
-<table><tr><th>cache</th><th>instances</th><th>answer</th></tr>
-{% for c in crossovers %}<tr><td>{{ c.cache }}</td><td class="num">{{ c.instances }}</td>
-<td>{{ c.describe() }}</td></tr>
-{% else %}<tr><td colspan="3">No comparable monolith/microservices pairs in this sweep.</td></tr>{% endfor %}
-</table></div>
-<h2>Latency against load</h2>
-{{ figure }}
-<h2>Cells</h2>
-<table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for row in rows %}<tr class="{{ row.cls }}">
-{% for v in row.cells %}<td class="num">{{ v }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-{% if excluded %}<p>Excluded from the figures: {{ excluded }}</p>{% endif %}
-<h2>Provenance</h2>
-<p>Hosts: {{ hosts }}</p>
-<pre>{{ spec_text }}</pre>
-</body></html>""", autoescape=True)
+from farm.analysis.answer import Analysis
+from farm.report import figures
 
 
-def _fmt(value: Any) -> str:
+@dataclass(frozen=True)
+class Provenance:
+    """Where the numbers come from: the sweep as submitted, the hosts, and when it ran."""
+
+    name: str
+    stack: str
+    spec_text: str
+    hosts: dict[str, dict[str, Any]]
+    started: datetime | None
+    finished: datetime | None
+    slo: dict[str, Any] | None
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("farm.report", "."), autoescape=True)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
-def render_html(name: str, stack: str, spec_text: str, frame: pd.DataFrame, metric: str = "p95_ms") -> str:
-    """The report of one sweep as an HTML document."""
-    good = usable(frame)
-    figure = latency_curves(mean_curve(good, metric), metric) if not good.empty else "<p>No finished cells yet.</p>"
+def figures_svg(analysis: Analysis) -> dict[str, Markup]:
+    """Every figure of the report as inline SVG, keyed by name (missing when there is nothing to draw)."""
+    out: dict[str, Markup] = {}
+    surface, metric = analysis.surface, analysis.metric
+    if surface.empty:
+        return out
+    if not analysis.difference.empty:
+        out["difference"] = Markup(figures.svg(figures.difference_map(analysis.difference, analysis.crossovers,
+                                                                       metric)))
+    out["curves"] = Markup(figures.svg(figures.latency_curves(surface, metric)))
+    out["heatmaps"] = Markup(figures.svg(figures.heatmaps(surface, metric)))
+    hit = figures.hit_ratio_by_instances(surface)
+    if hit is not None:
+        out["hit_ratio"] = Markup(figures.svg(hit))
+    return out
+
+
+def render_html(analysis: Analysis, provenance: Provenance) -> str:
+    """The report of one sweep as a self-contained HTML document."""
+    cells = analysis.cells
     columns = [c for c in ("architecture", "cache", "instances", "users", "repetition", "status", "host",
                            "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "cache_hit_ratio",
-                           "generator_cpu_pct") if c in frame.columns]
-    rows = [{"cls": "failed" if r["status"] != "done" else "", "cells": [_fmt(r[c]) for c in columns]}
-            for _, r in frame.iterrows()]
-    bad = frame[~frame.index.isin(good.index)] if not frame.empty else frame
-    excluded = ", ".join(f"{len(g)} {status}" for status, g in bad.groupby("status")) if not bad.empty else ""
-    hosts = ", ".join(sorted({str(h) for h in frame.get("host", pd.Series(dtype=str)).dropna()})) or "–"
-    return TEMPLATE.render(
-        name=name, stack=stack, metric=metric.removesuffix("_ms"), crossovers=first_crossovers(frame, metric),
-        figure=jinja2.utils.markupsafe.Markup(figure), headers=columns, rows=rows, excluded=excluded,
-        hosts=html.escape(hosts), spec_text=spec_text,
-        cells_done=int((frame["status"] == "done").sum()) if not frame.empty else 0, cells_total=len(frame),
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+                           "generator_cpu_pct") if c in cells.columns]
+    rows = [{"failed": r["status"] != "done", "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
+                                                         for c in columns]} for _, r in cells.iterrows()]
+    surface_cols = [c for c in ("architecture", "cache", "instances", "users", "n", "rps", "p50_ms", "p95_ms",
+                                "p95_ms_lo", "p95_ms_hi", "p99_ms", "error_ratio", "cache_hit_ratio")
+                    if c in analysis.surface.columns]
+    template = _ENV.get_template("report.html.j2")
+    return template.render(
+        p=provenance, a=analysis, metric=analysis.metric.removesuffix("_ms"), figures=figures_svg(analysis),
+        columns=columns, rows=rows, surface_cols=surface_cols,
+        surface_rows=[[_fmt(r[c], 3 if c in ("error_ratio", "cache_hit_ratio") else 1) for c in surface_cols]
+                      for _, r in analysis.surface.iterrows()],
+        excluded=[{"id": r.get("id"), "params": ", ".join(f"{k}={r[k]}" for k in ("architecture", "cache",
+                   "instances", "users") if k in r), "reason": r["reason"]} for _, r in analysis.excluded.iterrows()],
+        done=int((cells["status"] == "done").sum()) if not cells.empty else 0, total=len(cells),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
+
+
+def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
+    """The same answer as Markdown, for the terminal."""
+    lines = [f"# {provenance.name}", "",
+             f"stack `{provenance.stack}` · {len(analysis.cells)} cells · hosts: {', '.join(analysis.hosts) or '–'}",
+             "", f"## Where microservices overtake the monolith ({analysis.metric.removesuffix('_ms')})", "",
+             "| cache | instances | crossover |", "|---|---|---|"]
+    lines += [f"| {c.cache} | {c.instances} | {c.describe()} |" for c in analysis.crossovers]
+    if not analysis.crossovers:
+        lines.append("| – | – | no comparable monolith/microservices pairs |")
+    if analysis.host_crossovers:
+        lines += ["", "### Per host", "", "| host | cache | instances | crossover |", "|---|---|---|---|"]
+        lines += [f"| {c.host} | {c.cache} | {c.instances} | {c.describe()} |" for c in analysis.host_crossovers]
+    if provenance.slo:
+        lines += ["", f"## Recommendation (SLO: {_slo_text(provenance.slo)})", ""]
+        lines += [f"- {line}" for line in analysis.recommendation] or ["- no finished cells yet"]
+    lines += ["", "## Surface", "", "| architecture | cache | inst | users | n | p95 ms (95% CI) | rps | hit ratio |",
+              "|---|---|---|---|---|---|---|---|"]
+    for _, r in analysis.surface.iterrows():
+        lines.append(f"| {r['architecture']} | {r['cache']} | {r['instances']} | {r['users']} | {r['n']} | "
+                     f"{_fmt(r['p95_ms'], 0)} ({_fmt(r['p95_ms_lo'], 0)}–{_fmt(r['p95_ms_hi'], 0)}) | "
+                     f"{_fmt(r['rps'])} | {_fmt(r['cache_hit_ratio'], 2)} |")
+    if not analysis.excluded.empty:
+        lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
+                                              analysis.excluded["reason"].value_counts().items())]
+    return "\n".join(lines) + "\n"
+
+
+def _slo_text(slo: dict[str, Any]) -> str:
+    parts = [f"p95 ≤ {slo['p95_ms']:g} ms"] if slo.get("p95_ms") else []
+    parts.append(f"errors ≤ {slo.get('max_error_ratio', 0.01):.1%}")
+    return ", ".join(parts)
+
+
+_ENV.globals["slo_text"] = _slo_text

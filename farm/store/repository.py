@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
+from farm.importer import ImportedCell
 from farm.load.stats import LoadResult
 from farm.plan import Plan
 from farm.spec import LoadedSweep
@@ -217,12 +220,48 @@ class Store:
                 status=status, error_stage=stage, error_category=category, error_message=message[:2000],
                 finished_at=utcnow()))
 
+    def import_sweep(self, name: str, spec: dict[str, Any], text: str, cells: list[ImportedCell],
+                     host: str) -> SweepInfo:
+        """Store imported runs as a done sweep (one group per configuration); refuses an existing name."""
+        with self.session() as s:
+            if s.scalar(select(SweepRow.id).where(SweepRow.name == name)) is not None:
+                raise SweepConflictError(f"a sweep named '{name}' already exists",
+                                         hint="choose another --sweep name")
+            row = SweepRow(name=name, stack=str(spec.get("stack", "imported")), spec_text=text, spec=spec,
+                           fingerprint=_digest(name, spec), status="done")
+            s.add(row)
+            s.flush()
+            groups: dict[str, str] = {}
+            for position, cell in enumerate(cells):
+                config = {k: v for k, v in cell.params.items() if k != "users"}
+                gid = groups.setdefault(_digest(name, config), _digest(name, config))
+                if s.get(GroupRow, gid) is None:
+                    s.add(GroupRow(id=gid, sweep_id=row.id, config=config, position=len(groups), status="done"))
+                    s.flush()
+                cid = _digest(name, cell.params, 1)
+                s.add(CellRow(id=cid, sweep_id=row.id, group_id=gid, position=position, params=cell.params,
+                              users=int(cell.params["users"]), instances=int(cell.params["instances"]),
+                              repetition=1, status="done", host=host, stage_times={"imported": cell.source},
+                              measured_s=cell.measured_s, warmup_s=0.0, artefacts=cell.source))
+                for e in (*cell.endpoints, cell.total):
+                    s.add(MeasurementRow(cell_id=cid, method=e.method, name=e.name, requests=e.requests,
+                                         failures=e.failures, rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms,
+                                         p90_ms=e.p90_ms, p95_ms=e.p95_ms, p99_ms=e.p99_ms, max_ms=e.max_ms,
+                                         histogram={}))
+            s.flush()
+            return self._info(s, row)
+
     def cells(self, name: str) -> list[CellRow]:
         """Every cell of a sweep with its measurements, in plan order."""
         sweep = self.sweep(name)
         with self.session() as s:
             return list(s.scalars(select(CellRow).where(CellRow.sweep_id == sweep.id)
                                   .options(selectinload(CellRow.measurements)).order_by(CellRow.position)))
+
+
+def _digest(*parts: object) -> str:
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

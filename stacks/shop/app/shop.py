@@ -146,8 +146,9 @@ def price_of(db: sqlite3.Connection, pid: int) -> dict[str, Any] | None:
 
 def catalog_page(db: sqlite3.Connection, page: int) -> list[dict[str, Any]]:
     rows = db.execute(
-        "SELECT p.id, p.name, p.category, COUNT(r.id) AS reviews, AVG(r.stars) AS rating FROM products p "
-        "JOIN reviews r ON r.product_id = p.id GROUP BY p.id ORDER BY p.id LIMIT ? OFFSET ?",
+        "SELECT p.id, p.name, p.category, COUNT(r.id) AS reviews, AVG(r.stars) AS rating "
+        "FROM (SELECT * FROM products ORDER BY id LIMIT ? OFFSET ?) p "
+        "JOIN reviews r ON r.product_id = p.id GROUP BY p.id ORDER BY p.id",
         (PAGE_SIZE, (page - 1) * PAGE_SIZE))
     return [dict(r) for r in rows]
 

@@ -1,0 +1,56 @@
+"""The whole answer for one sweep: surfaces, difference, crossovers, recommendation, hosts, exclusions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from farm.analysis.crossover import Crossover, crossovers, difference
+from farm.analysis.hosts import host_agreement
+from farm.analysis.recommend import Choice, phrase, recommend
+from farm.analysis.surfaces import excluded, surfaces
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report shows, computed from the cells (and their histograms) of one sweep."""
+
+    metric: str
+    cells: pd.DataFrame
+    surface: pd.DataFrame
+    difference: pd.DataFrame
+    crossovers: list[Crossover]
+    choices: list[Choice]
+    recommendation: list[str]
+    excluded: pd.DataFrame
+    hosts: list[str]
+    per_host: pd.DataFrame = field(default_factory=pd.DataFrame)
+    host_crossovers: list[Crossover] = field(default_factory=list)
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
+            slo_ms: float | None = None, max_error_ratio: float = 0.01,
+            costs: Mapping[str, float] | None = None) -> Analysis:
+    """Compute the answer. With cells from several hosts, crossovers are also computed within each host."""
+    defaults = {"architecture": "-", "cache": "-", "instances": 1}
+    cells = cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns})
+    surface = surfaces(cells, hist)
+    has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
+    diff = difference(surface, metric) if has_arch else pd.DataFrame()
+    hosts = sorted(str(h) for h in cells.get("host", pd.Series(dtype=str)).dropna().unique())
+    per_host = pd.DataFrame()
+    host_cross: list[Crossover] = []
+    agreement = pd.DataFrame()
+    if len(hosts) > 1:
+        per_host = surfaces(cells, hist, by_host=True)
+        host_cross = crossovers(per_host, metric) if has_arch else []
+        agreement = host_agreement(per_host, metric)
+    choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \
+        if has_arch else []
+    return Analysis(metric=metric, cells=cells, surface=surface, difference=diff,
+                    crossovers=crossovers(surface, metric) if has_arch else [], choices=choices,
+                    recommendation=phrase(choices), excluded=excluded(cells), hosts=hosts, per_host=per_host,
+                    host_crossovers=host_cross, agreement=agreement)

@@ -1,0 +1,80 @@
+"""The cheapest configuration that meets the SLO at each load, phrased as the answer a team needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The configuration recommended at one load level (None fields when nothing meets the SLO)."""
+
+    users: int
+    architecture: str | None
+    cache: str | None
+    instances: int | None
+    cost: float | None
+    p95_ms: float | None
+    error_ratio: float | None
+
+    def label(self) -> str:
+        """E.g. ``monolith, local cache, 1 instance``."""
+        if self.architecture is None:
+            return "no measured configuration meets the SLO"
+        plural = "s" if self.instances != 1 else ""
+        return f"{self.architecture}, {self.cache} cache, {self.instances} instance{plural}"
+
+
+def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: float = 0.01,
+              costs: Mapping[str, float] | None = None, metric: str = "p95_ms") -> list[Choice]:
+    """For each load level: the configuration with the lowest cost (instances × cost per instance) that meets
+    the SLO — the latency at the upper end of its interval when known, and the error ratio — ties to lower latency.
+    """
+    if surface.empty:
+        return []
+    costs = costs or {}
+    data = surface.copy()
+    data["cost"] = data["instances"] * data["architecture"].map(lambda a: costs.get(str(a), 1.0))
+    bound = data[f"{metric}_hi"].fillna(data[metric]) if f"{metric}_hi" in data else data[metric]
+    meets = data["error_ratio"].fillna(0) <= max_error_ratio
+    if p95_ms is not None:
+        meets &= bound <= p95_ms
+    data["meets"] = meets
+    choices = []
+    for users, part in data.groupby("users", sort=True):
+        ok = part[part["meets"]].sort_values(["cost", metric])
+        if ok.empty:
+            choices.append(Choice(int(users), None, None, None, None, None, None))
+            continue
+        best = ok.iloc[0]
+        choices.append(Choice(int(users), str(best["architecture"]), str(best["cache"]), int(best["instances"]),
+                              float(best["cost"]), float(best[metric]), float(best["error_ratio"])))
+    return choices
+
+
+def phrase(choices: list[Choice]) -> list[str]:
+    """Consecutive loads with the same choice merged: ``up to ~40 users: …``, ``from 80 users: …``."""
+    if not choices:
+        return []
+    runs: list[list[Choice]] = []
+    for choice in choices:
+        if runs and runs[-1][-1].label() == choice.label():
+            runs[-1].append(choice)
+        else:
+            runs.append([choice])
+    lines = []
+    for i, run in enumerate(runs):
+        first, last = run[0].users, run[-1].users
+        if len(runs) == 1:
+            span = f"at every load measured ({first}–{last} users)"
+        elif i == 0:
+            span = f"up to ~{last} users"
+        elif i == len(runs) - 1:
+            span = f"from ~{first} users"
+        else:
+            span = f"from ~{first} to ~{last} users"
+        lines.append(f"{span}: {run[0].label()}")
+    return lines

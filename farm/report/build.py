@@ -1,0 +1,72 @@
+"""From the store to a report: load a sweep's cells, analyse them, render HTML, Markdown or figure files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from farm.analysis.answer import Analysis, analyse
+from farm.analysis.frame import cell_record, cells_frame, histogram_frame
+from farm.report import figures
+from farm.report.html import Provenance, render_html, render_markdown
+from farm.store.repository import Store
+
+
+def analysis_for(store: Store, name: str, *, metric: str = "p95_ms",
+                 costs: Mapping[str, float] | None = None) -> tuple[Analysis, Provenance]:
+    """The analysis of a stored sweep and its provenance."""
+    info = store.sweep(name)
+    spec, text = store.sweep_spec(name)
+    rows = store.cells(name)
+    slo = spec.get("slo") or None
+    analysis = analyse(cells_frame(cell_record(c) for c in rows), histogram_frame(rows), metric=metric,
+                       slo_ms=(slo or {}).get(metric) if slo else None,
+                       max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs)
+    hosts: dict[str, dict[str, Any]] = {}
+    for c in rows:
+        if c.host and c.host_info:
+            hosts.setdefault(c.host, dict(c.host_info))
+    started = min((c.started_at for c in rows if c.started_at), default=None)
+    finished = max((c.finished_at for c in rows if c.finished_at), default=None)
+    return analysis, Provenance(name, info.stack, text, hosts, started, finished, slo)
+
+
+def write_report(store: Store, name: str, output: Path, *, fmt: str = "html", metric: str = "p95_ms",
+                 costs: Mapping[str, float] | None = None, figures_dir: Path | None = None) -> str:
+    """Render the report (html to ``output``; md returned as text) and optionally figure files; returns md/path."""
+    analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
+    if figures_dir is not None:
+        write_figures(analysis, figures_dir)
+    if fmt == "md":
+        return render_markdown(analysis, provenance)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(render_html(analysis, provenance))
+    tmp.replace(output)
+    return str(output)
+
+
+def write_figures(analysis: Analysis, folder: Path) -> list[Path]:
+    """Each figure as PNG and SVG files in ``folder``."""
+    written: list[Path] = []
+    if analysis.surface.empty:
+        return written
+    makers: dict[str, Callable[[], Figure | None]] = {
+        "curves": lambda: figures.latency_curves(analysis.surface, analysis.metric),
+              "heatmaps": lambda: figures.heatmaps(analysis.surface, analysis.metric)}
+    if not analysis.difference.empty:
+        makers["difference"] = lambda: figures.difference_map(analysis.difference, analysis.crossovers,
+                                                              analysis.metric)
+    if figures.hit_ratio_by_instances(analysis.surface) is not None:
+        makers["hit_ratio"] = lambda: figures.hit_ratio_by_instances(analysis.surface)
+    for name, make in makers.items():
+        for suffix in ("png", "svg"):
+            fig = make()
+            if fig is not None:
+                path = folder / f"{name}.{suffix}"
+                figures.save(fig, path)
+                written.append(path)
+    return written
