@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from farm.errors import CancelledError, FarmError, SpecError
@@ -55,87 +53,6 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
 
 
 # ------------------------------------------------------------------------------------------------ run
-@app.command()
-def run(
-    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
-    db: DbOption = None,
-    report: Annotated[Path | None, typer.Option("--report", "-o", help="where to write the HTML report "
-                                                "[default: reports/NAME.html]")] = None,
-) -> None:
-    """Run a whole sweep on this machine: every cell, stored as it finishes; a re-run resumes."""
-    from farm.execute import ExecutionContext, GroupObserver
-    from farm.host import fingerprint
-    from farm.load.runner import LocustRunner
-    from farm.plan import expand
-    from farm.run import prepare, run_sweep
-    from farm.spec import load_sweep
-    from farm.stacks.local import LocalDriver
-
-    cfg = settings(db)
-    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
-    plan = expand(loaded.spec, loaded.manifest)
-    store = open_store(cfg)
-    sweep = prepare(store, loaded)
-    todo = sum(sweep.counts.get(s, 0) for s in ("pending", "running", "failed", "cancelled"))
-    spec = loaded.spec
-    out.print(f"[bold]{spec.name}[/]: {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
-              f"({'new' if sweep.new else f'resuming: {todo} to run'}) · store {cfg.redacted_database_url()}")
-    per_cell = spec.load.warmup + spec.load.duration
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[cells]}"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=out,
-                  transient=False) as progress:
-        finished = [len(plan.cells) - todo]
-        task = progress.add_task("starting", total=max(1, todo) * per_cell,
-                                 cells=f"{finished[0]}/{len(plan.cells)} cells")
-
-        def cell_start(cell: Any) -> None:
-            p = cell.params
-            label = ", ".join(f"{k}={p[k]}" for k in ("architecture", "cache", "instances", "users") if k in p)
-            progress.update(task, description=f"{label} rep {cell.repetition}")
-
-        def cell_end(cell: Any, status: str, error: str | None) -> None:
-            finished[0] += 1
-            progress.update(task, advance=per_cell, cells=f"{finished[0]}/{len(plan.cells)} cells")
-            if error:
-                progress.console.print(f"[red]cell {cell.id} failed:[/] {error}")
-            elif not out.is_terminal:  # a log, not a screen: one line per cell instead of a live bar
-                out.print(f"{finished[0]}/{len(plan.cells)} {progress.tasks[0].description}: {status}")
-
-        observer = GroupObserver(on_stage=lambda g, s: progress.update(task, description=f"{s} …"),
-                                 on_cell_start=cell_start, on_cell_end=cell_end)
-        ctx = ExecutionContext(store=store, driver=LocalDriver(cfg.artefacts_dir / "deployments"),
-                               runner=LocustRunner(saturation_cpu_pct=cfg.saturation_cpu_pct),
-                               host=fingerprint(cfg.host_name), artefacts=cfg.artefacts_dir,
-                               ready_timeout_s=cfg.ready_timeout_s, observer=observer)
-        with _interrupts_cancel():
-            summary = run_sweep(ctx, loaded, sweep)
-    _print_results(store, spec.name)
-    path = report or Path("reports") / f"{spec.name}.html"
-    _write_report(store, spec.name, path)
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.sweep.counts.items()))
-    out.print(f"cells: {counts} · report: [bold]{path}[/]")
-    raise typer.Exit(1 if summary.failed else 0)
-
-
-class _interrupts_cancel:
-    """Turn SIGINT/SIGTERM into one KeyboardInterrupt; later signals are ignored while cleaning up."""
-
-    def __enter__(self) -> None:
-        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def handler(signum: int, _frame: Any) -> None:
-            for s in self.previous:
-                signal.signal(s, lambda *_: err.print("[yellow]cleaning up, please wait …[/]"))
-            raise KeyboardInterrupt
-
-        for s in self.previous:
-            signal.signal(s, handler)
-
-    def __exit__(self, *_exc: object) -> None:
-        for s, h in self.previous.items():
-            signal.signal(s, h)
-
-
 # ------------------------------------------------------------------------------------------ results
 @app.command()
 def sweeps(db: DbOption = None) -> None:
@@ -347,6 +264,13 @@ def _coerce(raw: str, like: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- main
+def _register_lab_commands() -> None:
+    from farm import cli_lab  # noqa: F401  (registers run, submit, worker, status, cancel, resume, flower)
+
+
+_register_lab_commands()
+
+
 def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     debug = "--debug" in sys.argv

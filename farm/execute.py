@@ -15,7 +15,7 @@ from typing import Any
 from farm.errors import CancelledError, FarmError
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stats import LoadResult
-from farm.spec import LoadedSweep, locustfile_for
+from farm.spec import LoadedSweep, StopWhen, locustfile_for
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
 from farm.store.models import CellRow
 from farm.store.repository import Store
@@ -42,6 +42,7 @@ class ExecutionContext:
     ready_timeout_s: float = 60.0
     cancel: threading.Event = field(default_factory=threading.Event)
     observer: GroupObserver = field(default_factory=GroupObserver)
+    stop_when: StopWhen | None = None
 
 
 def deployment_name(sweep_name: str, group_id: str) -> str:
@@ -64,8 +65,18 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         ctx.observer.on_stage(group_id, "readiness")
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
         _check_instances(ctx.driver, deployment)
+        saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
         for cell in cells:
-            status = _execute_cell(ctx, loaded, deployment, cell)
+            if ctx.cancel.is_set():
+                raise CancelledError("cancelled")
+            if cell.repetition in saturated:
+                _skip(ctx, cell, saturated[cell.repetition])
+                status = "skipped"
+            else:
+                status, result = _execute_cell(ctx, loaded, deployment, cell)
+                if result is not None and ctx.stop_when is not None and ctx.stop_when.crossed(
+                        result.total.error_ratio, result.total.p95_ms):
+                    saturated[cell.repetition] = cell.users
             remaining.remove(cell.id)
             counts[status] = counts.get(status, 0) + 1
     except (KeyboardInterrupt, CancelledError):
@@ -94,7 +105,14 @@ def _check_instances(driver: StackDriver, deployment: Deployment) -> None:
         check(deployment)
 
 
-def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cell: CellRow) -> str:
+def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:
+    message = f"skipped (saturated): the stack crossed stop_when at {at_users} users"
+    ctx.store.record_failure([cell.id], "load", "saturated", message, status="skipped")
+    ctx.observer.on_cell_end(cell, "skipped", None)
+
+
+def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
+                  cell: CellRow) -> tuple[str, LoadResult | None]:
     """Reset, warm up, measure, collect and store one cell; a load failure fails only this cell."""
     ctx.observer.on_cell_start(cell)
     ctx.store.mark_running(cell.id, ctx.host)
@@ -103,7 +121,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     spec = loaded.spec
     request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=cell.users,
                           spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
-                          warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id)
+                          warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
+                          processes=spec.load.processes)
     before: list[StackMetrics] = []
 
     def measure_start() -> None:
@@ -116,10 +135,10 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     except FarmError as exc:
         ctx.store.record_failure([cell.id], "load", exc.category, str(exc))
         ctx.observer.on_cell_end(cell, "failed", str(exc))
-        return "failed"
+        return "failed", None
     metrics = ctx.driver.metrics(deployment)
     if before:
         metrics = metrics.minus(before[0])
     ctx.store.record_result(cell.id, result, metrics)
     ctx.observer.on_cell_end(cell, "done", None)
-    return "done"
+    return "done", result

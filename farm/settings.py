@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     ready_timeout_s: float = Field(default=60.0, description="deadline for a stack to become ready")
     saturation_cpu_pct: float = Field(default=90.0, description="generator CPU at which a cell is flagged")
     host_name: str | None = Field(default=None, description="name recorded as the host of cells run here")
+    lease_s: float = Field(default=30.0, gt=1, description="a running group's lease, renewed every third of it")
+    reap_interval_s: float = Field(default=5.0, gt=0, description="how often workers hand back expired groups")
+    visibility_timeout_s: int = Field(default=3600, description="Redis redelivery of unacknowledged tasks")
+    flower_auth: SecretStr | None = Field(default=None, description="user:password for Flower's basic auth")
     debug: bool = False
 
     def redacted_database_url(self) -> str:

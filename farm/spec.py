@@ -41,6 +41,7 @@ class LoadSpec(_Frozen):
     duration: Seconds = Field(default=60.0, description="measured run time per cell")
     warmup: Seconds = Field(default=10.0, description="load before measuring; excluded from statistics")
     locustfile: str | None = Field(default=None, description="defaults to the stack's own scenario")
+    processes: int = Field(default=1, ge=1, le=64, description="Locust processes: 1, or a master + N workers")
 
     @field_validator("duration")
     @classmethod
@@ -58,6 +59,19 @@ class SLO(_Frozen):
     max_error_ratio: float = Field(default=0.01, ge=0, le=1)
 
 
+class StopWhen(_Frozen):
+    """Saturation early stop: once a cell crosses either limit, the group's higher loads are skipped."""
+
+    error_ratio: float | None = Field(default=None, gt=0, le=1)
+    p95_ms: float | None = Field(default=None, gt=0)
+
+    def crossed(self, error_ratio: float, p95_ms: float | None) -> bool:
+        """Whether a cell with these results is saturated."""
+        if self.error_ratio is not None and error_ratio >= self.error_ratio:
+            return True
+        return self.p95_ms is not None and p95_ms is not None and p95_ms >= self.p95_ms
+
+
 class SweepSpec(_Frozen):
     """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
 
@@ -68,6 +82,8 @@ class SweepSpec(_Frozen):
     load: LoadSpec = Field(default_factory=LoadSpec)
     repetitions: int = Field(default=1, ge=1, le=100)
     slo: SLO | None = None
+    stop_when: StopWhen | None = None
+    targets: list[str] = Field(default_factory=list, description="worker names; groups are spread over them")
     description: str = ""
 
     @field_validator("name")

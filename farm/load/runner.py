@@ -34,6 +34,7 @@ class LoadRequest:
     duration_s: float
     warmup_s: float
     artefacts: Path
+    processes: int = 1
 
 
 class LoadRunner(Protocol):
@@ -69,12 +70,14 @@ class LocustRunner:
             "--only-summary", "--loglevel", "WARNING", "--logfile", str(out / "locust.log"),
             "--exit-code-on-error", "0",
             "--farm-warmup", str(request.warmup_s), "--farm-stats-out", str(out / "stats.json"),
+            *(["--processes", str(request.processes)] if request.processes > 1 else []),
         ]
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
             on_measure_start: Callable[[], None] | None = None) -> LoadResult:
         """Run Locust, sample its CPU after the warm-up, and parse the statistics it wrote."""
         request.artefacts.mkdir(parents=True, exist_ok=True)
+        _SEEN.clear()
         stats_file = request.artefacts / "stats.json"
         marker = Path(f"{stats_file}.measuring")
         stats_file.unlink(missing_ok=True)
@@ -133,11 +136,23 @@ class LocustRunner:
         return sum(samples) / len(samples) if samples else None
 
 
+_SEEN: dict[int, psutil.Process] = {}
+
+
 def _cpu(ps: psutil.Process) -> float | None:
+    """CPU % of one core of the busiest Locust process (the master or one of its workers) since the last call."""
     try:
-        return float(ps.cpu_percent(None))
+        procs = [ps, *ps.children(recursive=True)]
     except psutil.Error:
         return None
+    values = []
+    for proc in procs:
+        known = _SEEN.setdefault(proc.pid, proc)  # cpu_percent needs the same object for its baseline
+        try:
+            values.append(float(known.cpu_percent(None)))
+        except psutil.Error:
+            _SEEN.pop(proc.pid, None)
+    return max(values) if values else None
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

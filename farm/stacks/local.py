@@ -190,6 +190,12 @@ class LocalDriver:
                 proc["popen"].wait(1)
         (deployment.workdir / STATE_FILE).unlink(missing_ok=True)
 
+    def clean_all(self) -> int:
+        """Tear down every deployment recorded here (a dead predecessor's); returns processes stopped."""
+        if not self.root.is_dir():
+            return 0
+        return sum(self.clean(state.parent.name) for state in self.root.glob(f"*/{STATE_FILE}"))
+
     def clean(self, name: str) -> int:
         """Stop processes recorded under ``name`` by a run that died before its teardown."""
         state = self.root / name / STATE_FILE

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +27,7 @@ from farm.spec import LoadedSweep
 from farm.stacks.driver import StackMetrics
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 FINISHED = ("done", "skipped")
 UNFINISHED = ("pending", "running", "failed", "cancelled")
@@ -48,11 +51,33 @@ class SweepInfo:
         return sum(self.counts.values())
 
 
+def transient_retry(method: Callable[..., T]) -> Callable[..., T]:
+    """Retry a store write while the database is unreachable (up to the store's ``retry_s``), then give up."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
+        store = self if isinstance(self, Store) else self.store
+        deadline = time.monotonic() + store.retry_s
+        delay = 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                store.engine.dispose()  # drop connections to the old server
+
+    return wrapper
+
+
 class Store:
     """Sweeps, groups, cells and measurements in a SQL database (SQLite by default, PostgreSQL in a lab)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_s: float = 0.0) -> None:
         self.url = url
+        self.retry_s = retry_s
         try:
             self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -151,6 +176,65 @@ class Store:
         with self.session() as s:
             s.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(status=status, updated_at=utcnow()))
 
+    @transient_retry
+    def sweep_status(self, name: str) -> str:
+        """The sweep's status (``cancelled`` tells running workers to stop)."""
+        with self.session() as s:
+            return str(s.scalar(select(SweepRow.status).where(SweepRow.name == name)) or "missing")
+
+    def cancel(self, name: str) -> list[str]:
+        """Mark a sweep cancelled and its waiting cells too; returns the ids of groups that were waiting."""
+        sweep = self.sweep(name)
+        with self.session() as s:
+            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status="cancelled", updated_at=utcnow()))
+            waiting = list(s.scalars(select(GroupRow.id).where(GroupRow.sweep_id == sweep.id,
+                                                               GroupRow.status.in_(("pending", "queued")))))
+            s.execute(update(GroupRow).where(GroupRow.id.in_(waiting)).values(status="cancelled"))
+            s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id, CellRow.status == "pending").values(
+                status="cancelled", error_stage="queued", error_category="cancel",
+                error_message="cancelled before it ran"))
+            return waiting
+
+    def reopen(self, name: str) -> list[str]:
+        """Make a sweep's unfinished cells pending again; returns the groups to dispatch (not running ones)."""
+        sweep = self.sweep(name)
+        with self.session() as s:
+            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status="running", updated_at=utcnow()))
+            s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id,
+                                            CellRow.status.in_(("failed", "cancelled"))).values(status="pending"))
+            groups = list(s.scalars(
+                select(GroupRow.id).join(CellRow, CellRow.group_id == GroupRow.id)
+                .where(GroupRow.sweep_id == sweep.id, GroupRow.status != "running",
+                       CellRow.status.in_(UNFINISHED)).group_by(GroupRow.id, GroupRow.position)
+                .order_by(GroupRow.position)))
+            s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status="pending"))
+            return groups
+
+    def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
+        """Stack configuration of every group of a sweep, by group id."""
+        with self.session() as s:
+            rows = s.execute(select(GroupRow.id, GroupRow.config).where(GroupRow.sweep_id == sweep_id)).all()
+            return {str(gid): dict(config) for gid, config in rows}
+
+    def progress(self, name: str) -> dict[str, Any]:
+        """Everything `farm status` shows: counts by status and host, running cells, failures, timings."""
+        sweep = self.sweep(name)
+        with self.session() as s:
+            by_host = s.execute(select(CellRow.host, CellRow.status, func.count()).where(
+                CellRow.sweep_id == sweep.id).group_by(CellRow.host, CellRow.status)).all()
+            running = s.execute(select(CellRow.host, CellRow.params, CellRow.repetition, CellRow.started_at).where(
+                CellRow.sweep_id == sweep.id, CellRow.status == "running")).all()
+            failed = s.execute(select(CellRow.id, CellRow.params, CellRow.error_stage, CellRow.error_category,
+                                      CellRow.error_message).where(CellRow.sweep_id == sweep.id,
+                                                                   CellRow.status == "failed").limit(20)).all()
+            spans = s.execute(select(func.min(CellRow.started_at), func.max(CellRow.finished_at),
+                                     func.count(func.distinct(CellRow.host))).where(
+                CellRow.sweep_id == sweep.id, CellRow.status == "done")).one()
+        return {"sweep": sweep, "by_host": [(h, st, int(n)) for h, st, n in by_host],
+                "running": [(h, dict(p), r, t) for h, p, r, t in running],
+                "failed": [(i, dict(p), st, cat, msg) for i, p, st, cat, msg in failed],
+                "first_start": spans[0], "last_finish": spans[1], "hosts_done": int(spans[2] or 0)}
+
     # ---------------------------------------------------------------------------------- groups
     def unfinished_groups(self, sweep_id: int) -> list[str]:
         """Ids of groups that still have cells to run, in plan order."""
@@ -160,6 +244,7 @@ class Store:
                              .group_by(GroupRow.id, GroupRow.position).order_by(GroupRow.position)).scalars()
             return list(rows)
 
+    @transient_retry
     def group_work(self, group_id: str) -> tuple[str, dict[str, Any], list[CellRow]]:
         """A group's sweep name, stack configuration and unfinished cells in run order."""
         with self.session() as s:
@@ -173,6 +258,7 @@ class Store:
             return name, dict(group.config), list(cells)
 
     # ----------------------------------------------------------------------------------- cells
+    @transient_retry
     def mark_running(self, cell_id: str, host: dict[str, Any]) -> None:
         """A cell starts on a host; earlier errors are cleared."""
         now = utcnow()
@@ -181,6 +267,7 @@ class Store:
                 status="running", host=host["name"], host_info=host, started_at=now, finished_at=None,
                 error_stage=None, error_category=None, error_message=None, stage_times={"started": now.isoformat()}))
 
+    @transient_retry
     def stage(self, cell_id: str, stage: str) -> None:
         """Timestamp a stage of a cell (reset, warmup, measure, collect …)."""
         with self.session() as s:
@@ -188,6 +275,7 @@ class Store:
             if row is not None:
                 row.stage_times = {**(row.stage_times or {}), stage: utcnow().isoformat()}
 
+    @transient_retry
     def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics) -> None:
         """Store a cell's measurements and mark it done, replacing any earlier result (idempotent)."""
         with self.session() as s:
@@ -210,6 +298,7 @@ class Store:
             row.stack_metrics = {"instances": metrics.raw}
             row.artefacts = result.artefacts
 
+    @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,
                        status: str = "failed") -> None:
         """Mark cells failed (or cancelled) with the stage and category of the error."""
@@ -275,3 +364,71 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class Leases:
+    """Claims on cell groups, renewed by heartbeat: the store decides who runs a group, never the broker.
+
+    A group is claimed atomically (pending/queued, or running with an expired lease); a worker that cannot
+    renew its lease stops; a reaper hands expired groups back to the queue. Deliveries of the same task twice
+    are therefore harmless: the second claim fails, and results are written idempotently anyway.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @transient_retry
+    def claim(self, group_id: str, host: str, lease_s: float) -> bool:
+        """Take a group for ``host`` if nobody alive holds it and it has unfinished cells."""
+        now = utcnow()
+        with self.store.session() as s:
+            claimable = (GroupRow.status.in_(("pending", "queued"))) | (
+                (GroupRow.status == "running") & (GroupRow.lease_until < now))
+            result = s.execute(update(GroupRow).where(GroupRow.id == group_id, claimable).values(
+                status="running", host=host, lease_until=now + timedelta(seconds=lease_s)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @transient_retry
+    def renew(self, group_id: str, host: str, lease_s: float) -> bool:
+        """Extend our lease; False when the group is no longer ours (reaped or cancelled)."""
+        with self.store.session() as s:
+            result = s.execute(update(GroupRow).where(
+                GroupRow.id == group_id, GroupRow.host == host, GroupRow.status == "running").values(
+                lease_until=utcnow() + timedelta(seconds=lease_s)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @transient_retry
+    def release(self, group_id: str, host: str) -> str:
+        """Give the group up when its task ends; its status follows its cells."""
+        with self.store.session() as s:
+            statuses = set(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
+            status = "done" if statuses <= set(FINISHED) else (
+                "cancelled" if "cancelled" in statuses else "failed" if "failed" in statuses else "queued")
+            s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.host == host).values(
+                status=status, lease_until=None))
+            return status
+
+    @transient_retry
+    def expired(self) -> list[tuple[str, str]]:
+        """(sweep name, group id) of running groups whose lease ran out, handed back as queued (atomically)."""
+        now = utcnow()
+        taken: list[tuple[str, str]] = []
+        with self.store.session() as s:
+            rows = s.execute(select(GroupRow.id, SweepRow.name).join(SweepRow, SweepRow.id == GroupRow.sweep_id)
+                             .where(GroupRow.status == "running", GroupRow.lease_until < now)).all()
+            for group_id, sweep_name in rows:
+                result = s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.status == "running",
+                                                          GroupRow.lease_until < now)
+                                   .values(status="queued", host=None, lease_until=None))
+                if result.rowcount:  # type: ignore[attr-defined]
+                    s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "running")
+                              .values(status="pending"))
+                    taken.append((str(sweep_name), str(group_id)))
+        return taken
+
+    @transient_retry
+    def mark_queued(self, group_ids: list[str]) -> None:
+        """Groups handed to the broker."""
+        with self.store.session() as s:
+            s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != "running")
+                      .values(status="queued"))

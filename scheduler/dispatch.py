@@ -1,0 +1,54 @@
+"""Dispatch: store a sweep's plan and hand its placement units to Celery, ids only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from farm.plan import expand
+from farm.spec import LoadedSweep
+from farm.store.repository import Leases, Store, SweepInfo
+from scheduler.contract import EXECUTE_GROUPS, payload
+from scheduler.placement import units
+
+
+def submit(store: Store, app: Celery, loaded: LoadedSweep) -> tuple[SweepInfo, int]:
+    """Validate-plan-store (or find again) a sweep and enqueue its unfinished groups; returns (sweep, tasks)."""
+    plan = expand(loaded.spec, loaded.manifest)
+    sweep = store.create_or_resume(loaded, plan)
+    return sweep, enqueue(store, app, sweep, store.reopen(sweep.name), loaded.spec.targets)
+
+
+def enqueue(store: Store, app: Celery, sweep: SweepInfo, group_ids: list[str], targets: list[str] | None = None,
+            ) -> int:
+    """Send one task per placement unit of the given groups; returns how many tasks were sent."""
+    if not group_ids:
+        return 0
+    configs = store.group_configs(sweep.id)
+    wanted = set(group_ids)
+    placed = units([(g, configs[g]) for g in configs if g in wanted], targets or None)
+    Leases(store).mark_queued(group_ids)
+    for unit in placed:
+        send(app, sweep.name, list(unit.group_ids), unit.label, unit.queue)
+    return len(placed)
+
+
+def send(app: Celery, sweep_name: str, group_ids: list[str], label: dict[str, Any], queue: str) -> None:
+    """One task: the sweep's name, group ids and a readable label."""
+    app.send_task(EXECUTE_GROUPS, kwargs=payload(sweep_name, group_ids, label), queue=queue)
+
+
+def redispatch_expired(store: Store, app: Celery, queue_of: dict[str, str] | None = None) -> list[str]:
+    """Hand groups whose lease expired (their worker died) back to the queue; returns their ids."""
+    from scheduler.contract import SHARED_QUEUE
+
+    taken = store_leases_expired(store)
+    for sweep_name, group_id in taken:
+        send(app, sweep_name, [group_id], {"reaped": True}, (queue_of or {}).get(group_id, SHARED_QUEUE))
+    return [g for _s, g in taken]
+
+
+def store_leases_expired(store: Store) -> list[tuple[str, str]]:
+    """The (sweep, group) pairs whose lease ran out, now queued again."""
+    return Leases(store).expired()

