@@ -39,16 +39,15 @@ def send(app: Celery, sweep_name: str, group_ids: list[str], label: dict[str, An
     app.send_task(EXECUTE_GROUPS, kwargs=payload(sweep_name, group_ids, label), queue=queue)
 
 
-def redispatch_expired(store: Store, app: Celery, queue_of: dict[str, str] | None = None) -> list[str]:
-    """Hand groups whose lease expired (their worker died) back to the queue; returns their ids."""
-    from scheduler.contract import SHARED_QUEUE
-
-    taken = store_leases_expired(store)
+def redispatch_expired(store: Store, app: Celery) -> list[str]:
+    """Hand groups whose lease expired (their worker died) back to the queue, in placement units."""
+    taken = Leases(store).expired()
+    by_sweep: dict[str, list[str]] = {}
     for sweep_name, group_id in taken:
-        send(app, sweep_name, [group_id], {"reaped": True}, (queue_of or {}).get(group_id, SHARED_QUEUE))
+        by_sweep.setdefault(sweep_name, []).append(group_id)
+    for sweep_name, group_ids in by_sweep.items():
+        sweep = store.sweep(sweep_name)
+        configs = store.group_configs(sweep.id)
+        for unit in units([(g, configs[g]) for g in configs if g in set(group_ids)]):
+            send(app, sweep_name, list(unit.group_ids), {**unit.label, "reaped": True}, unit.queue)
     return [g for _s, g in taken]
-
-
-def store_leases_expired(store: Store) -> list[tuple[str, str]]:
-    """The (sweep, group) pairs whose lease ran out, now queued again."""
-    return Leases(store).expired()

@@ -1,4 +1,8 @@
-"""Executing a task's groups on this host: claim each by lease, keep the lease alive, stop on cancel."""
+"""Executing a task's groups on this host: claim them all by lease, keep the leases alive, stop on cancel.
+
+All groups of a task are claimed up front and their leases renewed together, so that if this worker dies,
+every group it held (the running one and those still waiting in its task) expires and is handed back.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,13 @@ log = logging.getLogger("loadfarm.worker")
 
 
 class Heartbeat:
-    """Renews a group's lease and watches for a cancelled sweep; sets ``cancel`` when either says stop."""
+    """Renews the leases of the groups still held and watches for a cancelled sweep; sets ``cancel`` on stop."""
 
-    def __init__(self, rt: Runtime, sweep: str, group_id: str, cancel: threading.Event) -> None:
-        self.rt, self.sweep, self.group_id, self.cancel = rt, sweep, group_id, cancel
+    def __init__(self, rt: Runtime, sweep: str, held: set[str], cancel: threading.Event) -> None:
+        self.rt, self.sweep, self.held, self.cancel = rt, sweep, held, cancel
         self.reason: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{group_id}", daemon=True)
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -42,9 +46,10 @@ class Heartbeat:
                     return
                 if waited >= every:
                     waited = 0.0
-                    if not self.rt.leases.renew(self.group_id, self.rt.name, lease_s):
-                        self._halt("lease lost: another worker took the group over")
-                        return
+                    for group_id in list(self.held):
+                        if not self.rt.leases.renew(group_id, self.rt.name, lease_s):
+                            self._halt(f"lease of group {group_id} lost: another worker took it over")
+                            return
             except StoreError as exc:  # the database is away: keep working, results are retried
                 log.warning("heartbeat could not reach the store: %s", exc)
 
@@ -54,27 +59,32 @@ class Heartbeat:
 
 
 def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
-    """Claim and execute each group in turn; returns counts of cell outcomes (skipped groups count as 'claimed')."""
+    """Claim the groups, then execute each in turn; returns counts of cell outcomes."""
     counts: dict[str, int] = {}
+    if rt.store.sweep_status(sweep) == "cancelled":
+        return counts
+    held = {g for g in group_ids if rt.leases.claim(g, rt.name, rt.settings.lease_s)}
+    if not held:
+        return {"not claimed": len(group_ids)}
     loaded = rt.sweep(sweep)
-    for group_id in group_ids:
-        if rt.store.sweep_status(sweep) == "cancelled":
-            break
-        if not rt.leases.claim(group_id, rt.name, rt.settings.lease_s):
-            counts["not claimed"] = counts.get("not claimed", 0) + 1
-            continue
-        cancel = threading.Event()
-        ctx = ExecutionContext(store=rt.store, driver=rt.driver, runner=rt.runner, host=rt.host,
-                               artefacts=rt.settings.artefacts_dir, ready_timeout_s=rt.settings.ready_timeout_s,
-                               cancel=cancel, stop_when=loaded.spec.stop_when)
-        with Heartbeat(rt, sweep, group_id, cancel) as beat:
-            try:
-                for status, n in execute_group(ctx, loaded, group_id).items():
-                    counts[status] = counts.get(status, 0) + n
-            except CancelledError:
-                log.info("group %s stopped: %s", group_id, beat.reason)
-                if beat.reason == "sweep cancelled":
-                    rt.store.cancel(sweep)
-            finally:
+    cancel = threading.Event()
+    ctx = ExecutionContext(store=rt.store, driver=rt.driver, runner=rt.runner, host=rt.host,
+                           artefacts=rt.settings.artefacts_dir, ready_timeout_s=rt.settings.ready_timeout_s,
+                           cancel=cancel, stop_when=loaded.spec.stop_when)
+    with Heartbeat(rt, sweep, held, cancel) as beat:
+        try:
+            for group_id in [g for g in group_ids if g in held]:
+                try:
+                    for status, n in execute_group(ctx, loaded, group_id).items():
+                        counts[status] = counts.get(status, 0) + n
+                finally:
+                    rt.leases.release(group_id, rt.name)
+                    held.discard(group_id)
+        except CancelledError:
+            log.info("stopped: %s", beat.reason)
+            if beat.reason == "sweep cancelled":
+                rt.store.cancel(sweep)
+        finally:
+            for group_id in list(held):  # never started: hand back at once
                 rt.leases.release(group_id, rt.name)
     return counts

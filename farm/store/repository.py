@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
@@ -87,16 +87,24 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the latest Alembic revision."""
+        """Bring the schema to the latest Alembic revision (safe when several processes start at once)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise StoreError(f"cannot reach the results database: {_short(exc)}",
-                             hint="check FARM_DATABASE_URL and that the server is up") from exc
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # one migrator at a time across the lab
+                        conn.execute(text("SELECT pg_advisory_xact_lock(4242)"))
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+                return
+            except IntegrityError:  # another process created the same table first; its work is ours
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+            except OperationalError as exc:
+                raise StoreError(f"cannot reach the results database: {_short(exc)}",
+                                 hint="check FARM_DATABASE_URL and that the server is up") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -399,13 +407,23 @@ class Leases:
 
     @transient_retry
     def release(self, group_id: str, host: str) -> str:
-        """Give the group up when its task ends; its status follows its cells."""
+        """Give the group up when its task ends; its status follows its cells.
+
+        A group left with unfinished cells (its task stopped early) keeps status running with an expired
+        lease, so that the reaper hands it back to the queue.
+        """
         with self.store.session() as s:
             statuses = set(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
-            status = "done" if statuses <= set(FINISHED) else (
-                "cancelled" if "cancelled" in statuses else "failed" if "failed" in statuses else "queued")
+            if statuses <= set(FINISHED):
+                status, lease = "done", None
+            elif "cancelled" in statuses and not statuses & {"pending", "running"}:
+                status, lease = "cancelled", None
+            elif statuses <= {*FINISHED, "failed"}:
+                status, lease = "failed", None
+            else:
+                status, lease = "running", utcnow() - timedelta(seconds=1)
             s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.host == host).values(
-                status=status, lease_until=None))
+                status=status, lease_until=lease))
             return status
 
     @transient_retry
