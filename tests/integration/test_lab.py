@@ -23,8 +23,8 @@ name: {name}
 stack: shop
 matrix:
   architecture: [monolith, microservices]
-  cache: [none, local]
-  users: [2, 4, 6]
+  cache: [{caches}]
+  users: [{users}]
 load: {{spawn_rate: 10, duration: {duration}s, warmup: 1s}}
 """
 
@@ -88,9 +88,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             postgres.remove()
 
 
-def submit(lab: Lab, name: str, duration: int = 3) -> None:
+def submit(lab: Lab, name: str, duration: int = 3, users: str = "2, 4, 6", caches: str = "none, local") -> None:
     sweep = lab.root / f"{name}.yaml"
-    sweep.write_text(LAB_SWEEP.format(name=name, duration=duration))
+    sweep.write_text(LAB_SWEEP.format(name=name, duration=duration, users=users, caches=caches))
     result = lab.farm("submit", str(sweep))
     assert result.returncode == 0, result.stderr
     assert f"submitted {name}" in result.stdout
@@ -154,3 +154,73 @@ def test_kill_9_of_a_worker_mid_group_loses_nothing_and_leaves_no_stack(lab: Lab
         time.sleep(0.5)
     assert first.stack_processes() == []
     assert second.proc is not None and second.proc.poll() is None
+
+
+@pytest.fixture
+def local_lab(tmp_path: Path) -> Iterator[Lab]:
+    """The same controller with workers on this box's loopback (for failures of the servers themselves)."""
+    require("redis-server", "apt-get install redis-server")
+    redis = Redis(tmp_path / "redis", []).start()
+    postgres = Postgres().start()
+    postgres.create_database()
+    lab = Lab(tmp_path, redis, postgres, [Host("box1", None, "127.0.0.1")], [])
+    try:
+        yield lab
+    finally:
+        for worker in lab.workers:
+            worker.stop()
+        redis.stop()
+        postgres.remove()
+
+
+def test_cancel_mid_cell_stops_everything_within_15s_and_resume_finishes(local_lab: Lab) -> None:
+    lab = local_lab
+    worker = lab.add_worker(lab.hosts[0])
+    submit(lab, "stopme", duration=12, users="2", caches="local")
+    lab.wait("stopme", lambda cells: any(c["status"] == "running" for c in cells), 120)
+    time.sleep(4.0)  # mid-cell: Locust is loading the stack
+    assert any("locust" in " ".join(p.cmdline()) for p in worker.stack_processes()) or worker.stack_processes()
+    # When the user cancels
+    started = time.monotonic()
+    result = lab.farm("cancel", "stopme")
+    assert result.returncode == 0, result.stderr
+    # Then within 15 s: no Locust, no stack process, and cells are marked cancelled
+    deadline = started + 15
+    while time.monotonic() < deadline and (worker.stack_processes() or _locusts(lab)):
+        time.sleep(0.3)
+    assert worker.stack_processes() == [] and _locusts(lab) == []
+    cells = lab.cells("stopme")
+    assert {c["status"] for c in cells} <= {"done", "cancelled"} and any(c["status"] == "cancelled" for c in cells)
+    assert time.monotonic() - started < 15
+    # When it is resumed, it finishes
+    assert lab.farm("resume", "stopme").returncode == 0
+    lab.wait("stopme", all_done, 400)
+    one_result_per_cell(lab)
+
+
+def _locusts(lab: Lab) -> list[str]:
+    import psutil
+
+    return [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
+            if "locust" in " ".join(p.info["cmdline"] or []) and str(lab.root) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_redis_restart_and_a_postgres_outage_mid_sweep_lose_nothing(local_lab: Lab) -> None:
+    lab = local_lab
+    lab.add_worker(lab.hosts[0])
+    submit(lab, "outages", duration=3)
+    # Given the sweep under way
+    lab.wait("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 2, 120)
+    # When Redis restarts (its queue persisted to its append-only file)
+    lab.redis.stop()
+    time.sleep(2.0)
+    lab.redis.start()
+    lab.wait("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 5, 180)
+    # And PostgreSQL is away for about 20 s
+    lab.postgres.stop()
+    time.sleep(20.0)
+    lab.postgres.start()
+    # Then the sweep completes with every cell stored exactly once
+    cells = lab.wait("outages", all_done, 300)
+    assert len(cells) == 12
+    one_result_per_cell(lab)
