@@ -145,3 +145,24 @@ def test_a_stack_that_cannot_start_fails_its_cells_with_the_stage_and_exit_1(wor
     assert cells[0]["error"]["stage"] == "provision"
     assert "exited with code 3" in cells[0]["error"]["message"]
     assert stray_processes(str(workdir)) == []
+
+
+def test_stop_when_skips_the_higher_loads_of_a_saturated_group(workdir: Path) -> None:
+    sweep = write(workdir, "name: sat\nstack: shop\nmatrix: {users: [2, 50, 80]}\n"
+                           "load: {duration: 2s, warmup: 1s}\nstop_when: {p95_ms: 0.5}\n")
+    result = farm("run", str(sweep), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    cells = json.loads(farm("results", "sat", "-f", "json", cwd=workdir).stdout)
+    assert [(c["params"]["users"], c["status"]) for c in cells] == [(2, "done"), (50, "skipped"), (80, "skipped")]
+    assert "saturated" in cells[1]["error"]["message"]
+
+
+def test_several_locust_processes_share_one_cells_load(workdir: Path) -> None:
+    sweep = write(workdir, "name: procs\nstack: shop\nmatrix: {users: [8]}\n"
+                           "load: {duration: 3s, warmup: 2s, processes: 2}\n")
+    result = farm("run", str(sweep), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    [cell] = json.loads(farm("results", "procs", "-f", "json", cwd=workdir).stdout)
+    assert cell["status"] == "done" and cell["requests"] > 0 and cell["generator_cpu_pct"] is not None
+    log = (workdir / "farm-artefacts" / "procs" / cell["id"] / "locust.out").read_text()
+    assert "Traceback" not in log
