@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -29,6 +27,7 @@ from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcno
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0001"  # the newest migration's revision; a unit test checks it against Alembic's scripts
 FINISHED = ("done", "skipped")
 UNFINISHED = ("pending", "running", "failed", "cancelled")
 
@@ -88,6 +87,11 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the latest Alembic revision (safe when several processes start at once)."""
+        if self._at_head():
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         for attempt in range(3):
@@ -105,6 +109,14 @@ class Store:
             except OperationalError as exc:
                 raise StoreError(f"cannot reach the results database: {_short(exc)}",
                                  hint="check FARM_DATABASE_URL and that the server is up") from exc
+
+    def _at_head(self) -> bool:
+        """Whether the schema is already at HEAD (a cheap query instead of loading Alembic)."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+        except SQLAlchemyError:
+            return False
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -139,13 +151,13 @@ class Store:
                            spec=spec.model_dump(mode="json"), fingerprint=fingerprint, status="pending")
             s.add(row)
             s.flush()
-            for position, group in enumerate(plan.groups):
-                s.add(GroupRow(id=group.id, sweep_id=row.id, config=group.config, position=position))
-            s.flush()
-            s.add_all(CellRow(id=c.id, sweep_id=row.id, group_id=c.group_id, position=c.order, params=c.params,
-                              users=c.users, instances=int(c.params["instances"]), repetition=c.repetition,
-                              status="pending", stage_times={}) for c in plan.cells)
-            s.flush()
+            # Core bulk inserts: a 10,000-cell sweep is stored in a fraction of a second.
+            s.execute(insert(GroupRow), [{"id": g.id, "sweep_id": row.id, "config": g.config, "position": i,
+                                          "status": "pending"} for i, g in enumerate(plan.groups)])
+            s.execute(insert(CellRow), [{"id": c.id, "sweep_id": row.id, "group_id": c.group_id, "position": c.order,
+                                         "params": c.params, "users": c.users, "instances": int(c.params["instances"]),
+                                         "repetition": c.repetition, "status": "pending", "stage_times": {}}
+                                        for c in plan.cells])
             info = self._info(s, row)
         return SweepInfo(**{**info.__dict__, "new": True})
 

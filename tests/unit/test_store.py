@@ -76,3 +76,14 @@ def test_a_failure_keeps_stage_category_and_message(store: Store) -> None:
     store.record_failure([plan.cells[0].id], "provision", "environment", "nginx is not installed")
     row = store.cells("s")[0]
     assert (row.status, row.error_stage, row.error_category) == ("failed", "provision", "environment")
+
+
+def test_the_store_knows_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from farm.store.repository import HEAD, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
