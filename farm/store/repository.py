@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
 from farm.importer import ImportedCell
-from farm.load.stats import LoadResult
+from farm.load.stats import EndpointStats, LoadResult
 from farm.plan import Plan
 from farm.spec import LoadedSweep
 from farm.stacks.driver import StackMetrics
@@ -303,11 +303,7 @@ class Store:
             if row is None:
                 raise NotFoundError(f"no cell '{cell_id}'")
             s.execute(delete(MeasurementRow).where(MeasurementRow.cell_id == cell_id))
-            for e in (*result.endpoints, result.total):
-                s.add(MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests,
-                                     failures=e.failures, rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms,
-                                     p90_ms=e.p90_ms, p95_ms=e.p95_ms, p99_ms=e.p99_ms, max_ms=e.max_ms,
-                                     histogram={str(k): v for k, v in e.histogram.items()}))
+            s.add_all(_measurements(cell_id, (*result.endpoints, result.total)))
             now = utcnow()
             row.status = "done"
             row.finished_at = now
@@ -352,11 +348,7 @@ class Store:
                               users=int(cell.params["users"]), instances=int(cell.params["instances"]),
                               repetition=1, status="done", host=host, stage_times={"imported": cell.source},
                               measured_s=cell.measured_s, warmup_s=0.0, artefacts=cell.source))
-                for e in (*cell.endpoints, cell.total):
-                    s.add(MeasurementRow(cell_id=cid, method=e.method, name=e.name, requests=e.requests,
-                                         failures=e.failures, rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms,
-                                         p90_ms=e.p90_ms, p95_ms=e.p95_ms, p99_ms=e.p99_ms, max_ms=e.max_ms,
-                                         histogram={}))
+                s.add_all(_measurements(cid, (*cell.endpoints, cell.total)))
             s.flush()
             return self._info(s, row)
 
@@ -366,6 +358,13 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(CellRow).where(CellRow.sweep_id == sweep.id)
                                   .options(selectinload(CellRow.measurements)).order_by(CellRow.position)))
+
+
+def _measurements(cell_id: str, endpoints: tuple[EndpointStats, ...]) -> list[MeasurementRow]:
+    return [MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests, failures=e.failures,
+                           rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms, p90_ms=e.p90_ms, p95_ms=e.p95_ms,
+                           p99_ms=e.p99_ms, max_ms=e.max_ms, histogram={str(k): v for k, v in e.histogram.items()})
+            for e in endpoints]
 
 
 def _digest(*parts: object) -> str:

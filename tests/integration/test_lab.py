@@ -75,17 +75,22 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     with namespaces(2) as hosts:
-        redis = Redis(tmp_path / "redis", [h.address for h in hosts]).start()
-        postgres = Postgres(listen=[h.address for h in hosts]).start()
-        postgres.create_database()
-        lab = Lab(tmp_path, redis, postgres, hosts, [])
-        try:
-            yield lab
-        finally:
-            for worker in lab.workers:
-                worker.stop()
-            redis.stop()
-            postgres.remove()
+        yield from controller(tmp_path, hosts, [h.address for h in hosts])
+
+
+def controller(root: Path, hosts: list[Host], listen: list[str]) -> Iterator[Lab]:
+    """Redis and PostgreSQL for a lab of ``hosts``, stopped with every worker afterwards."""
+    redis = Redis(root / "redis", listen).start()
+    postgres = Postgres(listen=listen).start()
+    postgres.create_database()
+    lab = Lab(root, redis, postgres, hosts, [])
+    try:
+        yield lab
+    finally:
+        for worker in lab.workers:
+            worker.stop()
+        redis.stop()
+        postgres.remove()
 
 
 def submit(lab: Lab, name: str, duration: int = 3, users: str = "2, 4, 6", caches: str = "none, local") -> None:
@@ -131,6 +136,10 @@ def test_two_namespace_workers_complete_a_sweep_together(lab: Lab) -> None:
     # And `farm status` shows the finished sweep by host
     status = lab.farm("status", "together")
     assert status.returncode == 0 and "lab1" in status.stdout and "12/12" in status.stdout
+    # And no password reached a log, the status output or the stored results
+    stored = lab.farm("results", "together", "-f", "json").stdout
+    for text in (*(w.log.read_text() for w in lab.workers), status.stdout, stored):
+        assert lab.redis.password not in text
 
 
 def test_kill_9_of_a_worker_mid_group_loses_nothing_and_leaves_no_stack(lab: Lab) -> None:
@@ -160,17 +169,7 @@ def test_kill_9_of_a_worker_mid_group_loses_nothing_and_leaves_no_stack(lab: Lab
 def local_lab(tmp_path: Path) -> Iterator[Lab]:
     """The same controller with workers on this box's loopback (for failures of the servers themselves)."""
     require("redis-server", "apt-get install redis-server")
-    redis = Redis(tmp_path / "redis", []).start()
-    postgres = Postgres().start()
-    postgres.create_database()
-    lab = Lab(tmp_path, redis, postgres, [Host("box1", None, "127.0.0.1")], [])
-    try:
-        yield lab
-    finally:
-        for worker in lab.workers:
-            worker.stop()
-        redis.stop()
-        postgres.remove()
+    yield from controller(tmp_path, [Host("box1", None, "127.0.0.1")], [])
 
 
 def test_cancel_mid_cell_stops_everything_within_15s_and_resume_finishes(local_lab: Lab) -> None:
