@@ -27,6 +27,7 @@ class Provenance:
     slo: dict[str, Any] | None
 
 
+MAX_ROWS = 1000  # tables list at most this many cells; `farm results` has them all
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("farm.report", "."), autoescape=True)
 
 
@@ -61,8 +62,9 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
     columns = [c for c in ("architecture", "cache", "instances", "users", "repetition", "status", "host",
                            "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "cache_hit_ratio",
                            "generator_cpu_pct") if c in cells.columns]
+    shown = cells.head(MAX_ROWS)
     rows = [{"failed": r["status"] != "done", "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
-                                                         for c in columns]} for _, r in cells.iterrows()]
+                                                         for c in columns]} for _, r in shown.iterrows()]
     surface_cols = [c for c in ("architecture", "cache", "instances", "users", "n", "rps", "p50_ms", "p95_ms",
                                 "p95_ms_lo", "p95_ms_hi", "p99_ms", "error_ratio", "cache_hit_ratio")
                     if c in analysis.surface.columns]
@@ -73,7 +75,9 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
         surface_rows=[[_fmt(r[c], 3 if c in ("error_ratio", "cache_hit_ratio") else 1) for c in surface_cols]
                       for _, r in analysis.surface.iterrows()],
         excluded=[{"id": r.get("id"), "params": ", ".join(f"{k}={r[k]}" for k in ("architecture", "cache",
-                   "instances", "users") if k in r), "reason": r["reason"]} for _, r in analysis.excluded.iterrows()],
+                   "instances", "users") if k in r), "reason": r["reason"]}
+                  for _, r in analysis.excluded.head(MAX_ROWS).iterrows()],
+        excluded_total=len(analysis.excluded), shown=len(shown),
         done=int((cells["status"] == "done").sum()) if not cells.empty else 0, total=len(cells),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
 
