@@ -131,9 +131,8 @@ def run(
         finally:
             if worker is not None:
                 worker.stop()
+    store.settle(name)
     final = store.sweep(name)
-    if final.counts.get("pending", 0) + final.counts.get("running", 0) == 0:
-        store.set_sweep_status(final.id, "failed" if final.counts.get("failed") else "done")
     _print_results(store, name)
     path = report or Path("reports") / f"{name}.html"
     _write_report(store, name, path)

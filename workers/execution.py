@@ -87,4 +87,5 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
         finally:
             for group_id in list(held):  # never started: hand back at once
                 rt.leases.release(group_id, rt.name)
+    rt.store.settle(sweep)
     return counts

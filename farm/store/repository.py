@@ -202,6 +202,17 @@ class Store:
         with self.session() as s:
             return str(s.scalar(select(SweepRow.status).where(SweepRow.name == name)) or "missing")
 
+    @transient_retry
+    def settle(self, name: str) -> str:
+        """Once no cell waits or runs, record the sweep as done (or failed); returns its status."""
+        sweep = self.sweep(name)
+        if sweep.counts.get("pending", 0) or sweep.counts.get("running", 0) or sweep.status in (
+                "cancelled", "interrupted"):
+            return sweep.status
+        status = "failed" if sweep.counts.get("failed") else "done"
+        self.set_sweep_status(sweep.id, status)
+        return status
+
     def cancel(self, name: str) -> list[str]:
         """Mark a sweep cancelled and its waiting cells too; returns the ids of groups that were waiting."""
         sweep = self.sweep(name)
