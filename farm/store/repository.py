@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
@@ -94,7 +94,8 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        for attempt in range(3):
+        failure: SQLAlchemyError | None = None
+        for attempt in range(5):
             try:
                 with self.engine.begin() as conn:
                     if conn.dialect.name == "postgresql":  # one migrator at a time across the lab
@@ -102,13 +103,13 @@ class Store:
                     config.attributes["connection"] = conn
                     command.upgrade(config, "head")
                 return
-            except IntegrityError:  # another process created the same table first; its work is ours
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
-            except OperationalError as exc:
-                raise StoreError(f"cannot reach the results database: {_short(exc)}",
-                                 hint="check FARM_DATABASE_URL and that the server is up") from exc
+            except SQLAlchemyError as exc:  # e.g. another process created the same table first
+                failure = exc
+                time.sleep(0.2 * (attempt + 1))
+                if self._at_head():
+                    return
+        raise StoreError(f"cannot prepare the results database: {_short(failure or Exception())}",
+                         hint="check FARM_DATABASE_URL and that the server is up")
 
     def _at_head(self) -> bool:
         """Whether the schema is already at HEAD (a cheap query instead of loading Alembic)."""
