@@ -64,7 +64,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         deployment = ctx.driver.up(loaded.manifest, config, name)
         ctx.observer.on_stage(group_id, "readiness")
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
-        _check_instances(ctx.driver, deployment)
+        ctx.driver.check_instances(deployment)
         saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
         for cell in cells:
             if ctx.cancel.is_set():
@@ -97,12 +97,6 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         else:
             ctx.driver.clean(name)
     return counts
-
-
-def _check_instances(driver: StackDriver, deployment: Deployment) -> None:
-    check = getattr(driver, "check_instances", None)
-    if callable(check):
-        check(deployment)
 
 
 def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:

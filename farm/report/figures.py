@@ -112,7 +112,7 @@ def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str 
 def hit_ratio_by_instances(surface: pd.DataFrame) -> Figure | None:
     """Cache hit ratio against instances for local and shared caches (mean over loads), per architecture."""
     data = surface[surface["cache"].isin(["local", "shared"]) & surface["cache_hit_ratio"].notna()]
-    if data.empty:
+    if data.empty or data["instances"].nunique() < 2:  # a trend needs at least two instance counts
         return None
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
     for (arch, cache), part in data.groupby(["architecture", "cache"]):

@@ -76,6 +76,10 @@ class StackDriver(Protocol):
         """Return when every replica answers its health check; raise ReadinessError at the deadline."""
         ...
 
+    def check_instances(self, deployment: Deployment) -> int:
+        """The classic connectivity check: every instance answers; returns how many did."""
+        ...
+
     def reset(self, deployment: Deployment) -> None:
         """Empty caches and counters so the next cell starts from a known state."""
         ...
