@@ -123,6 +123,9 @@ def run(
                       f"({state}) · store {cfg.redacted_database_url()}")
             _watch(store, name, worker, status)
         except KeyboardInterrupt:
+            if not embedded:  # the lab's workers go on; only this watcher stops
+                err.print(f"[yellow]stopped watching; the sweep goes on (`farm cancel {name}` stops it)[/]")
+                raise
             err.print("[yellow]stopping: the running cell is cancelled and its stack torn down …[/]")
             store.cancel(name)
             _wait_idle(store, name, status, 30.0)
