@@ -96,11 +96,8 @@ def run(
 
     With FARM_BROKER_URL set, the sweep goes to that broker's workers instead and this command watches it.
     """
-    from farm.host import fingerprint
     from farm.plan import expand
     from farm.spec import load_sweep
-    from scheduler.app import make_app
-    from scheduler.control import status
     from scheduler.dispatch import submit
 
     cfg = settings(db)
@@ -108,19 +105,34 @@ def run(
     plan = expand(loaded.spec, loaded.manifest)
     store = open_store(cfg)
     name = loaded.spec.name
+    try:
+        before = store.sweep(name).counts
+    except FarmError:
+        before = {}
+    todo = len(plan.cells) - before.get("done", 0) - before.get("skipped", 0)
+
+    def start(celery: Any) -> None:
+        sweep, _tasks = submit(store, celery, loaded)
+        state = "new" if sweep.new else f"resuming: {todo} to run"
+        out.print(f"[bold]{name}[/]: {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
+                  f"({state}) · store {cfg.redacted_database_url()}")
+
+    _drive(cfg, store, name, start)
+    _finish(store, name, report)
+
+
+def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
+    """Start the work (on an embedded broker with a local worker, or on the lab's) and follow it to the end;
+    Ctrl-C cancels what runs locally and leaves the store consistent."""
+    from farm.host import fingerprint
+    from scheduler.app import make_app
+    from scheduler.control import status
+
     with _broker(cfg) as (url, embedded):
         celery = make_app(cfg, url)
-        try:
-            before = store.sweep(name).counts
-        except FarmError:
-            before = {}
-        todo = len(plan.cells) - before.get("done", 0) - before.get("skipped", 0)
         worker = LocalWorker(cfg, url, cfg.host_name or fingerprint()["name"]) if embedded else None
         try:
-            sweep, _tasks = submit(store, celery, loaded)
-            state = "new" if sweep.new else f"resuming: {todo} to run"
-            out.print(f"[bold]{name}[/]: {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
-                      f"({state}) · store {cfg.redacted_database_url()}")
+            start(celery)
             _watch(store, name, worker, status)
         except KeyboardInterrupt:
             if not embedded:  # the lab's workers go on; only this watcher stops
@@ -134,6 +146,10 @@ def run(
         finally:
             if worker is not None:
                 worker.stop()
+
+
+def _finish(store: Any, name: str, report: Path | None) -> None:
+    """Settle the sweep, print its results and crossover, write the report, exit 0 or 1."""
     store.settle(name)
     final = store.sweep(name)
     _print_results(store, name)
@@ -185,6 +201,46 @@ def _signals_as_interrupt() -> Iterator[None]:
         yield
     finally:
         pass  # handlers stay ignoring until the command ends, so cleanup is not interrupted
+
+
+@app.command()
+def refine(
+    name: NameArg,
+    points: Annotated[int, typer.Option(min=1, max=9, help="new load levels inside each bracket")] = 1,
+    metric: Annotated[str, typer.Option(help="latency metric of the crossover")] = "p95_ms",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the cells that would be added")] = False,
+    db: DbOption = None,
+) -> None:
+    """Narrow each crossover: add cells between the two grid loads that bracket it, and run them."""
+    from farm.plan import refinement
+    from farm.report.build import analysis_for
+    from scheduler.dispatch import enqueue
+
+    cfg = settings(db)
+    store = open_store(cfg)
+    analysis, _provenance = analysis_for(store, name, metric=metric)
+    brackets = [({"cache": c.cache, "instances": c.instances}, c.bracket[0], c.bracket[1])
+                for c in analysis.crossovers if c.bracket is not None and c.bracket[1] - c.bracket[0] > 1]
+    if not brackets:
+        out.print(f"{name}: no crossover lies between two grid loads; nothing to refine")
+        return
+    spec, _text = store.sweep_spec(name)
+    sweep = store.sweep(name)
+    cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points)
+    for match, low, high in brackets:
+        out.print(f"cache {match['cache']}, {match['instances']} instance(s): crossover between {low} and {high} "
+                  f"users → adding {sorted({c.users for c in cells if c.params['cache'] == match['cache']})}")
+    if dry_run:
+        out.print(f"{len(cells)} cell(s) would be added (dry run)")
+        return
+    added = store.add_cells(name, cells)
+    out.print(f"{name}: {added} new cell(s)")
+
+    def start(celery: Any) -> None:
+        enqueue(store, celery, sweep, store.reopen(name), spec.get("targets") or None)
+
+    _drive(cfg, store, name, start)
+    _finish(store, name, None)
 
 
 @app.command()

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from farm.spec import SweepSpec
 from farm.stacks.manifest import Scalar, StackManifest
@@ -57,6 +58,30 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def cell_id(sweep_name: str, params: dict[str, Scalar], repetition: int) -> str:
+    """The deterministic id of a cell: the same parameters and repetition always give the same id."""
+    return _digest(sweep_name, params, repetition)
+
+
+def refinement(sweep_name: str, groups: dict[str, dict[str, Scalar]],
+               brackets: list[tuple[dict[str, Any], int, int]], repetitions: int, points: int = 1) -> list[Cell]:
+    """Cells between two grid loads that bracket a crossover, for every group matching the bracket's parameters.
+
+    ``brackets`` holds (parameters to match, e.g. cache and instances; lower users; upper users).
+    """
+    cells: list[Cell] = []
+    for match, low, high in brackets:
+        levels = sorted({round(low + (high - low) * (i + 1) / (points + 1)) for i in range(points)} - {low, high})
+        for gid, config in groups.items():
+            if any(config.get(k) != v for k, v in match.items()):
+                continue
+            for rep in range(1, repetitions + 1):
+                for users in levels:
+                    params = {**config, "users": users}
+                    cells.append(Cell(cell_id(sweep_name, params, rep), gid, params, rep, 0))
+    return cells
+
+
 def _excluded(params: dict[str, Scalar], rules: list[dict[str, Scalar]]) -> bool:
     return any(all(params.get(k) == v for k, v in rule.items()) for rule in rules)
 
@@ -88,7 +113,7 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         for rep in range(1, spec.repetitions + 1):
             for users in sorted(users_of[gid]):
                 params = {**configs[gid], "users": users}
-                cells.append(Cell(_digest(spec.name, params, rep), gid, params, rep, order))
+                cells.append(Cell(cell_id(spec.name, params, rep), gid, params, rep, order))
                 order += 1
         groups.append(Group(gid, configs[gid], tuple(cells)))
     return Plan(tuple(groups))

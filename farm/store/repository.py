@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from farm.errors import NotFoundError, StoreError, SweepConflictError
 from farm.importer import ImportedCell
 from farm.load.stats import EndpointStats, LoadResult
-from farm.plan import Plan
+from farm.plan import Cell, Plan
 from farm.spec import LoadedSweep
 from farm.stacks.driver import StackMetrics
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
@@ -241,6 +241,20 @@ class Store:
                 .order_by(GroupRow.position)))
             s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status="pending"))
             return groups
+
+    def add_cells(self, name: str, cells: list[Cell]) -> int:
+        """Add cells to an existing sweep's groups (skipping ids already stored); returns how many were new."""
+        sweep = self.sweep(name)
+        with self.session() as s:
+            known = set(s.scalars(select(CellRow.id).where(CellRow.sweep_id == sweep.id)))
+            last = s.scalar(select(func.max(CellRow.position)).where(CellRow.sweep_id == sweep.id)) or 0
+            new = [c for c in cells if c.id not in known]
+            if new:
+                s.execute(insert(CellRow), [{"id": c.id, "sweep_id": sweep.id, "group_id": c.group_id,
+                                             "position": last + 1 + i, "params": c.params, "users": c.users,
+                                             "instances": int(c.params["instances"]), "repetition": c.repetition,
+                                             "status": "pending", "stage_times": {}} for i, c in enumerate(new)])
+            return len(new)
 
     def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
         """Stack configuration of every group of a sweep, by group id."""

@@ -133,3 +133,30 @@ def test_the_report_renders_in_headless_chromium_without_console_errors(workdir:
     image = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     colourful = (image.max(axis=2) - image.min(axis=2)) > 60  # plot colours, not text or white
     assert colourful.mean() > 0.02
+
+
+@pytest.mark.usefixtures("nginx_available")
+def test_refine_runs_real_cells_inside_the_crossover_bracket(workdir: Path) -> None:
+    # Given a stored sweep whose (recorded) crossover lies between 2 and 6 users
+    store = Store(f"sqlite:///{workdir / 'farm.db'}")
+    store.migrate()
+    text = ("name: narrow\nstack: shop\nmatrix:\n  architecture: [monolith, microservices]\n  cache: [local]\n"
+            "  users: [2, 6]\nload: {duration: 2s, warmup: 1s}\n")
+    loaded = parse_sweep(text, source="narrow.yaml", base=ROOT)
+    plan = expand(loaded.spec, loaded.manifest)
+    store.create_or_resume(loaded, plan)
+    for cell in plan.cells:
+        mono = cell.params["architecture"] == "monolith"
+        p95 = (5.0 if cell.users == 2 else 30.0) if mono else (10.0 if cell.users == 2 else 12.0)
+        total = EndpointStats("", "Aggregated", 100, 0, 10.0, p95, p95, p95, p95, p95, p95, {int(p95): 100})
+        store.mark_running(cell.id, {"name": "box"})
+        store.record_result(cell.id, LoadResult((), total, 10.0, 1.0, 10.0, False, None), StackMetrics(1, 1, []))
+    # When it is refined
+    dry = farm("refine", "narrow", "--dry-run", cwd=workdir)
+    assert dry.returncode == 0 and "between 2 and 6 users → adding [4]" in dry.stdout
+    result = farm("refine", "narrow", cwd=workdir)
+    # Then the new load level ran for real on both architectures, and the sweep knows it
+    assert result.returncode == 0, result.stderr
+    cells = json.loads(farm("results", "narrow", "-f", "json", cwd=workdir).stdout)
+    refined = [c for c in cells if c["params"]["users"] == 4]
+    assert len(refined) == 2 and all(c["status"] == "done" and c["requests"] > 0 for c in refined)

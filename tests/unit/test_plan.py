@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farm.plan import expand
+from farm.plan import expand, refinement
 from farm.spec import parse_sweep
 from tests.conftest import ROOT
 
@@ -65,3 +65,19 @@ def test_architectures_of_one_configuration_run_next_to_each_other() -> None:
 def test_a_partial_exclude_matches_every_cell_it_names() -> None:
     result = plan(SWEEP.replace("exclude: [{architecture: microservices, cache: none}]", "exclude: [{users: 50}]"))
     assert {c.users for c in result.cells} == {5, 25}
+
+
+def test_refinement_adds_loads_inside_each_bracket_for_both_architectures() -> None:
+    # Given a plan and a crossover for cache=local, 1 instance between 25 and 50 users
+    result = plan()
+    groups = {g.id: g.config for g in result.groups}
+    # When refined with two points
+    cells = refinement("p", groups, [({"cache": "local", "instances": 1}, 25, 50)], repetitions=2, points=2)
+    # Then both architectures get the loads in between, for every repetition, with plan-compatible ids
+    assert {c.users for c in cells} == {33, 42}
+    assert {c.params["architecture"] for c in cells} == {"monolith", "microservices"}
+    assert {(c.params["cache"], c.params["instances"]) for c in cells} == {("local", 1)}
+    assert len(cells) == 2 * 2 * 2
+    assert {c.repetition for c in cells} == {1, 2}
+    same = refinement("p", groups, [({"cache": "local", "instances": 1}, 25, 50)], repetitions=2, points=2)
+    assert [c.id for c in same] == [c.id for c in cells]
