@@ -10,7 +10,6 @@ from farm.stacks.local import LocalDriver
 from farm.store.repository import Store
 from scheduler.app import make_app
 from scheduler.contract import SHARED_QUEUE, host_queue
-from scheduler.control import Reaper
 
 log = logging.getLogger("loadfarm.worker")
 
@@ -24,12 +23,9 @@ def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO") -> None
         log.warning("stopped %d process group(s) left by a previous worker on this host", stopped)
     store = Store(settings.database_url, retry_s=30.0)
     store.migrate()
-    reaper = Reaper(store, app, settings.reap_interval_s).start()
-    try:
-        app.worker_main([
-            "worker", f"--hostname={name}@%h", f"--queues={host_queue(name)},{SHARED_QUEUE}",
-            "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork", "--task-events",
-            "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
-        ])
-    finally:
-        reaper.stop()
+    store.engine.dispose()  # no connection crosses the pool's fork; the reaper runs in the pool process
+    app.worker_main([
+        "worker", f"--hostname={name}@%h", f"--queues={host_queue(name)},{SHARED_QUEUE}",
+        "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork", "--task-events",
+        "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
+    ])

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from scheduler.contract import EXECUTE_GROUPS
+from scheduler.control import Reaper
 from workers.execution import run_groups
 from workers.runtime import runtime
+
+_REAPER: list[Reaper] = []
 
 
 @shared_task(name=EXECUTE_GROUPS, acks_late=True, reject_on_worker_lost=True)
 def execute_groups(sweep: str, groups: list[str], label: dict[str, Any] | None = None) -> dict[str, int]:
     """Run the given cell groups of a sweep on this host, one provisioning per group."""
     return run_groups(runtime(), sweep, list(groups))
+
+
+@worker_process_init.connect
+def _start_reaper(**_kwargs: Any) -> None:
+    # The reaper thread lives in the pool process, started after the fork: a thread in the forking parent
+    # could hold a lock (SQLAlchemy's, psycopg's) at fork time and deadlock the child.
+    rt = runtime()
+    _REAPER.append(Reaper(rt.store, current_app, rt.settings.reap_interval_s).start())
+
+
+@worker_process_shutdown.connect
+def _stop_reaper(**_kwargs: Any) -> None:
+    for reaper in _REAPER:
+        reaper.stop()
