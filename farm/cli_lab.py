@@ -197,10 +197,7 @@ def _signals_as_interrupt() -> Iterator[None]:
 
     for s in previous:
         signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        pass  # handlers stay ignoring until the command ends, so cleanup is not interrupted
+    yield  # handlers stay in place until the command ends, so cleanup is not interrupted
 
 
 @app.command()

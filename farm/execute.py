@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,6 @@ from farm.store.repository import Store
 
 
 @dataclass
-class GroupObserver:
-    """Callbacks a caller may use to show progress; every one is optional."""
-
-    on_stage: Callable[[str, str], None] = lambda group_id, stage: None
-    on_cell_start: Callable[[CellRow], None] = lambda cell: None
-    on_cell_end: Callable[[CellRow, str, str | None], None] = lambda cell, status, error: None
-
-
-@dataclass
 class ExecutionContext:
     """What executing a group needs: the store, a driver, a load runner, the host, and a cancel flag."""
 
@@ -41,7 +31,6 @@ class ExecutionContext:
     artefacts: Path
     ready_timeout_s: float = 60.0
     cancel: threading.Event = field(default_factory=threading.Event)
-    observer: GroupObserver = field(default_factory=GroupObserver)
     stop_when: StopWhen | None = None
 
 
@@ -60,9 +49,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     name = deployment_name(sweep_name, group_id)
     remaining = [c.id for c in cells]
     try:
-        ctx.observer.on_stage(group_id, "provision")
         deployment = ctx.driver.up(loaded.manifest, config, name)
-        ctx.observer.on_stage(group_id, "readiness")
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
         ctx.driver.check_instances(deployment)
         saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
@@ -86,13 +73,9 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     except FarmError as exc:
         stage = "provision" if deployment is None else exc.category
         ctx.store.record_failure(remaining, stage, exc.category, str(exc))
-        for cell in cells:
-            if cell.id in remaining:
-                ctx.observer.on_cell_end(cell, "failed", str(exc))
         counts["failed"] = counts.get("failed", 0) + len(remaining)
     finally:
         if deployment is not None:
-            ctx.observer.on_stage(group_id, "teardown")
             ctx.driver.down(deployment)
         else:
             ctx.driver.clean(name)
@@ -102,13 +85,11 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
 def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:
     message = f"skipped (saturated): the stack crossed stop_when at {at_users} users"
     ctx.store.record_failure([cell.id], "load", "saturated", message, status="skipped")
-    ctx.observer.on_cell_end(cell, "skipped", None)
 
 
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
                   cell: CellRow) -> tuple[str, LoadResult | None]:
     """Reset, warm up, measure, collect and store one cell; a load failure fails only this cell."""
-    ctx.observer.on_cell_start(cell)
     ctx.store.mark_running(cell.id, ctx.host)
     ctx.driver.reset(deployment)
     ctx.store.stage(cell.id, "reset")
@@ -128,11 +109,9 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         raise
     except FarmError as exc:
         ctx.store.record_failure([cell.id], "load", exc.category, str(exc))
-        ctx.observer.on_cell_end(cell, "failed", str(exc))
         return "failed", None
     metrics = ctx.driver.metrics(deployment)
     if before:
         metrics = metrics.minus(before[0])
     ctx.store.record_result(cell.id, result, metrics)
-    ctx.observer.on_cell_end(cell, "done", None)
     return "done", result

@@ -13,8 +13,6 @@ from celery import Celery
 from farm.store.repository import Store
 from scheduler.dispatch import enqueue, redispatch_expired
 
-FINAL = ("done", "skipped", "failed", "cancelled")
-
 
 @dataclass(frozen=True)
 class Status:
@@ -56,13 +54,6 @@ def status(store: Store, name: str) -> Status:
         elapsed = (datetime.now(UTC) - first).total_seconds()
         eta = elapsed / done * left
     return Status(sweep.name, sweep.status, dict(sweep.counts), by_host, running, failed, eta)
-
-
-def cancel(store: Store, app: Celery, name: str) -> int:
-    """Cancel a sweep: waiting cells are marked cancelled and running workers stop within seconds."""
-    store.cancel(name)
-    # Queued tasks become no-ops (their groups are no longer claimable); purge nothing else's messages.
-    return len(store.progress(name)["running"])
 
 
 def resume(store: Store, app: Celery, name: str, targets: list[str] | None = None) -> int:
