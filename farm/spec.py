@@ -6,7 +6,9 @@ Every problem is reported as one `SpecError` line: the file, the field path, wha
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +29,16 @@ from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_s
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 RESERVED = ("users", "instances")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+_NAME_RULE = "use letters, digits, '.', '_' or '-' (at most 80), starting with a letter or digit"
+DEFAULT_MAX_CELLS = 100_000
+
+
+def check_sweep_name(name: str, what: str = "name") -> str:
+    """The name if it is a valid sweep name; else `SpecError` saying `what` is wrong and the rule."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SpecError(f"{what}: {name!r} is not a valid sweep name; {_NAME_RULE}")
+    return name
 
 
 class _Frozen(BaseModel):
@@ -89,8 +100,8 @@ class SweepSpec(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("use letters, digits, '.', '_' or '-' (at most 80), starting with a letter or digit")
+        if not _NAME.fullmatch(value):
+            raise ValueError(_NAME_RULE)
         return value
 
     @field_validator("matrix")
@@ -126,17 +137,22 @@ class LoadedSweep(BaseModel):
     text: str
 
 
-def load_sweep(path: Path, *, stacks_dir: Path | None = None) -> LoadedSweep:
+def load_sweep(path: Path, *, stacks_dir: Path | None = None,
+               max_cells: int | None = DEFAULT_MAX_CELLS) -> LoadedSweep:
     """Read, validate and resolve a sweep file; raise `SpecError` naming the file and field on any problem."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the sweep file: {exc.strerror or exc}") from exc
-    return parse_sweep(text, source=str(path), base=path.parent, stacks_dir=stacks_dir)
+    return parse_sweep(text, source=str(path), base=path.parent, stacks_dir=stacks_dir, max_cells=max_cells)
 
 
-def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None = None) -> LoadedSweep:
-    """Validate sweep YAML text; `source` names it in errors and `base` resolves relative stack paths."""
+def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None = None,
+                max_cells: int | None = DEFAULT_MAX_CELLS) -> LoadedSweep:
+    """Validate sweep YAML text; `source` names it in errors and `base` resolves relative stack paths.
+
+    A sweep of more than `max_cells` cells is refused (None: no limit, for sweeps already accepted).
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -149,6 +165,8 @@ def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None =
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(f"{source}: {_describe(exc, raw)}") from exc
+    if max_cells is not None:
+        _check_cell_count(spec, source, max_cells)
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:
@@ -157,6 +175,48 @@ def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None =
     if spec.load.locustfile is not None:
         _resolve_locustfile(spec.load.locustfile, base, source)
     return LoadedSweep(spec=spec, manifest=manifest, source=source, text=text)
+
+
+def count_cells(spec: SweepSpec) -> int:
+    """The number of cells of a sweep, computed arithmetically: matrix product − excluded combinations, × repetitions.
+
+    Overlapping exclude rules are counted exactly by inclusion–exclusion when there are few of them; with many,
+    excludes are ignored (an upper bound), which is only used to refuse a sweep that is too large.
+    """
+    sizes = {key: len(values) for key, values in spec.matrix.items()}
+    total = math.prod(sizes.values())
+    rules = [rule for rule in spec.exclude if all(rule.get(k) in spec.matrix.get(k, []) for k in rule)]
+    if len(rules) <= _MAX_EXACT_EXCLUDES:
+        total -= _excluded_count(rules, sizes)
+    return total * spec.repetitions
+
+
+_MAX_EXACT_EXCLUDES = 12
+
+
+def _excluded_count(rules: list[dict[str, Scalar]], sizes: dict[str, int]) -> int:
+    # Inclusion–exclusion over the rules: a set of rules matches together only where they agree on shared keys.
+    excluded = 0
+    for k in range(1, len(rules) + 1):
+        for subset in itertools.combinations(rules, k):
+            merged: dict[str, Scalar] = {}
+            consistent = True
+            for rule in subset:
+                for key, value in rule.items():
+                    if key in merged and merged[key] != value:
+                        consistent = False
+                    merged[key] = value
+            if consistent:
+                free = math.prod(n for key, n in sizes.items() if key not in merged)
+                excluded += free if k % 2 else -free
+    return excluded
+
+
+def _check_cell_count(spec: SweepSpec, source: str, max_cells: int) -> None:
+    cells = count_cells(spec)
+    if cells > max_cells:
+        raise SpecError(f"{source}: matrix: {cells} cells is more than the limit of {max_cells}; "
+                        f"narrow the matrix or pass --max-cells {cells}")
 
 
 def locustfile_for(loaded: LoadedSweep) -> Path:
