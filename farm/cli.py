@@ -1,279 +1,57 @@
-"""The `farm` command line: the composition root, thin over one domain function per command."""
+"""The `farm` command line: the composition root, assembling the commands of `farm.commands` into one app."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
-import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.console import Console
-from rich.table import Table
-
-from farm.errors import CancelledError, FarmError, SpecError
-from farm.settings import Settings
-
-app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-stack_app = typer.Typer(help="Bring a stack up or down by hand, to try it.", no_args_is_help=True)
-app.add_typer(stack_app, name="stack")
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-STATE: dict[str, Any] = {"debug": False}
-
-DbOption = Annotated[str | None, typer.Option("--db", help="results database URL [env FARM_DATABASE_URL; "
-                                              "default sqlite:///farm.db]", show_default=False)]
+if TYPE_CHECKING:
+    import typer
 
 
-def settings(db: str | None = None) -> Settings:
-    """The one settings object for this invocation: environment, then flags."""
-    base = Settings()
-    updates: dict[str, Any] = {"debug": STATE["debug"]}
-    if db:
-        updates["database_url"] = db
-    return base.model_copy(update=updates)
+def build_app() -> typer.Typer:
+    """The `farm` Typer app with every command, in the order `farm --help` lists them."""
+    import typer
+
+    from farm.commands import flower, lab, results, running, stack
+    from farm.commands.common import root
+
+    app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
+                      no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    app.callback()(root)
+    stack_app = typer.Typer(help="Bring a stack up or down by hand, to try it.", no_args_is_help=True)
+    stack_app.command("up")(stack.stack_up)
+    stack_app.command("down")(stack.stack_down)
+    app.add_typer(stack_app, name="stack")
+    for name, command in (("sweeps", results.sweeps), ("results", results.results), ("report", results.report),
+                          ("import", results.import_), ("run", running.run), ("refine", running.refine),
+                          ("submit", lab.submit), ("worker", lab.worker), ("status", lab.status_),
+                          ("cancel", lab.cancel), ("resume", lab.resume), ("flower", flower.flower)):
+        app.command(name)(command)
+    return app
 
 
-def open_store(cfg: Settings) -> Any:
-    """The results store, migrated to the latest schema."""
-    from farm.store.repository import Store
-
-    store = Store(cfg.database_url)
-    store.migrate()
-    return store
+_APP: list[typer.Typer] = []
 
 
-@app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False) -> None:
-    STATE["debug"] = debug
-
-
-# ------------------------------------------------------------------------------------------------ run
-# ------------------------------------------------------------------------------------------ results
-@app.command()
-def sweeps(db: DbOption = None) -> None:
-    """List the sweeps in the store with their progress."""
-    store = open_store(settings(db))
-    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
-    for s in store.sweeps():
-        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
-                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
-
-
-def _records(store: Any, name: str) -> list[dict[str, Any]]:
-    from farm.analysis.frame import cell_record
-
-    return [cell_record(c) for c in store.cells(name)]
-
-
-@app.command()
-def results(
-    name: Annotated[str, typer.Argument(help="the sweep's name")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
-    db: DbOption = None,
-) -> None:
-    """Print a sweep's cells and their measurements (table, CSV or JSON)."""
-    if fmt not in ("table", "csv", "json"):
-        raise SpecError(f"--format: '{fmt}' is not a format; use table, csv or json")
-    store = open_store(settings(db))
-    records = _records(store, name)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
-    elif fmt == "csv":
-        sys.stdout.write(_csv(records))
-    else:
-        _print_results(store, name)
-
-
-def _csv(records: list[dict[str, Any]]) -> str:
-    params = sorted({k for r in records for k in r["params"]})
-    fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
-              "p99_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for r in records:
-        writer.writerow({**r, **r["params"]})
-    return buf.getvalue()
-
-
-def _print_results(store: Any, name: str) -> None:
-    from farm.report.build import analysis_for
-
-    records = _records(store, name)
-    params = [k for k in ("architecture", "cache", "instances", "users") if records and k in records[0]["params"]]
-    short = {"architecture": "arch", "instances": "inst"}
-    table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
-                  "errors", "hit ratio", title=f"sweep {name}")
-    for r in records:
-        def num(v: Any, f: str = "{:.0f}") -> str:
-            return "–" if v is None else f.format(v)
-        table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
-                      r["status"] + (" (gen. saturated)" if r["generator_saturated"] else ""),
-                      num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
-                      num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
-    out.print(table)
-    analysis, provenance = analysis_for(store, name)
-    for c in analysis.crossovers:
-        out.print(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} instance(s): "
-                  f"[bold]{c.describe()}[/]")
-    if provenance.slo and analysis.recommendation:
-        out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
-
-
-@app.command()
-def report(
-    name: Annotated[str, typer.Argument(help="the sweep's name")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="html (a file) or md (printed)")] = "html",
-    metric: Annotated[str, typer.Option(help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
-    cost: Annotated[list[str] | None, typer.Option(help="cost per instance, ARCH=N (repeatable; default 1)")] = None,
-    figures: Annotated[Path | None, typer.Option(help="also write every figure as PNG and SVG here")] = None,
-    db: DbOption = None,
-) -> None:
-    """Report a sweep: crossover per cache setting with its interval, recommendation, surfaces, provenance."""
-    from farm.report.build import write_report
-
-    if fmt not in ("html", "md"):
-        raise SpecError(f"--format: '{fmt}' is not a report format; use html or md")
-    if metric not in ("p50_ms", "p95_ms", "p99_ms"):
-        raise SpecError(f"--metric: '{metric}' is not comparable; use p50_ms, p95_ms or p99_ms")
-    costs = _costs(cost or [])
-    store = open_store(settings(db))
-    result = write_report(store, name, output, fmt=fmt, metric=metric, costs=costs, figures_dir=figures)
-    if fmt == "md":
-        sys.stdout.write(result)
-    else:
-        out.print(f"report: {result}")
-    if figures is not None:
-        out.print(f"figures: {figures}/")
-
-
-def _costs(items: list[str]) -> dict[str, float]:
-    costs = {}
-    for item in items:
-        arch, sep, raw = item.partition("=")
-        try:
-            costs[arch] = float(raw)
-        except ValueError:
-            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5") from None
-        if not sep or costs[arch] < 0:
-            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5")
-    return costs
-
-
-def _write_report(store: Any, name: str, path: Path) -> None:
-    from farm.report.build import write_report
-
-    write_report(store, name, path)
-
-
-@app.command("import")
-def import_(
-    folder: Annotated[Path, typer.Argument(help="folder with the classic script's output_u_U_i_I_stats.csv files")],
-    sweep: Annotated[str, typer.Option("--sweep", help="name of the new sweep")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE recorded on every cell, "
-                                                    "e.g. architecture=monolith (repeatable)")] = None,
-    db: DbOption = None,
-) -> None:
-    """Import the classic script's Locust CSVs as a sweep, to analyse old runs beside new ones."""
-    from farm.host import fingerprint
-    from farm.importer import scan
-
-    fixed: dict[str, Any] = {}
-    for item in param or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"--param {item}: expected KEY=VALUE, e.g. --param architecture=monolith")
-        fixed[key] = _coerce(raw, 0) if raw.lstrip("-").replace(".", "", 1).isdigit() else raw
-    found = scan(folder, fixed)
-    for name, problem in found.problems:
-        err.print(f"[red]unreadable:[/] {folder / name}: {problem}", highlight=False)
-    if not found.cells:
-        raise SpecError(f"{folder}: no readable output_u_{{U}}_i_{{I}}_stats.csv file to import")
-    store = open_store(settings(db))
-    spec = {"stack": "classic-import", "imported_from": str(folder.resolve()), "params": fixed,
-            "files": [c.source for c in found.cells]}
-    info = store.import_sweep(sweep, spec, f"# imported from {folder.resolve()}\n", found.cells,
-                              host=fingerprint()["name"])
-    out.print(f"imported {info.total} cells into sweep [bold]{sweep}[/]"
-              + (f"; {len(found.problems)} file(s) unreadable" if found.problems else ""))
-    raise typer.Exit(1 if found.problems else 0)
-
-
-# -------------------------------------------------------------------------------------------- stack
-@stack_app.command("up")
-def stack_up(
-    stack: Annotated[str, typer.Argument(help="a stack name under stacks/, or a path to a stack folder")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")] = None,
-    instances: Annotated[int, typer.Option("--instances", "-n", min=1, help="app instances")] = 1,
-    name: Annotated[str | None, typer.Option(help="deployment name [default: manual-STACK]")] = None,
-) -> None:
-    """Start a stack in the background and print its entry URL; stop it with `farm stack down`."""
-    from farm.stacks.local import LocalDriver
-    from farm.stacks.manifest import load_manifest, resolve_stack_folder
-
-    cfg = settings()
-    manifest = load_manifest(resolve_stack_folder(stack, extra=cfg.stacks_dir))
-    params: dict[str, Any] = {**manifest.defaults(), "instances": instances}
-    for item in param or []:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in manifest.parameters:
-            raise SpecError(f"--param {item}: expected KEY=VALUE with KEY one of {', '.join(manifest.parameters)}")
-        value = _coerce(raw, manifest.parameters[key].default)
-        if not manifest.parameters[key].admits(value):
-            raise SpecError(f"--param {key}: {raw!r} is not allowed; allowed: {manifest.parameters[key].allowed()}")
-        params[key] = value
-    driver = LocalDriver(cfg.artefacts_dir / "deployments")
-    deployment = driver.up(manifest, params, name or f"manual-{manifest.name}")
-    try:
-        driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
-        driver.check_instances(deployment)
-    except BaseException:
-        driver.down(deployment)
-        raise
-    out.print(f"[bold]{deployment.name}[/] is up at {deployment.entry_url} "
-              f"({len(deployment.instances)} instance processes; logs in {deployment.workdir})")
-    out.print(f"stop it with: farm stack down {deployment.name}")
-
-
-@stack_app.command("down")
-def stack_down(name: Annotated[str, typer.Argument(help="the deployment name printed by `farm stack up`")]) -> None:
-    """Stop every process of a deployment started with `farm stack up` (or left by a crash)."""
-    from farm.stacks.local import LocalDriver
-
-    stopped = LocalDriver(settings().artefacts_dir / "deployments").clean(name)
-    out.print(f"{name}: stopped {stopped} process group(s)" if stopped else f"{name}: nothing was running")
-
-
-def _coerce(raw: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return raw.lower() in ("1", "true", "yes", "on")
-    for kind in (int, float):
-        if isinstance(like, kind):
-            try:
-                return kind(raw)
-            except ValueError:
-                return raw
-    return raw
-
-
-# --------------------------------------------------------------------------------------------- main
-def _register_lab_commands() -> None:
-    from farm import cli_lab  # noqa: F401  (registers run, submit, worker, status, cancel, resume, flower)
-
-
-_register_lab_commands()
+def __getattr__(name: str) -> Any:
+    """`farm.cli.app`, built on first use so that importing this module stays cheap."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _APP:
+        _APP.append(build_app())
+    return _APP[0]
 
 
 def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
+    import typer
+
+    from farm.commands.common import err
+    from farm.errors import CancelledError, FarmError
+
     debug = "--debug" in sys.argv
+    app = __getattr__("app")
     try:
         # Typer returns the code of typer.Exit and turns KeyboardInterrupt into 130 in this mode.
         code = app(standalone_mode=False)

@@ -1,9 +1,8 @@
-"""The `farm` commands that go through Celery: run (embedded), submit, worker, status, cancel, resume, flower."""
+"""`farm run` and `farm refine`: run cells on this machine (embedded broker, local worker) or watch the lab run them."""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import signal
 import subprocess
@@ -14,15 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
-from farm.cli import DbOption, _print_results, _write_report, app, err, open_store, out, settings
+from farm.commands.common import DbOption, NameArg, err, label, open_store, out, settings, wait_idle
+from farm.commands.results import print_results, write_html_report
 from farm.durations import format_duration
-from farm.errors import FarmError, SpecError
+from farm.errors import FarmError
 from farm.settings import Settings
-
-NameArg = Annotated[str, typer.Argument(help="the sweep's name")]
 
 
 @contextlib.contextmanager
@@ -67,25 +63,6 @@ class LocalWorker:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def _label(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={params[k]}" for k in ("architecture", "cache", "instances", "users") if k in params)
-
-
-def _status_table(st: Any) -> Table:
-    finished = st.total - st.counts.get("pending", 0) - st.counts.get("running", 0)
-    eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
-    table = Table(title=f"{st.name}: {st.sweep_status} · {finished}/{st.total} cells · ETA {eta}",
-                  title_justify="left")
-    for column in ("host", "pending", "running", "done", "failed", "skipped", "cancelled", "running now"):
-        table.add_column(column)
-    for host, counts in sorted(st.by_host.items()):
-        now = "; ".join(_label(r["params"]) for r in st.running if r["host"] == host) or "–"
-        table.add_row(host, *(str(counts.get(s, 0)) for s in ("pending", "running", "done", "failed", "skipped",
-                                                                "cancelled")), now)
-    return table
-
-
-@app.command()
 def run(
     sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
     db: DbOption = None,
@@ -140,7 +117,7 @@ def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
                 raise
             err.print("[yellow]stopping: the running cell is cancelled and its stack torn down …[/]")
             store.cancel(name)
-            _wait_idle(store, name, status, 30.0)
+            wait_idle(store, name, status, 30.0)
             store.set_sweep_status(store.sweep(name).id, "interrupted")
             raise
         finally:
@@ -152,9 +129,9 @@ def _finish(store: Any, name: str, report: Path | None) -> None:
     """Settle the sweep, print its results and crossover, write the report, exit 0 or 1."""
     store.settle(name)
     final = store.sweep(name)
-    _print_results(store, name)
+    print_results(store, name)
     path = report or Path("reports") / f"{name}.html"
-    _write_report(store, name, path)
+    write_html_report(store, name, path)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(final.counts.items()))
     out.print(f"cells: {counts} · report: [bold]{path}[/]")
     raise typer.Exit(1 if final.counts.get("failed") else 0)
@@ -168,7 +145,7 @@ def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any) -> No
             st = status(store, name)
             finished = st.total - st.counts.get("pending", 0) - st.counts.get("running", 0)
             if finished != seen:
-                now = "; ".join(_label(r["params"]) for r in st.running) or "–"
+                now = "; ".join(label(r["params"]) for r in st.running) or "–"
                 eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
                 out.print(f"{finished}/{st.total} cells finished · running: {now} · ETA {eta}", highlight=False)
                 seen = finished
@@ -179,10 +156,6 @@ def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any) -> No
             time.sleep(0.5)
 
 
-def _wait_idle(store: Any, name: str, status: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and status(store, name).counts.get("running", 0):
-        time.sleep(0.3)
 
 
 @contextlib.contextmanager
@@ -200,7 +173,6 @@ def _signals_as_interrupt() -> Iterator[None]:
     yield  # handlers stay in place until the command ends, so cleanup is not interrupted
 
 
-@app.command()
 def refine(
     name: NameArg,
     points: Annotated[int, typer.Option(min=1, max=9, help="new load levels inside each bracket")] = 1,
@@ -238,113 +210,3 @@ def refine(
 
     _drive(cfg, store, name, start)
     _finish(store, name, None)
-
-
-@app.command()
-def submit(
-    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
-    db: DbOption = None,
-) -> None:
-    """Validate, plan, store and enqueue a sweep on the lab's broker (FARM_BROKER_URL); returns at once."""
-    from farm.spec import load_sweep
-    from scheduler.app import make_app
-    from scheduler.dispatch import submit as submit_sweep
-
-    cfg = settings(db)
-    if cfg.broker_url is None:
-        raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis (redis://:PASSWORD@host:6379/0), "
-                        "or use `farm run` on one machine")
-    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
-    store = open_store(cfg)
-    sweep, tasks = submit_sweep(store, make_app(cfg), loaded)
-    out.print(f"submitted [bold]{sweep.name}[/] (id {sweep.id}): {sweep.total} cells in {tasks} task(s)")
-
-
-@app.command()
-def worker(
-    name: Annotated[str, typer.Option("--name", "-n", help="this host's worker name (its own queue)")],
-    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
-) -> None:
-    """Run this host's worker: one cell at a time, its own queue and the shared one, events on for Flower."""
-    from workers.main import run_worker
-
-    cfg = settings()
-    if cfg.broker_url is None:
-        raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis, e.g. redis://:PASSWORD@host:6379/0")
-    run_worker(cfg.model_copy(update={"host_name": name}), name, loglevel=loglevel)
-
-
-@app.command("status")
-def status_(
-    name: NameArg,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second until it finishes")] = False,
-    db: DbOption = None,
-) -> None:
-    """Cells by status and host, the running cell of each worker, ETA, failed cells with stage and error."""
-    from scheduler.control import status
-
-    store = open_store(settings(db))
-    st = status(store, name)
-    if watch:
-        with Live(_status_table(st), console=out, refresh_per_second=2) as live:
-            while not st.finished:
-                time.sleep(1.0)
-                st = status(store, name)
-                live.update(_status_table(st))
-    else:
-        out.print(_status_table(st))
-    for f in st.failed:
-        out.print(f"[red]failed[/] {f['id']} ({_label(f['params'])}): {f['stage']}/{f['category']}: {f['message']}",
-                  highlight=False)
-
-
-@app.command()
-def cancel(name: NameArg, db: DbOption = None) -> None:
-    """Cancel a sweep: queued work dropped, running Locust stopped, stacks torn down, cells marked cancelled."""
-    from scheduler.control import status
-
-    cfg = settings(db)
-    store = open_store(cfg)
-    store.cancel(name)
-    _wait_idle(store, name, status, 20.0)
-    st = status(store, name)
-    out.print(f"{name}: cancelled ({st.counts.get('cancelled', 0)} cells cancelled, "
-              f"{st.counts.get('running', 0)} still stopping)")
-
-
-@app.command()
-def resume(name: NameArg, db: DbOption = None) -> None:
-    """Enqueue a sweep's unfinished cells again (failed, cancelled or never run)."""
-    from scheduler.app import make_app
-    from scheduler.control import resume as resume_sweep
-
-    cfg = settings(db)
-    if cfg.broker_url is None:
-        raise SpecError("FARM_BROKER_URL is not set; to resume on this machine, run `farm run SWEEP.yaml` again")
-    store = open_store(cfg)
-    spec, _text = store.sweep_spec(name)
-    tasks = resume_sweep(store, make_app(cfg), name, spec.get("targets") or None)
-    out.print(f"{name}: {tasks} task(s) enqueued")
-
-
-@app.command()
-def flower(
-    address: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 5555,
-) -> None:
-    """Start Flower on the farm's Celery app; basic auth (FARM_FLOWER_AUTH=user:password) is required off
-    loopback."""
-    from scheduler.app import make_app
-
-    cfg = settings()
-    if cfg.broker_url is None:
-        raise SpecError("FARM_BROKER_URL is not set; Flower watches the lab's broker")
-    loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
-    argv = ["flower", f"--address={address}", f"--port={port}"]
-    if cfg.flower_auth is not None:
-        if ":" not in cfg.flower_auth.get_secret_value():
-            raise SpecError("FARM_FLOWER_AUTH must be user:password")
-        os.environ["FLOWER_BASIC_AUTH"] = cfg.flower_auth.get_secret_value()  # not on the command line
-    elif not loopback:
-        raise SpecError(f"Flower would listen on {address} without a password; set FARM_FLOWER_AUTH=user:password")
-    make_app(cfg).start(argv)

@@ -1,0 +1,112 @@
+"""Lab commands on the shared broker and store: submit, worker, status, cancel, resume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from farm.commands.common import DbOption, NameArg, label, open_store, out, settings, wait_idle
+from farm.durations import format_duration
+from farm.errors import SpecError
+
+
+def _status_table(st: Any) -> Table:
+    finished = st.total - st.counts.get("pending", 0) - st.counts.get("running", 0)
+    eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
+    table = Table(title=f"{st.name}: {st.sweep_status} · {finished}/{st.total} cells · ETA {eta}",
+                  title_justify="left")
+    for column in ("host", "pending", "running", "done", "failed", "skipped", "cancelled", "running now"):
+        table.add_column(column)
+    for host, counts in sorted(st.by_host.items()):
+        now = "; ".join(label(r["params"]) for r in st.running if r["host"] == host) or "–"
+        table.add_row(host, *(str(counts.get(s, 0)) for s in ("pending", "running", "done", "failed", "skipped",
+                                                                "cancelled")), now)
+    return table
+
+
+
+def submit(
+    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
+    db: DbOption = None,
+) -> None:
+    """Validate, plan, store and enqueue a sweep on the lab's broker (FARM_BROKER_URL); returns at once."""
+    from farm.spec import load_sweep
+    from scheduler.app import make_app
+    from scheduler.dispatch import submit as submit_sweep
+
+    cfg = settings(db)
+    if cfg.broker_url is None:
+        raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis (redis://:PASSWORD@host:6379/0), "
+                        "or use `farm run` on one machine")
+    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
+    store = open_store(cfg)
+    sweep, tasks = submit_sweep(store, make_app(cfg), loaded)
+    out.print(f"submitted [bold]{sweep.name}[/] (id {sweep.id}): {sweep.total} cells in {tasks} task(s)")
+
+
+def worker(
+    name: Annotated[str, typer.Option("--name", "-n", help="this host's worker name (its own queue)")],
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+) -> None:
+    """Run this host's worker: one cell at a time, its own queue and the shared one, events on for Flower."""
+    from workers.main import run_worker
+
+    cfg = settings()
+    if cfg.broker_url is None:
+        raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis, e.g. redis://:PASSWORD@host:6379/0")
+    run_worker(cfg.model_copy(update={"host_name": name}), name, loglevel=loglevel)
+
+
+def status_(
+    name: NameArg,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh every second until it finishes")] = False,
+    db: DbOption = None,
+) -> None:
+    """Cells by status and host, the running cell of each worker, ETA, failed cells with stage and error."""
+    from scheduler.control import status
+
+    store = open_store(settings(db))
+    st = status(store, name)
+    if watch:
+        with Live(_status_table(st), console=out, refresh_per_second=2) as live:
+            while not st.finished:
+                time.sleep(1.0)
+                st = status(store, name)
+                live.update(_status_table(st))
+    else:
+        out.print(_status_table(st))
+    for f in st.failed:
+        out.print(f"[red]failed[/] {f['id']} ({label(f['params'])}): {f['stage']}/{f['category']}: {f['message']}",
+                  highlight=False)
+
+
+def cancel(name: NameArg, db: DbOption = None) -> None:
+    """Cancel a sweep: queued work dropped, running Locust stopped, stacks torn down, cells marked cancelled."""
+    from scheduler.control import status
+
+    cfg = settings(db)
+    store = open_store(cfg)
+    store.cancel(name)
+    wait_idle(store, name, status, 20.0)
+    st = status(store, name)
+    out.print(f"{name}: cancelled ({st.counts.get('cancelled', 0)} cells cancelled, "
+              f"{st.counts.get('running', 0)} still stopping)")
+
+
+def resume(name: NameArg, db: DbOption = None) -> None:
+    """Enqueue a sweep's unfinished cells again (failed, cancelled or never run)."""
+    from scheduler.app import make_app
+    from scheduler.control import resume as resume_sweep
+
+    cfg = settings(db)
+    if cfg.broker_url is None:
+        raise SpecError("FARM_BROKER_URL is not set; to resume on this machine, run `farm run SWEEP.yaml` again")
+    store = open_store(cfg)
+    spec, _text = store.sweep_spec(name)
+    tasks = resume_sweep(store, make_app(cfg), name, spec.get("targets") or None)
+    out.print(f"{name}: {tasks} task(s) enqueued")

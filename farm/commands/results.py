@@ -1,0 +1,167 @@
+"""Commands that read a sweep's results: sweeps, results, report, and import of the classic script's CSVs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from farm.commands.common import DbOption, coerce, err, open_store, out, settings
+from farm.errors import SpecError
+
+
+def sweeps(db: DbOption = None) -> None:
+    """List the sweeps in the store with their progress."""
+    store = open_store(settings(db))
+    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
+    for s in store.sweeps():
+        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
+                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def _records(store: Any, name: str) -> list[dict[str, Any]]:
+    from farm.analysis.frame import cell_record
+
+    return [cell_record(c) for c in store.cells(name)]
+
+
+def results(
+    name: Annotated[str, typer.Argument(help="the sweep's name")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    db: DbOption = None,
+) -> None:
+    """Print a sweep's cells and their measurements (table, CSV or JSON)."""
+    if fmt not in ("table", "csv", "json"):
+        raise SpecError(f"--format: '{fmt}' is not a format; use table, csv or json")
+    store = open_store(settings(db))
+    records = _records(store, name)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(_csv(records))
+    else:
+        print_results(store, name)
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    params = sorted({k for r in records for k in r["params"]})
+    fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
+              "p99_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({**r, **r["params"]})
+    return buf.getvalue()
+
+
+def print_results(store: Any, name: str) -> None:
+    """Print a sweep's cells as a table, then its crossovers and recommendation."""
+    from farm.report.build import analysis_for
+
+    records = _records(store, name)
+    params = [k for k in ("architecture", "cache", "instances", "users") if records and k in records[0]["params"]]
+    short = {"architecture": "arch", "instances": "inst"}
+    table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
+                  "errors", "hit ratio", title=f"sweep {name}")
+    for r in records:
+        def num(v: Any, f: str = "{:.0f}") -> str:
+            return "–" if v is None else f.format(v)
+        table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
+                      r["status"] + (" (gen. saturated)" if r["generator_saturated"] else ""),
+                      num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
+                      num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
+    out.print(table)
+    analysis, provenance = analysis_for(store, name)
+    for c in analysis.crossovers:
+        out.print(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} instance(s): "
+                  f"[bold]{c.describe()}[/]")
+    if provenance.slo and analysis.recommendation:
+        out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
+
+
+def report(
+    name: Annotated[str, typer.Argument(help="the sweep's name")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html (a file) or md (printed)")] = "html",
+    metric: Annotated[str, typer.Option(help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
+    cost: Annotated[list[str] | None, typer.Option(help="cost per instance, ARCH=N (repeatable; default 1)")] = None,
+    figures: Annotated[Path | None, typer.Option(help="also write every figure as PNG and SVG here")] = None,
+    db: DbOption = None,
+) -> None:
+    """Report a sweep: crossover per cache setting with its interval, recommendation, surfaces, provenance."""
+    from farm.report.build import write_report
+
+    if fmt not in ("html", "md"):
+        raise SpecError(f"--format: '{fmt}' is not a report format; use html or md")
+    if metric not in ("p50_ms", "p95_ms", "p99_ms"):
+        raise SpecError(f"--metric: '{metric}' is not comparable; use p50_ms, p95_ms or p99_ms")
+    costs = _costs(cost or [])
+    store = open_store(settings(db))
+    result = write_report(store, name, output, fmt=fmt, metric=metric, costs=costs, figures_dir=figures)
+    if fmt == "md":
+        sys.stdout.write(result)
+    else:
+        out.print(f"report: {result}")
+    if figures is not None:
+        out.print(f"figures: {figures}/")
+
+
+def _costs(items: list[str]) -> dict[str, float]:
+    costs = {}
+    for item in items:
+        arch, sep, raw = item.partition("=")
+        try:
+            costs[arch] = float(raw)
+        except ValueError:
+            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5") from None
+        if not sep or costs[arch] < 0:
+            raise SpecError(f"--cost {item}: expected ARCH=NUMBER, e.g. --cost microservices=1.5")
+    return costs
+
+
+def write_html_report(store: Any, name: str, path: Path) -> None:
+    """Write the HTML report of a sweep to ``path``."""
+    from farm.report.build import write_report
+
+    write_report(store, name, path)
+
+
+def import_(
+    folder: Annotated[Path, typer.Argument(help="folder with the classic script's output_u_U_i_I_stats.csv files")],
+    sweep: Annotated[str, typer.Option("--sweep", help="name of the new sweep")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE recorded on every cell, "
+                                                    "e.g. architecture=monolith (repeatable)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Import the classic script's Locust CSVs as a sweep, to analyse old runs beside new ones."""
+    from farm.host import fingerprint
+    from farm.importer import scan
+
+    fixed: dict[str, Any] = {}
+    for item in param or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--param {item}: expected KEY=VALUE, e.g. --param architecture=monolith")
+        fixed[key] = coerce(raw, 0) if raw.lstrip("-").replace(".", "", 1).isdigit() else raw
+    found = scan(folder, fixed)
+    for name, problem in found.problems:
+        err.print(f"[red]unreadable:[/] {folder / name}: {problem}", highlight=False)
+    if not found.cells:
+        raise SpecError(f"{folder}: no readable output_u_{{U}}_i_{{I}}_stats.csv file to import")
+    store = open_store(settings(db))
+    spec = {"stack": "classic-import", "imported_from": str(folder.resolve()), "params": fixed,
+            "files": [c.source for c in found.cells]}
+    info = store.import_sweep(sweep, spec, f"# imported from {folder.resolve()}\n", found.cells,
+                              host=fingerprint()["name"])
+    out.print(f"imported {info.total} cells into sweep [bold]{sweep}[/]"
+              + (f"; {len(found.problems)} file(s) unreadable" if found.problems else ""))
+    raise typer.Exit(1 if found.problems else 0)
+
