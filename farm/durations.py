@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -13,7 +14,12 @@ def parse_duration(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 15s, 2m or 1h30m")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+    elif not isinstance(value, str):
+        raise ValueError("expected a duration such as 15s, 2m or 1h30m")
     else:
         text = value.strip().lower().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", text):
@@ -22,6 +28,8 @@ def parse_duration(value: str | float | int) -> float:
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
         else:
             raise ValueError(f"'{value}' is not a duration; write e.g. 15s, 2m or 1h30m")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds, e.g. 15s, 2m or 1h30m")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -10,10 +10,10 @@ import itertools
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -23,12 +23,19 @@ from pydantic import (
     field_validator,
 )
 
-from farm.durations import parse_duration
+from farm.bounded_yaml import load_bounded
+from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
 RESERVED = ("users", "instances")
+MAX_USERS = 100_000
+MAX_INSTANCES = 256
+MAX_SECONDS = 24 * 3600.0
+MAX_SPAWN_RATE = 10_000.0
+MAX_EXCLUDES = 1_000
+MAX_FILE_BYTES = 1 << 20
+_BOUNDS = {"users": MAX_USERS, "instances": MAX_INSTANCES}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 _NAME_RULE = "use letters, digits, '.', '_' or '-' (at most 80), starting with a letter or digit"
 DEFAULT_MAX_CELLS = 100_000
@@ -41,17 +48,51 @@ def check_sweep_name(name: str, what: str = "name") -> str:
     return name
 
 
+def _within_a_day(value: str | float | int) -> float:
+    seconds = parse_duration(value)
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most {format_duration(MAX_SECONDS)} ({MAX_SECONDS:.0f}s)")
+    return seconds
+
+
+def _scalar(value: object) -> object:
+    # Before the Scalar union, so that a list or a mapping gets one plain message instead of four union branches.
+    if isinstance(value, list | dict | tuple | set):
+        raise ValueError("must be a single value (text, a number, true or false), not a list or a mapping")
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError(f"must be text, a number, true or false, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _plain_text(value: object, *, limit: int = 1024, lines: bool = False) -> object:
+    if isinstance(value, str):
+        allowed = "\n\t" if lines else ""
+        if any(unicodedata.category(c)[0] == "C" and c not in allowed for c in value):
+            raise ValueError("must not contain control characters")
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_within_a_day)]
+MatrixValue = Annotated[Scalar, BeforeValidator(_scalar)]
+PlainText = Annotated[str, BeforeValidator(_plain_text)]
+Description = Annotated[str, BeforeValidator(lambda v: _plain_text(v, limit=10_000, lines=True))]
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class LoadSpec(_Frozen):
     """How each cell's load is generated."""
 
-    spawn_rate: float = Field(default=10.0, gt=0, description="users started per second")
+    spawn_rate: float = Field(default=10.0, gt=0, le=MAX_SPAWN_RATE, description="users started per second")
     duration: Seconds = Field(default=60.0, description="measured run time per cell")
     warmup: Seconds = Field(default=10.0, description="load before measuring; excluded from statistics")
-    locustfile: str | None = Field(default=None, description="defaults to the stack's own scenario")
+    locustfile: PlainText | None = Field(default=None, description="defaults to the stack's own scenario")
     processes: int = Field(default=1, ge=1, le=64, description="Locust processes: 1, or a master + N workers")
 
     @field_validator("duration")
@@ -87,15 +128,15 @@ class SweepSpec(_Frozen):
     """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
 
     name: str
-    stack: str
-    matrix: dict[str, list[Scalar]]
-    exclude: list[dict[str, Scalar]] = Field(default_factory=list)
+    stack: PlainText
+    matrix: dict[PlainText, list[MatrixValue]]
+    exclude: list[dict[PlainText, MatrixValue]] = Field(default_factory=list, max_length=MAX_EXCLUDES)
     load: LoadSpec = Field(default_factory=LoadSpec)
     repetitions: int = Field(default=1, ge=1, le=100)
     slo: SLO | None = None
     stop_when: StopWhen | None = None
-    targets: list[str] = Field(default_factory=list, description="worker names; groups are spread over them")
-    description: str = ""
+    targets: list[PlainText] = Field(default_factory=list, description="worker names; groups are spread over them")
+    description: Description = ""
 
     @field_validator("name")
     @classmethod
@@ -116,8 +157,9 @@ class SweepSpec(_Frozen):
                 raise ValueError(f"'{key}' lists a value twice")
         for key in RESERVED:
             for value in matrix.get(key, []):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"'{key}' values must be whole numbers ≥ 1, not {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _BOUNDS[key]:
+                    raise ValueError(f"'{key}' values must be whole numbers from 1 to {_BOUNDS[key]:,}, "
+                                     f"not {_clip(repr(value))}")
         return {**matrix, "instances": matrix.get("instances", [1])}
 
     def fingerprint(self) -> str:
@@ -141,9 +183,20 @@ def load_sweep(path: Path, *, stacks_dir: Path | None = None,
                max_cells: int | None = DEFAULT_MAX_CELLS) -> LoadedSweep:
     """Read, validate and resolve a sweep file; raise `SpecError` naming the file and field on any problem."""
     try:
-        text = path.read_text()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read the sweep file: {exc.strerror or exc}") from exc
+        raise SpecError(_one_line(f"{path}: cannot read the sweep file: {exc.strerror or exc}")) from exc
+    except ValueError as exc:  # a path with a NUL byte
+        raise SpecError(_one_line(f"{path!r}: cannot read the sweep file: {exc}")) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(_one_line(f"{path}: the sweep file is larger than {MAX_FILE_BYTES // 1024} KiB; "
+                                  "a sweep file is a short YAML document"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(_one_line(f"{path}: not a UTF-8 text file (byte 0x{data[exc.start]:02x} at offset "
+                                  f"{exc.start}); a sweep file is YAML text")) from exc
     return parse_sweep(text, source=str(path), base=path.parent, stacks_dir=stacks_dir, max_cells=max_cells)
 
 
@@ -152,29 +205,52 @@ def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None =
     """Validate sweep YAML text; `source` names it in errors and `base` resolves relative stack paths.
 
     A sweep of more than `max_cells` cells is refused (None: no limit, for sweeps already accepted).
+    Every problem, whatever the text holds, is one `SpecError` line with control characters escaped.
     """
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        raise SpecError(f"{source}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        return _parse(text, source=source, base=base, stacks_dir=stacks_dir, max_cells=max_cells)
+    except SpecError as exc:
+        raise SpecError(_one_line(exc.message), hint=exc.hint and _one_line(exc.hint)) from exc
+
+
+def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_cells: int | None) -> LoadedSweep:
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"{source}: the sweep is longer than {MAX_FILE_BYTES // 1024} KiB; "
+                        "a sweep file is a short YAML document")
+    try:
+        raw = load_bounded(text)
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a sweep file must be a mapping with name, stack and matrix")
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(f"{source}: {_describe(exc, raw)}") from exc
+        raise SpecError(f"{source}: {_describe(exc)}") from exc
     if max_cells is not None:
         _check_cell_count(spec, source, max_cells)
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:
         raise SpecError(f"{source}: stack: {exc}") from exc
+    except (OSError, ValueError) as exc:  # a name the file system refuses (too long, …)
+        raise SpecError(f"{source}: stack: cannot look up {_clip(repr(spec.stack))}: {exc}") from exc
     _check_against_stack(spec, manifest, source)
     if spec.load.locustfile is not None:
         _resolve_locustfile(spec.load.locustfile, base, source)
     return LoadedSweep(spec=spec, manifest=manifest, source=source, text=text)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control, format or line/paragraph separator character escaped, so it prints as one line."""
+    if all(c == " " or unicodedata.category(c)[0] not in "CZ" for c in text):
+        return text
+    return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ"
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def count_cells(spec: SweepSpec) -> int:
@@ -227,10 +303,13 @@ def locustfile_for(loaded: LoadedSweep) -> Path:
 
 
 def _resolve_locustfile(name: str, base: Path, source: str) -> Path:
-    for candidate in (base / name, Path.cwd() / name):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise SpecError(f"{source}: load.locustfile: '{name}' does not exist (relative to the sweep file)")
+    try:
+        for candidate in (base / name, Path.cwd() / name):
+            if candidate.is_file():
+                return candidate.resolve()
+    except (OSError, ValueError) as exc:  # a name the file system refuses (too long, …)
+        raise SpecError(f"{source}: load.locustfile: cannot look up {_clip(repr(name))}: {exc}") from exc
+    raise SpecError(f"{source}: load.locustfile: {_clip(repr(name))} does not exist (relative to the sweep file)")
 
 
 def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
@@ -241,30 +320,30 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
             continue
         if key not in declared:
             raise SpecError(
-                f"{source}: matrix.{key}: stack '{manifest.name}' has no parameter '{key}'; "
+                f"{source}: matrix.{_clip(key, 40)}: stack '{manifest.name}' has no parameter {_clip(repr(key), 40)}; "
                 f"allowed keys: {allowed_keys}"
             )
         for i, value in enumerate(values):
-            if not declared[key].admits(value):
-                raise SpecError(
-                    f"{source}: matrix.{key}[{i}]: {value!r} is not allowed for stack '{manifest.name}'; "
-                    f"allowed: {declared[key].allowed()}"
-                )
+            refusal = declared[key].refusal(value)
+            if refusal is not None:
+                raise SpecError(f"{source}: matrix.{key}[{i}]: {_clip(repr(value))} is not allowed for stack "
+                                f"'{manifest.name}'; {refusal}")
     for i, rule in enumerate(spec.exclude):
         for key, value in rule.items():
             if key not in spec.matrix:
-                raise SpecError(f"{source}: exclude[{i}].{key}: not a matrix key; matrix keys: "
+                raise SpecError(f"{source}: exclude[{i}].{_clip(key)}: not a matrix key; matrix keys: "
                                 f"{', '.join(spec.matrix)}")
             if value not in spec.matrix[key]:
-                raise SpecError(f"{source}: exclude[{i}].{key}: {value!r} is not in matrix.{key}")
+                raise SpecError(f"{source}: exclude[{i}].{key}: {_clip(repr(value))} is not in matrix.{key}")
 
 
-def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
+def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     where = ""
     for part in loc:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+        part = _clip(str(part), 40) if not isinstance(part, int) else part
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
     where = where or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -274,7 +353,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
         return f"{where}: required but missing"
     message = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None or repr(got) in message else f" (got {got!r})"
+    shown = "" if isinstance(got, dict | list) or got is None or repr(got) in message else f" (got {_clip(repr(got))})"
     return f"{where}: {message}{shown}"
 
 

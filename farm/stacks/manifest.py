@@ -7,6 +7,9 @@ config files, a replica count, and a condition on parameters. Adding a stack nee
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +20,17 @@ from farm.errors import NotFoundError, SpecError
 
 Scalar = str | int | float | bool
 MANIFEST_FILE = "stack.yaml"
-REPO_STACKS = Path(__file__).resolve().parents[2] / "stacks"
+_FARM = Path(__file__).resolve().parents[1]
+
+
+def _builtin(kind: str) -> Path:
+    # An installed farm ships its stacks and locustfiles as package data in farm/_builtin/ (see setup.py);
+    # a clone (editable install) uses the repository's top-level folders.
+    packaged = _FARM / "_builtin" / kind
+    return packaged if packaged.is_dir() else _FARM.parent / kind
+
+
+BUILTIN_STACKS = _builtin("stacks")
 
 
 class _Frozen(BaseModel):
@@ -25,27 +38,67 @@ class _Frozen(BaseModel):
 
 
 class Parameter(_Frozen):
-    """One stack parameter: either a closed set of values or a typed open value."""
+    """One stack parameter: either a closed set of values or a typed open value.
+
+    An open text value is rendered into commands and config files, so it never holds control characters (a
+    newline would add lines to an nginx config); ``pattern`` (a regular expression the whole value must match)
+    narrows it further.
+    """
 
     values: tuple[Scalar, ...] | None = None
     type: Literal["str", "int", "float", "bool"] | None = None
+    pattern: str | None = Field(default=None, description="a regex every open text value must fully match")
     default: Scalar
     description: str = ""
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Parameter:
+        if self.pattern is not None:
+            if self.values is not None or self.kind != "str":
+                raise ValueError("'pattern' applies only to an open text parameter (type: str, no values)")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from exc
+        refusal = self.refusal(self.default)
+        if refusal is not None:
+            raise ValueError(f"default {self.default!r} is not allowed: {refusal}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The value type: declared, or that of the default."""
+        return self.type or type(self.default).__name__
+
     def admits(self, value: object) -> bool:
         """Whether a sweep may set this parameter to ``value``."""
+        return self.refusal(value) is None
+
+    def refusal(self, value: object) -> str | None:
+        """Why a sweep may not set this parameter to ``value`` (what is allowed), or None if it may."""
         if self.values is not None:
-            return value in self.values and type(value) in {type(v) for v in self.values}
-        kind = self.type or type(self.default).__name__
-        if kind == "float":
-            return isinstance(value, int | float) and not isinstance(value, bool)
-        return type(value).__name__ == kind
+            if value in self.values and type(value) in {type(v) for v in self.values}:
+                return None
+            return f"allowed: {self.allowed()}"
+        if self.kind == "float":
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            return None if numeric and math.isfinite(value) else "allowed: any finite number"  # type: ignore[arg-type]
+        if type(value).__name__ != self.kind:
+            return f"allowed: {self.allowed()}"
+        if isinstance(value, str):
+            if any(unicodedata.category(c)[0] == "C" for c in value):
+                return "text values must not contain control characters (newline, tab, NUL, ESC, …)"
+            if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+                return f"the value must match the pattern {self.pattern!r}"
+        return None
 
     def allowed(self) -> str:
         """The allowed values in words, for error messages."""
         if self.values is not None:
             return ", ".join(str(v) for v in self.values)
-        return f"any {self.type or type(self.default).__name__}"
+        if self.pattern is not None:
+            return f"text matching the pattern {self.pattern!r}"
+        return f"any {self.kind}"
 
 
 class Service(_Frozen):
@@ -125,13 +178,13 @@ def resolve_stack_folder(name_or_path: str, *, base: Path | None = None, extra: 
         if base is not None:
             candidates.append(base / given)
         candidates.append(Path.cwd() / given)
-        for root in (extra, Path.cwd() / "stacks", REPO_STACKS):
+        for root in (extra, Path.cwd() / "stacks", BUILTIN_STACKS):
             if root is not None:
                 candidates.append(root / given)
     for folder in candidates:
         if (folder / MANIFEST_FILE).is_file():
             return folder.resolve()
-    known = sorted(p.parent.name for p in REPO_STACKS.glob(f"*/{MANIFEST_FILE}"))
+    known = sorted(p.parent.name for p in BUILTIN_STACKS.glob(f"*/{MANIFEST_FILE}"))
     raise NotFoundError(
         f"stack '{name_or_path}' not found",
         hint=f"name a folder holding {MANIFEST_FILE}; known stacks: {', '.join(known) or 'none'}",
