@@ -47,7 +47,7 @@ def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     import typer
 
-    from farm.commands.common import err
+    from farm.commands.common import err, styled
     from farm.errors import CancelledError, FarmError
 
     debug = "--debug" in sys.argv
@@ -62,7 +62,7 @@ def main() -> None:
     except FarmError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(styled(("error:", "red"), f" {exc}"), soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors and the unexpected
         import click
@@ -74,8 +74,9 @@ def main() -> None:
             sys.exit(130)
         if debug:
             raise
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        err.print(styled(("internal error:", "red"),
+                         f" {type(exc).__name__}: {exc} (run with --debug for the traceback)"), soft_wrap=True)
         sys.exit(1)
     if code == 130:
-        err.print("[yellow]interrupted: unfinished cells stay pending; run the same command again to resume[/]")
+        err.print("interrupted: unfinished cells stay pending; run the same command again to resume", style="yellow")
     sys.exit(code if isinstance(code, int) else 0)

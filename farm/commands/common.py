@@ -8,11 +8,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from farm.settings import Settings
 
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# Every string a user gave (sweep names, parameter values, paths, error text) is printed literally: no Rich markup,
+# no emoji codes, no highlighting; styled parts are built as `Text` (see `styled`).
+out = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False, emoji=False, highlight=False)
 STATE: dict[str, Any] = {"debug": False}
 
 DbOption = Annotated[str | None, typer.Option("--db", help="results database URL [env FARM_DATABASE_URL; "
@@ -66,3 +69,8 @@ def wait_idle(store: Any, name: str, status: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and status(store, name).counts.get("running", 0):
         time.sleep(0.3)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Literal text with some parts styled, e.g. ``styled(("error:", "red"), " ", message)``."""
+    return Text.assemble(*parts)

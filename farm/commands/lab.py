@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from farm.commands.common import DbOption, NameArg, label, open_store, out, settings, wait_idle
+from farm.commands.common import DbOption, NameArg, label, open_store, out, settings, styled, wait_idle
 from farm.durations import format_duration
 from farm.errors import SpecError
 
@@ -46,7 +46,7 @@ def submit(
     loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
     store = open_store(cfg)
     sweep, tasks = submit_sweep(store, make_app(cfg), loaded)
-    out.print(f"submitted [bold]{sweep.name}[/] (id {sweep.id}): {sweep.total} cells in {tasks} task(s)")
+    out.print(styled("submitted ", (sweep.name, "bold"), f" (id {sweep.id}): {sweep.total} cells in {tasks} task(s)"))
 
 
 def worker(
@@ -81,8 +81,8 @@ def status_(
     else:
         out.print(_status_table(st))
     for f in st.failed:
-        out.print(f"[red]failed[/] {f['id']} ({label(f['params'])}): {f['stage']}/{f['category']}: {f['message']}",
-                  highlight=False)
+        out.print(styled(("failed", "red"), f" {f['id']} ({label(f['params'])}): {f['stage']}/{f['category']}: "
+                                            f"{f['message']}"))
 
 
 def cancel(name: NameArg, db: DbOption = None) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from farm.commands.common import DbOption, coerce, err, open_store, out, settings
+from farm.commands.common import DbOption, coerce, err, open_store, out, settings, styled
 from farm.errors import SpecError
 
 
@@ -81,8 +81,8 @@ def print_results(store: Any, name: str) -> None:
     out.print(table)
     analysis, provenance = analysis_for(store, name)
     for c in analysis.crossovers:
-        out.print(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} instance(s): "
-                  f"[bold]{c.describe()}[/]")
+        out.print(styled(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} "
+                         "instance(s): ", (c.describe(), "bold")))
     if provenance.slo and analysis.recommendation:
         out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
 
@@ -144,7 +144,9 @@ def import_(
     """Import the classic script's Locust CSVs as a sweep, to analyse old runs beside new ones."""
     from farm.host import fingerprint
     from farm.importer import scan
+    from farm.spec import check_sweep_name
 
+    check_sweep_name(sweep, "--sweep")
     fixed: dict[str, Any] = {}
     for item in param or []:
         key, sep, raw = item.partition("=")
@@ -153,7 +155,7 @@ def import_(
         fixed[key] = coerce(raw, 0) if raw.lstrip("-").replace(".", "", 1).isdigit() else raw
     found = scan(folder, fixed)
     for name, problem in found.problems:
-        err.print(f"[red]unreadable:[/] {folder / name}: {problem}", highlight=False)
+        err.print(styled(("unreadable:", "red"), f" {folder / name}: {problem}"))
     if not found.cells:
         raise SpecError(f"{folder}: no readable output_u_{{U}}_i_{{I}}_stats.csv file to import")
     store = open_store(settings(db))
@@ -161,7 +163,7 @@ def import_(
             "files": [c.source for c in found.cells]}
     info = store.import_sweep(sweep, spec, f"# imported from {folder.resolve()}\n", found.cells,
                               host=fingerprint()["name"])
-    out.print(f"imported {info.total} cells into sweep [bold]{sweep}[/]"
-              + (f"; {len(found.problems)} file(s) unreadable" if found.problems else ""))
+    out.print(styled(f"imported {info.total} cells into sweep ", (sweep, "bold"),
+                     f"; {len(found.problems)} file(s) unreadable" if found.problems else ""))
     raise typer.Exit(1 if found.problems else 0)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from farm.commands.common import DbOption, NameArg, err, label, open_store, out, settings, wait_idle
+from farm.commands.common import DbOption, NameArg, err, label, open_store, out, settings, styled, wait_idle
 from farm.commands.results import print_results, write_html_report
 from farm.durations import format_duration
 from farm.errors import FarmError
@@ -91,8 +91,8 @@ def run(
     def start(celery: Any) -> None:
         sweep, _tasks = submit(store, celery, loaded)
         state = "new" if sweep.new else f"resuming: {todo} to run"
-        out.print(f"[bold]{name}[/]: {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
-                  f"({state}) · store {cfg.redacted_database_url()}")
+        out.print(styled((name, "bold"), f": {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
+                         f"({state}) · store {cfg.redacted_database_url()}"))
 
     _drive(cfg, store, name, start)
     _finish(store, name, report)
@@ -113,9 +113,9 @@ def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
             _watch(store, name, worker, status)
         except KeyboardInterrupt:
             if not embedded:  # the lab's workers go on; only this watcher stops
-                err.print(f"[yellow]stopped watching; the sweep goes on (`farm cancel {name}` stops it)[/]")
+                err.print(f"stopped watching; the sweep goes on (`farm cancel {name}` stops it)", style="yellow")
                 raise
-            err.print("[yellow]stopping: the running cell is cancelled and its stack torn down …[/]")
+            err.print("stopping: the running cell is cancelled and its stack torn down …", style="yellow")
             store.cancel(name)
             wait_idle(store, name, status, 30.0)
             store.set_sweep_status(store.sweep(name).id, "interrupted")
@@ -133,7 +133,7 @@ def _finish(store: Any, name: str, report: Path | None) -> None:
     path = report or Path("reports") / f"{name}.html"
     write_html_report(store, name, path)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(final.counts.items()))
-    out.print(f"cells: {counts} · report: [bold]{path}[/]")
+    out.print(styled(f"cells: {counts} · report: ", (str(path), "bold")))
     raise typer.Exit(1 if final.counts.get("failed") else 0)
 
 
@@ -165,7 +165,7 @@ def _signals_as_interrupt() -> Iterator[None]:
 
     def handler(_signum: int, _frame: Any) -> None:
         for s in previous:
-            signal.signal(s, lambda *_: err.print("[yellow]cleaning up, please wait …[/]"))
+            signal.signal(s, lambda *_: err.print("cleaning up, please wait …", style="yellow"))
         raise KeyboardInterrupt
 
     for s in previous:

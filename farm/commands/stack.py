@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from farm.commands.common import coerce, out, settings
+from farm.commands.common import coerce, out, settings, styled
 from farm.errors import SpecError
 
 
@@ -40,8 +40,8 @@ def stack_up(
     except BaseException:
         driver.down(deployment)
         raise
-    out.print(f"[bold]{deployment.name}[/] is up at {deployment.entry_url} "
-              f"({len(deployment.instances)} instance processes; logs in {deployment.workdir})")
+    out.print(styled((deployment.name, "bold"), f" is up at {deployment.entry_url} "
+                     f"({len(deployment.instances)} instance processes; logs in {deployment.workdir})"))
     out.print(f"stop it with: farm stack down {deployment.name}")
 
 
