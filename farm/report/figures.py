@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import matplotlib
 
@@ -18,8 +21,25 @@ from farm.analysis.crossover import Crossover
 LINE = {"monolith": "-", "microservices": "--"}
 CACHE_COLORS = {"none": "#c0392b", "local": "#2980b9", "shared": "#27ae60"}
 plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
+# User strings (parameter values, sweep names) appear in titles, legends and ticks: a value such as `$x^2$`
+# or `$\frac{1}{0}$` must print literally, never be parsed as mathtext (which renders or raises at draw time).
+# Text objects read this setting when they are created, tick labels when the figure is drawn: both happen in here.
+def _literal_text(make: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a figure function with mathtext parsing off, so every string in the figure is literal."""
+
+    @functools.wraps(make)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return make(*args, **kwargs)
+
+    return wrapper
+
+
+@_literal_text
 def svg(fig: Figure) -> str:
     """The figure as inline SVG markup; the figure is closed."""
     buf = io.StringIO()
@@ -29,6 +49,7 @@ def svg(fig: Figure) -> str:
     return text[text.index("<svg"):]
 
 
+@_literal_text
 def save(fig: Figure, path: Path) -> None:
     """Write the figure as PNG or SVG (by suffix); the figure is closed."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +61,7 @@ def _label(metric: str) -> str:
     return metric.removesuffix("_ms") + (" latency (ms)" if metric.endswith("_ms") else "")
 
 
+@_literal_text
 def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
     """Metric against users with 95% bands: a panel per instance count, a line per (architecture, cache)."""
     instances = sorted(surface["instances"].unique())
@@ -58,6 +80,7 @@ def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
     return fig
 
 
+@_literal_text
 def heatmaps(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
     """The metric over users × cache, one heatmap per (architecture, instances), on one colour scale."""
     panels = sorted({(str(a), int(n)) for a, n in zip(surface["architecture"], surface["instances"], strict=True)})
@@ -81,6 +104,7 @@ def heatmaps(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
     return fig
 
 
+@_literal_text
 def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str = "p95_ms") -> Figure:
     """Microservices − monolith over users × cache (blue: microservices faster) with the crossover marked."""
     instances = sorted(diff["instances"].unique())
@@ -109,6 +133,7 @@ def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str 
     return fig
 
 
+@_literal_text
 def hit_ratio_by_instances(surface: pd.DataFrame) -> Figure | None:
     """Cache hit ratio against instances for local and shared caches (mean over loads), per architecture."""
     data = surface[surface["cache"].isin(["local", "shared"]) & surface["cache_hit_ratio"].notna()]

@@ -84,29 +84,35 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
 
 def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     """The same answer as Markdown, for the terminal."""
-    lines = [f"# {provenance.name}", "",
+    lines = [f"# {_md(provenance.name)}", "",
              f"stack `{provenance.stack}` · {len(analysis.cells)} cells · hosts: {', '.join(analysis.hosts) or '–'}",
              "", f"## Where microservices overtake the monolith ({analysis.metric.removesuffix('_ms')})", "",
              "| cache | instances | crossover |", "|---|---|---|"]
-    lines += [f"| {c.cache} | {c.instances} | {c.describe()} |" for c in analysis.crossovers]
+    lines += [f"| {_md(c.cache)} | {c.instances} | {c.describe()} |" for c in analysis.crossovers]
     if not analysis.crossovers:
         lines.append("| – | – | no comparable monolith/microservices pairs |")
     if analysis.host_crossovers:
         lines += ["", "### Per host", "", "| host | cache | instances | crossover |", "|---|---|---|---|"]
-        lines += [f"| {c.host} | {c.cache} | {c.instances} | {c.describe()} |" for c in analysis.host_crossovers]
+        lines += [f"| {_md(c.host)} | {_md(c.cache)} | {c.instances} | {c.describe()} |"
+                  for c in analysis.host_crossovers]
     if provenance.slo:
         lines += ["", f"## Recommendation (SLO: {_slo_text(provenance.slo)})", ""]
         lines += [f"- {line}" for line in analysis.recommendation] or ["- no finished cells yet"]
     lines += ["", "## Surface", "", "| architecture | cache | inst | users | n | p95 ms (95% CI) | rps | hit ratio |",
               "|---|---|---|---|---|---|---|---|"]
     for _, r in analysis.surface.iterrows():
-        lines.append(f"| {r['architecture']} | {r['cache']} | {r['instances']} | {r['users']} | {r['n']} | "
+        lines.append(f"| {_md(r['architecture'])} | {_md(r['cache'])} | {r['instances']} | {r['users']} | {r['n']} | "
                      f"{_fmt(r['p95_ms'], 0)} ({_fmt(r['p95_ms_lo'], 0)}–{_fmt(r['p95_ms_hi'], 0)}) | "
                      f"{_fmt(r['rps'])} | {_fmt(r['cache_hit_ratio'], 2)} |")
     if not analysis.excluded.empty:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]
     return "\n".join(lines) + "\n"
+
+
+def _md(value: object) -> str:
+    """A user value as one Markdown table cell: a `|` or a line break would end the cell or the row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _slo_text(slo: dict[str, Any]) -> str:
