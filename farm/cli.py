@@ -43,35 +43,71 @@ def __getattr__(name: str) -> Any:
     return _APP[0]
 
 
+def build_command() -> Any:
+    """The app as a command tree whose help names every value (NAME, FILE, URL …) and shows none after a flag."""
+    import typer.main
+
+    command = typer.main.get_command(__getattr__("app"))
+    _name_values(command)
+    return command
+
+
+def _name_values(command: Any) -> None:
+    # Typer's default metavar is the Python type (`<str>`, `<int>`, and `<bool>` after every flag, --help too).
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+        if param.param_type_name == "argument":  # its NAME column says it; no `<str>` type column beside it
+            param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        _name_values(sub)
+
+
+def _command_path(ctx: Any) -> str:
+    """`farm stack up` for the context of that command, however the program was started."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["farm", *reversed(names)])
+
+
 def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     import typer
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
     from farm.commands.common import err, styled
     from farm.errors import CancelledError, FarmError
 
     debug = "--debug" in sys.argv
-    app = __getattr__("app")
+    command = build_command()
     try:
-        # Typer returns the code of typer.Exit and turns KeyboardInterrupt into 130 in this mode.
-        code = app(standalone_mode=False)
-    except (KeyboardInterrupt, CancelledError):
+        # In this mode the command returns the code of typer.Exit, and 130 for KeyboardInterrupt.
+        code = command(standalone_mode=False)
+    except (KeyboardInterrupt, CancelledError, typer.Abort):
         code = 130
     except typer.Exit as exc:
         code = exc.exit_code
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:  # an unknown option, a missing argument, a value of the wrong kind: bad input
+        err.print(styled(("error:", "red"), f" {exc.format_message()} (see `{_command_path(exc.ctx)} --help`)"),
+                  soft_wrap=True)
+        sys.exit(2)
     except FarmError as exc:
         if debug:
             raise
         err.print(styled(("error:", "red"), f" {exc}"), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+    except typer.TyperException as exc:  # other errors Typer reports itself (a file it cannot open, …)
+        err.print(styled(("error:", "red"), f" {exc.format_message()}"), soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the unexpected
         if debug:
             raise
         err.print(styled(("internal error:", "red"),

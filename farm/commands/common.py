@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,9 +19,12 @@ out = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=Fa
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False, emoji=False, highlight=False)
 STATE: dict[str, Any] = {"debug": False}
 
-DbOption = Annotated[str | None, typer.Option("--db", help="results database URL [env FARM_DATABASE_URL; "
-                                              "default sqlite:///farm.db]", show_default=False)]
-NameArg = Annotated[str, typer.Argument(help="the sweep's name")]
+# Help text is Rich markup: a literal "[" is written "\\[".
+DbOption = Annotated[str | None, typer.Option("--db", metavar="URL", show_default=False,
+                                              help="results database URL \\[env FARM_DATABASE_URL; "
+                                                   "default sqlite:///farm.db]")]
+SweepFileArg = Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="the sweep file (YAML)", show_default=False)]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="the sweep's name", show_default=False)]
 
 
 def root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False) -> None:

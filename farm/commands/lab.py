@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from farm.commands.common import DbOption, NameArg, label, open_store, out, settings, styled, wait_idle
+from farm.commands.common import DbOption, NameArg, SweepFileArg, label, open_store, out, settings, styled, wait_idle
 from farm.durations import format_duration
 from farm.errors import SpecError
 
@@ -31,7 +30,7 @@ def _status_table(st: Any) -> Table:
 
 
 def submit(
-    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
+    sweep_file: SweepFileArg,
     db: DbOption = None,
 ) -> None:
     """Validate, plan, store and enqueue a sweep on the lab's broker (FARM_BROKER_URL); returns at once."""
@@ -50,8 +49,8 @@ def submit(
 
 
 def worker(
-    name: Annotated[str, typer.Option("--name", "-n", help="this host's worker name (its own queue)")],
-    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="this host's worker name (its own queue)")],
+    loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Celery log level")] = "INFO",
 ) -> None:
     """Run this host's worker: one cell at a time, its own queue and the shared one, events on for Flower."""
     from workers.main import run_worker

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from farm.commands.common import DbOption, coerce, err, open_store, out, settings, styled
+from farm.commands.common import DbOption, NameArg, coerce, err, open_store, out, settings, styled
 from farm.errors import SpecError
 
 
@@ -33,8 +33,8 @@ def _records(store: Any, name: str) -> list[dict[str, Any]]:
 
 
 def results(
-    name: Annotated[str, typer.Argument(help="the sweep's name")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    name: NameArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|csv|json", help="table, csv or json")] = "table",
     db: DbOption = None,
 ) -> None:
     """Print a sweep's cells and their measurements (table, CSV or JSON)."""
@@ -88,12 +88,17 @@ def print_results(store: Any, name: str) -> None:
 
 
 def report(
-    name: Annotated[str, typer.Argument(help="the sweep's name")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="the HTML file to write")] = Path("report.html"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="html (a file) or md (printed)")] = "html",
-    metric: Annotated[str, typer.Option(help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
-    cost: Annotated[list[str] | None, typer.Option(help="cost per instance, ARCH=N (repeatable; default 1)")] = None,
-    figures: Annotated[Path | None, typer.Option(help="also write every figure as PNG and SVG here")] = None,
+    name: NameArg,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE",
+                                         help="the HTML file to write")] = Path("report.html"),
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="html|md",
+                                     help="html (a file) or md (printed)")] = "html",
+    metric: Annotated[str, typer.Option(metavar="METRIC",
+                                        help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
+    cost: Annotated[list[str] | None, typer.Option(metavar="ARCH=N",
+                                                   help="cost per instance (repeatable; default 1)")] = None,
+    figures: Annotated[Path | None, typer.Option(metavar="FOLDER",
+                                                 help="also write every figure as PNG and SVG here")] = None,
     db: DbOption = None,
 ) -> None:
     """Report a sweep: crossover per cache setting with its interval, recommendation, surfaces, provenance."""
@@ -135,9 +140,11 @@ def write_html_report(store: Any, name: str, path: Path) -> None:
 
 
 def import_(
-    folder: Annotated[Path, typer.Argument(help="folder with the classic script's output_u_U_i_I_stats.csv files")],
-    sweep: Annotated[str, typer.Option("--sweep", help="name of the new sweep")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE recorded on every cell, "
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", show_default=False,
+                                           help="folder with the classic script's output_u_U_i_I_stats.csv files")],
+    sweep: Annotated[str, typer.Option("--sweep", metavar="NAME", help="name of the new sweep")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE",
+                                                    help="KEY=VALUE recorded on every cell, "
                                                     "e.g. architecture=monolith (repeatable)")] = None,
     db: DbOption = None,
 ) -> None:

@@ -14,7 +14,18 @@ from typing import Annotated, Any
 
 import typer
 
-from farm.commands.common import DbOption, NameArg, err, label, open_store, out, settings, styled, wait_idle
+from farm.commands.common import (
+    DbOption,
+    NameArg,
+    SweepFileArg,
+    err,
+    label,
+    open_store,
+    out,
+    settings,
+    styled,
+    wait_idle,
+)
 from farm.commands.results import print_results, write_html_report
 from farm.durations import format_duration
 from farm.errors import FarmError
@@ -64,10 +75,10 @@ class LocalWorker:
 
 
 def run(
-    sweep_file: Annotated[Path, typer.Argument(help="the sweep file (YAML)", show_default=False)],
+    sweep_file: SweepFileArg,
     db: DbOption = None,
-    report: Annotated[Path | None, typer.Option("--report", "-o", help="where to write the HTML report "
-                                                "[default: reports/NAME.html]")] = None,
+    report: Annotated[Path | None, typer.Option("--report", "-o", metavar="FILE", help="where to write the HTML "
+                                                "report \\[default: reports/NAME.html]")] = None,
 ) -> None:
     """Run a whole sweep on this machine (embedded broker, local worker); a re-run resumes.
 
@@ -175,8 +186,9 @@ def _signals_as_interrupt() -> Iterator[None]:
 
 def refine(
     name: NameArg,
-    points: Annotated[int, typer.Option(min=1, max=9, help="new load levels inside each bracket")] = 1,
-    metric: Annotated[str, typer.Option(help="latency metric of the crossover")] = "p95_ms",
+    points: Annotated[int, typer.Option(min=1, max=9, metavar="N", help="new load levels inside each bracket")] = 1,
+    metric: Annotated[str, typer.Option(metavar="METRIC", help="latency metric of the crossover: p50_ms, p95_ms "
+                                        "or p99_ms")] = "p95_ms",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list the cells that would be added")] = False,
     db: DbOption = None,
 ) -> None:

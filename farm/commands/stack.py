@@ -12,10 +12,13 @@ from farm.errors import SpecError
 
 
 def stack_up(
-    stack: Annotated[str, typer.Argument(help="a stack name under stacks/, or a path to a stack folder")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable")] = None,
-    instances: Annotated[int, typer.Option("--instances", "-n", min=1, help="app instances")] = 1,
-    name: Annotated[str | None, typer.Option(help="deployment name [default: manual-STACK]")] = None,
+    stack: Annotated[str, typer.Argument(metavar="STACK", show_default=False,
+                                         help="a stack name under stacks/, or a path to a stack folder")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE",
+                                                    help="a stack parameter (repeatable)")] = None,
+    instances: Annotated[int, typer.Option("--instances", "-n", min=1, metavar="N", help="app instances")] = 1,
+    name: Annotated[str | None, typer.Option(metavar="NAME",
+                                             help="deployment name \\[default: manual-STACK]")] = None,
 ) -> None:
     """Start a stack in the background and print its entry URL; stop it with `farm stack down`."""
     from farm.stacks.local import LocalDriver
@@ -45,7 +48,8 @@ def stack_up(
     out.print(f"stop it with: farm stack down {deployment.name}")
 
 
-def stack_down(name: Annotated[str, typer.Argument(help="the deployment name printed by `farm stack up`")]) -> None:
+def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                                   help="the deployment name printed by `farm stack up`")]) -> None:
     """Stop every process of a deployment started with `farm stack up` (or left by a crash)."""
     from farm.stacks.local import LocalDriver
 
