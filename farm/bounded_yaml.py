@@ -76,7 +76,10 @@ def load_bounded(text: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):
+            where, problem = f"character {exc.position + 1}", str(exc).splitlines()[0]
+        else:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{where}: not valid YAML ({problem})") from exc
     except RecursionError as exc:
         raise SpecError("YAML: nested too deeply") from exc

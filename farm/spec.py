@@ -234,7 +234,8 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
     except FarmError as exc:
         raise SpecError(f"{source}: stack: {exc}") from exc
     except (OSError, ValueError) as exc:  # a name the file system refuses (too long, …)
-        raise SpecError(f"{source}: stack: cannot look up {_clip(repr(spec.stack))}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(f"{source}: stack: cannot look up {_clip(repr(spec.stack))}: {reason}") from exc
     _check_against_stack(spec, manifest, source)
     if spec.load.locustfile is not None:
         _resolve_locustfile(spec.load.locustfile, base, source)
@@ -308,7 +309,8 @@ def _resolve_locustfile(name: str, base: Path, source: str) -> Path:
             if candidate.is_file():
                 return candidate.resolve()
     except (OSError, ValueError) as exc:  # a name the file system refuses (too long, …)
-        raise SpecError(f"{source}: load.locustfile: cannot look up {_clip(repr(name))}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(f"{source}: load.locustfile: cannot look up {_clip(repr(name))}: {reason}") from exc
     raise SpecError(f"{source}: load.locustfile: {_clip(repr(name))} does not exist (relative to the sweep file)")
 
 
