@@ -84,8 +84,8 @@ def main() -> None:
     from farm.errors import CancelledError, FarmError
 
     debug = "--debug" in sys.argv
-    command = build_command()
     try:
+        command = build_command()
         # In this mode the command returns the code of typer.Exit, and 130 for KeyboardInterrupt.
         code = command(standalone_mode=False)
     except (KeyboardInterrupt, CancelledError, typer.Abort):

@@ -24,6 +24,8 @@ DbOption = Annotated[str | None, typer.Option("--db", metavar="URL", show_defaul
                                               help="results database URL \\[env FARM_DATABASE_URL; "
                                                    "default sqlite:///farm.db]")]
 SweepFileArg = Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="the sweep file (YAML)", show_default=False)]
+MaxCellsOption = Annotated[int, typer.Option("--max-cells", min=1, metavar="N",
+                                             help="refuse a sweep of more cells than this")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="the sweep's name", show_default=False)]
 
 

@@ -9,9 +9,21 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from farm.commands.common import DbOption, NameArg, SweepFileArg, label, open_store, out, settings, styled, wait_idle
+from farm.commands.common import (
+    DbOption,
+    MaxCellsOption,
+    NameArg,
+    SweepFileArg,
+    label,
+    open_store,
+    out,
+    settings,
+    styled,
+    wait_idle,
+)
 from farm.durations import format_duration
 from farm.errors import SpecError
+from farm.spec import DEFAULT_MAX_CELLS
 
 
 def _status_table(st: Any) -> Table:
@@ -32,6 +44,7 @@ def _status_table(st: Any) -> Table:
 def submit(
     sweep_file: SweepFileArg,
     db: DbOption = None,
+    max_cells: MaxCellsOption = DEFAULT_MAX_CELLS,
 ) -> None:
     """Validate, plan, store and enqueue a sweep on the lab's broker (FARM_BROKER_URL); returns at once."""
     from farm.spec import load_sweep
@@ -42,7 +55,7 @@ def submit(
     if cfg.broker_url is None:
         raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis (redis://:PASSWORD@host:6379/0), "
                         "or use `farm run` on one machine")
-    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
+    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
     store = open_store(cfg)
     sweep, tasks = submit_sweep(store, make_app(cfg), loaded)
     out.print(styled("submitted ", (sweep.name, "bold"), f" (id {sweep.id}): {sweep.total} cells in {tasks} task(s)"))

@@ -16,6 +16,7 @@ import typer
 
 from farm.commands.common import (
     DbOption,
+    MaxCellsOption,
     NameArg,
     SweepFileArg,
     err,
@@ -30,6 +31,7 @@ from farm.commands.results import print_results, write_html_report
 from farm.durations import format_duration
 from farm.errors import FarmError
 from farm.settings import Settings
+from farm.spec import DEFAULT_MAX_CELLS
 
 
 @contextlib.contextmanager
@@ -79,6 +81,7 @@ def run(
     db: DbOption = None,
     report: Annotated[Path | None, typer.Option("--report", "-o", metavar="FILE", help="where to write the HTML "
                                                 "report \\[default: reports/NAME.html]")] = None,
+    max_cells: MaxCellsOption = DEFAULT_MAX_CELLS,
 ) -> None:
     """Run a whole sweep on this machine (embedded broker, local worker); a re-run resumes.
 
@@ -89,7 +92,7 @@ def run(
     from scheduler.dispatch import submit
 
     cfg = settings(db)
-    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir)
+    loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
     plan = expand(loaded.spec, loaded.manifest)
     store = open_store(cfg)
     name = loaded.spec.name
