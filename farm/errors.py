@@ -8,6 +8,9 @@
     ├── ProvisionError             provision   a stack could not be started
     ├── ReadinessError             readiness   a stack did not become ready in time
     ├── LoadError                  load        Locust failed or produced no statistics
+    ├── ResetError                 reset       a stack's cache reset did not answer 2xx
+    ├── MetricsError               metrics     a stack's metrics document is unreadable or malformed
+    ├── StackLostError             stack       the stack died under a running group (retried)
     ├── CancelledError             cancel      the user stopped the work
     └── ToolMissingError           environment a program the stack needs is not installed
 
@@ -76,6 +79,25 @@ class LoadError(FarmError):
     """The load generator failed or produced no statistics."""
 
     category = "load"
+
+
+class ResetError(FarmError):
+    """A stack's cache-reset endpoint failed (refused, closed, or answered other than 2xx)."""
+
+    category = "reset"
+
+
+class MetricsError(FarmError):
+    """A stack's metrics endpoint failed or its document is not what the stack contract says."""
+
+    category = "metrics"
+
+
+class StackLostError(FarmError):
+    """The stack under test stopped answering while its group ran; the group is tried again."""
+
+    category = "stack"
+    transient = True
 
 
 class CancelledError(FarmError):

@@ -1,23 +1,30 @@
 """Execution of one cell group: provision once, then for each cell reset, load, collect, store; always tear down.
 
-This is the domain code behind both `farm run` (in this process) and a lab worker's Celery task.
+This is the domain code behind both `farm run` (in this process) and a lab worker's Celery task. Nothing that
+goes wrong here may leave a cell "running": every exception — ours or not — fails the affected cell(s) with its
+stage and category (``internal`` for the unexpected), the stack is torn down, and the work goes on. Only a stack
+that dies under a running group is handed back for another attempt (bounded by the group's attempts).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from farm.errors import CancelledError, FarmError
+from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stats import LoadResult
 from farm.spec import LoadedSweep, StopWhen, locustfile_for
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
 from farm.store.models import CellRow
 from farm.store.repository import Store
+
+log = logging.getLogger("loadfarm.execute")
+ALIVE_CHECK_S = 5.0  # after a failed cell: how long the stack may take to answer again before it counts as lost
 
 
 @dataclass
@@ -34,52 +41,126 @@ class ExecutionContext:
     stop_when: StopWhen | None = None
 
 
+@dataclass
+class GroupOutcome:
+    """How a group's execution ended: cell counts by status, and why it should be tried again (if it should)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    retry: str | None = None
+
+    def add(self, status: str, n: int = 1) -> None:
+        """Count ``n`` cells that ended with ``status``."""
+        self.counts[status] = self.counts.get(status, 0) + n
+
+
+class _CellFailed(Exception):
+    """A cell failed at ``stage``; carries the original error."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(stage)
+        self.stage, self.error = stage, error
+
+
 def deployment_name(sweep_name: str, group_id: str) -> str:
     """The deterministic name of a group's deployment, so a retry can find and remove what a crash left."""
     return f"{sweep_name}-{group_id}"
 
 
-def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> dict[str, int]:
-    """Run every unfinished cell of a group on one provisioning of its stack; returns counts by status."""
+def describe(error: BaseException) -> tuple[str, str]:
+    """(category, one-line message) of any error: a FarmError's own, or ``internal`` with the exception's type."""
+    if isinstance(error, FarmError):
+        return error.category, " ".join(str(error).split())
+    text = " ".join(str(error).split())
+    return "internal", f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> GroupOutcome:
+    """Run every unfinished cell of a group on one provisioning of its stack."""
     sweep_name, config, cells = ctx.store.group_work(group_id)
-    counts: dict[str, int] = {}
+    outcome = GroupOutcome()
     if not cells:
-        return counts
+        return outcome
     deployment: Deployment | None = None
     name = deployment_name(sweep_name, group_id)
     remaining = [c.id for c in cells]
+    stage = "provision"
     try:
         deployment = ctx.driver.up(loaded.manifest, config, name)
+        stage = "readiness"
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
         ctx.driver.check_instances(deployment)
-        saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
-        for cell in cells:
-            if ctx.cancel.is_set():
-                raise CancelledError("cancelled")
-            if cell.repetition in saturated:
-                _skip(ctx, cell, saturated[cell.repetition])
-                status = "skipped"
-            else:
-                status, result = _execute_cell(ctx, loaded, deployment, cell)
-                if result is not None and ctx.stop_when is not None and ctx.stop_when.crossed(
-                        result.total.error_ratio, result.total.p95_ms):
-                    saturated[cell.repetition] = cell.users
-            remaining.remove(cell.id)
-            counts[status] = counts.get(status, 0) + 1
+        _run_cells(ctx, loaded, deployment, cells, remaining, outcome)
     except (KeyboardInterrupt, CancelledError):
         ctx.store.record_failure(remaining[:1], "load", "cancel", "cancelled by the user", status="cancelled")
         ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status="pending")
         raise
-    except FarmError as exc:
-        stage = "provision" if deployment is None else exc.category
-        ctx.store.record_failure(remaining, stage, exc.category, str(exc))
-        counts["failed"] = counts.get("failed", 0) + len(remaining)
+    except StackLostError as exc:
+        # Hand the group back: its unfinished cells wait for another attempt (the store bounds attempts).
+        ctx.store.record_failure(remaining, "stack", exc.category, str(exc), status="pending")
+        outcome.retry = str(exc)
+    except StoreError:
+        raise  # the store is away beyond its retries: nothing can be recorded; the lease expires and is reaped
+    except Exception as exc:
+        category, message = describe(exc)
+        log.warning("group %s failed at %s: %s", group_id, stage, message)
+        ctx.store.record_failure(remaining, stage, category, message)
+        outcome.add("failed", len(remaining))
     finally:
+        _teardown(ctx, deployment, name)
+    return outcome
+
+
+def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[CellRow],
+               remaining: list[str], outcome: GroupOutcome) -> None:
+    """Run the cells in order; a failed cell fails alone unless the stack itself is gone."""
+    saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
+    for cell in cells:
+        if ctx.cancel.is_set():
+            raise CancelledError("cancelled")
+        if cell.repetition in saturated:
+            _skip(ctx, cell, saturated[cell.repetition])
+            status = "skipped"
+        else:
+            try:
+                result = _execute_cell(ctx, loaded, deployment, cell)
+                status = "done"
+                if ctx.stop_when is not None and ctx.stop_when.crossed(result.total.error_ratio,
+                                                                       result.total.p95_ms):
+                    saturated[cell.repetition] = cell.users
+            except _CellFailed as failed:
+                if isinstance(failed.error, CancelledError | KeyboardInterrupt | StoreError):
+                    raise failed.error from None
+                category, message = describe(failed.error)
+                lost = _stack_lost(ctx, deployment)
+                if lost is not None:
+                    raise StackLostError(f"the stack stopped answering during {failed.stage} "
+                                         f"({message}); {lost}") from failed.error
+                log.warning("cell %s failed at %s: %s", cell.id, failed.stage, message)
+                ctx.store.record_failure([cell.id], failed.stage, category, message)
+                status = "failed"
+        remaining.remove(cell.id)
+        outcome.add(status)
+
+
+def _stack_lost(ctx: ExecutionContext, deployment: Deployment) -> str | None:
+    """Why the stack counts as lost after a failed cell, or None if it still answers."""
+    try:
+        ctx.driver.ready(deployment, time.monotonic() + ALIVE_CHECK_S)
+        ctx.driver.check_instances(deployment)
+    except Exception as exc:
+        return describe(exc)[1]
+    return None
+
+
+def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -> None:
+    """Take the stack down; a failing teardown is logged, never allowed to hide the group's own outcome."""
+    try:
         if deployment is not None:
             ctx.driver.down(deployment)
         else:
             ctx.driver.clean(name)
-    return counts
+    except Exception as exc:
+        log.error("teardown of %s failed: %s", name, describe(exc)[1])
 
 
 def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:
@@ -88,30 +169,35 @@ def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:
 
 
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
-                  cell: CellRow) -> tuple[str, LoadResult | None]:
-    """Reset, warm up, measure, collect and store one cell; a load failure fails only this cell."""
-    ctx.store.mark_running(cell.id, ctx.host)
-    ctx.driver.reset(deployment)
-    ctx.store.stage(cell.id, "reset")
-    spec = loaded.spec
-    request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=cell.users,
-                          spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
-                          warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
-                          processes=spec.load.processes)
+                  cell: CellRow) -> LoadResult:
+    """Reset, warm up, measure, collect and store one cell; raises _CellFailed with the stage that failed."""
+    stage = "start"
     before: list[StackMetrics] = []
 
     def measure_start() -> None:
+        nonlocal stage
+        stage = "metrics"
         before.append(ctx.driver.metrics(deployment))
+        stage = "load"
 
     try:
+        ctx.store.mark_running(cell.id, ctx.host)
+        stage = "reset"
+        ctx.driver.reset(deployment)
+        ctx.store.stage(cell.id, "reset")
+        spec = loaded.spec
+        request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=cell.users,
+                              spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
+                              warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
+                              processes=spec.load.processes)
+        stage = "load"
         result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start)
-    except CancelledError:
-        raise
-    except FarmError as exc:
-        ctx.store.record_failure([cell.id], "load", exc.category, str(exc))
-        return "failed", None
-    metrics = ctx.driver.metrics(deployment)
-    if before:
-        metrics = metrics.minus(before[0])
-    ctx.store.record_result(cell.id, result, metrics)
-    return "done", result
+        stage = "metrics"
+        metrics = ctx.driver.metrics(deployment)
+        if before:
+            metrics = metrics.minus(before[0])
+        stage = "store"
+        ctx.store.record_result(cell.id, result, metrics)
+        return result
+    except (KeyboardInterrupt, Exception) as exc:
+        raise _CellFailed(stage, exc) from exc

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     host_name: str | None = Field(default=None, description="name recorded as the host of cells run here")
     lease_s: float = Field(default=30.0, gt=1, description="a running group's lease, renewed every third of it")
     reap_interval_s: float = Field(default=5.0, gt=0, description="how often workers hand back expired groups")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="times a group is tried before its cells fail")
     visibility_timeout_s: int = Field(default=3600, description="Redis redelivery of unacknowledged tasks")
     flower_auth: SecretStr | None = Field(default=None, description="user:password for Flower's basic auth")
     debug: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from celery import Celery
 
 from farm.store.repository import Store
 from scheduler.dispatch import enqueue, redispatch_expired
+
+log = logging.getLogger("loadfarm.reaper")
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ def resume(store: Store, app: Celery, name: str, targets: list[str] | None = Non
 class Reaper:
     """A background thread that hands back groups whose worker died (lease expired), every ``interval`` s."""
 
-    def __init__(self, store: Store, app: Celery, interval: float) -> None:
-        self.store, self.app, self.interval = store, app, interval
+    def __init__(self, store: Store, app: Celery, interval: float, max_attempts: int = 3) -> None:
+        self.store, self.app, self.interval, self.max_attempts = store, app, interval, max_attempts
         self.reaped: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reaper", daemon=True)
@@ -84,6 +87,7 @@ class Reaper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.reaped += redispatch_expired(self.store, self.app)
-            except Exception:  # the store or broker is away; try again next round
+                self.reaped += redispatch_expired(self.store, self.app, self.max_attempts)
+            except Exception as exc:  # the store or broker is away; try again next round
+                log.warning("reaper: %s: %s", type(exc).__name__, " ".join(str(exc).split())[:300])
                 time.sleep(self.interval)

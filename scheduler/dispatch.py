@@ -8,7 +8,8 @@ from celery import Celery
 
 from farm.plan import expand
 from farm.spec import LoadedSweep
-from farm.store.repository import Leases, Store, SweepInfo
+from farm.store.leases import Leases
+from farm.store.repository import Store, SweepInfo
 from scheduler.contract import EXECUTE_GROUPS, payload
 from scheduler.placement import units
 
@@ -39,9 +40,12 @@ def send(app: Celery, sweep_name: str, group_ids: list[str], label: dict[str, An
     app.send_task(EXECUTE_GROUPS, kwargs=payload(sweep_name, group_ids, label), queue=queue)
 
 
-def redispatch_expired(store: Store, app: Celery) -> list[str]:
-    """Hand groups whose lease expired (their worker died) back to the queue, in placement units."""
-    taken = Leases(store).expired()
+def redispatch_expired(store: Store, app: Celery, max_attempts: int = 3) -> list[str]:
+    """Hand groups whose lease expired (their worker died) back to the queue, in placement units; a group
+    with no attempt left fails instead, and its sweep is settled."""
+    taken, given_up = Leases(store, max_attempts).expired()
+    for sweep_name in given_up:
+        store.settle(sweep_name)
     by_sweep: dict[str, list[str]] = {}
     for sweep_name, group_id in taken:
         by_sweep.setdefault(sweep_name, []).append(group_id)

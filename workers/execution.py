@@ -11,7 +11,7 @@ import threading
 from types import TracebackType
 
 from farm.errors import CancelledError, StoreError
-from farm.execute import ExecutionContext, execute_group
+from farm.execute import ExecutionContext, describe, execute_group
 from workers.runtime import Runtime
 
 log = logging.getLogger("loadfarm.worker")
@@ -59,31 +59,53 @@ class Heartbeat:
 
 
 def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
-    """Claim the groups, then execute each in turn; returns counts of cell outcomes."""
+    """Claim the groups, then execute each in turn; returns counts of cell outcomes.
+
+    Whatever happens to one group, the others still run, and every group is released with its cells' state:
+    finished, failed, or handed back (with the reason) for another attempt within FARM_MAX_ATTEMPTS.
+    """
     counts: dict[str, int] = {}
     if rt.store.sweep_status(sweep) == "cancelled":
         return counts
     held = {g for g in group_ids if rt.leases.claim(g, rt.name, rt.settings.lease_s)}
     if not held:
         return {"not claimed": len(group_ids)}
-    loaded = rt.sweep(sweep)
     cancel = threading.Event()
-    ctx = ExecutionContext(store=rt.store, driver=rt.driver, runner=rt.runner, host=rt.host,
-                           artefacts=rt.settings.artefacts_dir, ready_timeout_s=rt.settings.ready_timeout_s,
-                           cancel=cancel, stop_when=loaded.spec.stop_when)
     with Heartbeat(rt, sweep, held, cancel) as beat:
         try:
+            loaded = rt.sweep(sweep)
+            ctx = ExecutionContext(store=rt.store, driver=rt.driver, runner=rt.runner, host=rt.host,
+                                   artefacts=rt.settings.artefacts_dir, ready_timeout_s=rt.settings.ready_timeout_s,
+                                   cancel=cancel, stop_when=loaded.spec.stop_when)
             for group_id in [g for g in group_ids if g in held]:
+                error: str | None = None
                 try:
-                    for status, n in execute_group(ctx, loaded, group_id).items():
+                    if not rt.leases.begin_attempt(group_id, rt.name):
+                        log.error("group %s: no attempt left; its unfinished cells failed", group_id)
+                        continue
+                    outcome = execute_group(ctx, loaded, group_id)
+                    error = outcome.retry
+                    for status, n in outcome.counts.items():
                         counts[status] = counts.get(status, 0) + n
+                except CancelledError:
+                    raise
+                except Exception as exc:  # the store is away, or worse: this attempt ends, the next may work
+                    error = describe(exc)[1]
+                    log.error("group %s: %s", group_id, error)
                 finally:
-                    rt.leases.release(group_id, rt.name)
+                    rt.leases.release(group_id, rt.name, error)
                     held.discard(group_id)
         except CancelledError:
             log.info("stopped: %s", beat.reason)
             if beat.reason == "sweep cancelled":
                 rt.store.cancel(sweep)
+        except Exception as exc:  # e.g. the sweep's stack is not on this host: each held group uses an attempt
+            error = describe(exc)[1]
+            log.error("sweep %s: %s", sweep, error)
+            for group_id in list(held):
+                if rt.leases.begin_attempt(group_id, rt.name):
+                    rt.leases.release(group_id, rt.name, error)
+                held.discard(group_id)
         finally:
             for group_id in list(held):  # never started: hand back at once
                 rt.leases.release(group_id, rt.name)

@@ -18,9 +18,9 @@ def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO") -> None
     """Run a Celery worker for this host until it is stopped (concurrency 1, prefetch 1, events on)."""
     os.environ["FARM_HOST_NAME"] = name  # the pool's processes build their settings from the environment
     app = make_app(settings)
-    stopped = LocalDriver(settings.artefacts_dir / "deployments").clean_all()
+    stopped = LocalDriver(settings.artefacts_dir / "deployments").clean_dead()
     if stopped:
-        log.warning("stopped %d process group(s) left by a previous worker on this host", stopped)
+        log.warning("stopped %d process group(s) left by a dead worker on this host", stopped)
     store = Store(settings.database_url, retry_s=30.0)
     store.migrate()
     store.engine.dispose()  # no connection crosses the pool's fork; the reaper runs in the pool process

@@ -13,7 +13,8 @@ from farm.load.runner import LocustRunner
 from farm.settings import Settings
 from farm.spec import LoadedSweep, parse_sweep
 from farm.stacks.local import LocalDriver
-from farm.store.repository import Leases, Store
+from farm.store.leases import Leases
+from farm.store.repository import Store
 
 
 @dataclass
@@ -49,7 +50,7 @@ def runtime() -> Runtime:
     """The process's runtime, from FARM_* settings (built lazily, so each forked pool process has its own)."""
     settings = Settings()
     store = Store(settings.database_url, retry_s=120.0)
-    return Runtime(settings=settings, store=store, leases=Leases(store),
+    return Runtime(settings=settings, store=store, leases=Leases(store, settings.max_attempts),
                    driver=LocalDriver(settings.artefacts_dir / "deployments"),
                    runner=LocustRunner(saturation_cpu_pct=settings.saturation_cpu_pct),
                    host=fingerprint(settings.host_name))

@@ -26,7 +26,7 @@ def _start_reaper(**_kwargs: Any) -> None:
     # The reaper thread lives in the pool process, started after the fork: a thread in the forking parent
     # could hold a lock (SQLAlchemy's, psycopg's) at fork time and deadlock the child.
     rt = runtime()
-    _REAPER.append(Reaper(rt.store, current_app, rt.settings.reap_interval_s).start())
+    _REAPER.append(Reaper(rt.store, current_app, rt.settings.reap_interval_s, rt.settings.max_attempts).start())
 
 
 @worker_process_shutdown.connect

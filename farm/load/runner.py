@@ -17,6 +17,7 @@ from typing import Protocol
 
 import psutil
 
+from farm.environment import child_environment
 from farm.errors import CancelledError, LoadError
 from farm.load.stats import LoadResult, parse_locust_stats
 
@@ -85,7 +86,7 @@ class LocustRunner:
         limit = request.warmup_s + request.duration_s + 30.0
         with open(request.artefacts / "locust.out", "wb") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))
             try:
                 cpu = self._watch(proc, marker, limit, cancel, on_measure_start)
             except BaseException:

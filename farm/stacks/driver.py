@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from farm.errors import MetricsError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest
+
+_DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_deployment_name(name: str) -> str:
+    """A deployment name is a folder name and a compose project name: no path separators, no dot-dot."""
+    if not _DEPLOYMENT_NAME.match(name) or ".." in name:
+        raise SpecError(f"deployment name {name!r} is not allowed",
+                        hint="use letters, digits, '.', '_' or '-' (at most 128), starting with a letter or digit")
+    return name
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,46 @@ class StackMetrics:
 
         return StackMetrics(sub(self.cache_hits, before.cache_hits), sub(self.cache_misses, before.cache_misses),
                             self.raw)
+
+
+def read_metrics(docs: list[tuple[str, Any]], labels: list[dict[str, Any]]) -> StackMetrics:
+    """Sum the stack contract's metrics over instances' documents, each ``(where, parsed JSON)``.
+
+    The contract: a JSON object; optional ``cache`` object with ``hits`` and ``misses`` (whole numbers ≥ 0) and
+    ``mode`` (``"none"`` means no cache); optional ``requests`` (a whole number). Anything else in it is kept
+    as raw data. A document that breaks the contract raises MetricsError naming the instance and the field.
+    """
+    raw: list[dict[str, Any]] = []
+    hits = misses = 0
+    counted = False
+    for (where, doc), label in zip(docs, labels, strict=True):
+        if not isinstance(doc, dict):
+            raise MetricsError(f"metrics of {where}: expected a JSON object, got {_kind(doc)}")
+        _count(doc, "requests", where)
+        cache = doc.get("cache")
+        if cache is not None and not isinstance(cache, dict):
+            raise MetricsError(f"metrics of {where}: 'cache' must be an object, got {_kind(cache)}")
+        if cache and cache.get("mode") != "none":
+            h, m = _count(cache, "hits", where), _count(cache, "misses", where)
+            if h is not None or m is not None:
+                counted = True
+                hits, misses = hits + (h or 0), misses + (m or 0)
+        raw.append({**label, **doc})
+    return StackMetrics(hits, misses, raw) if counted else StackMetrics(None, None, raw)
+
+
+def _count(doc: dict[str, Any], key: str, where: str) -> int | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+        raise MetricsError(f"metrics of {where}: '{key}' must be a whole number ≥ 0, got {value!r}"[:300])
+    return int(value)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__)
 
 
 class StackDriver(Protocol):

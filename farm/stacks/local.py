@@ -16,10 +16,12 @@ from typing import Any
 import jinja2
 import psutil
 
-from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
-from farm.stacks.driver import Deployment, Endpoint, StackMetrics
+from farm import files
+from farm.environment import child_environment
+from farm.errors import MetricsError, ProvisionError, ReadinessError, ResetError, SpecError, ToolMissingError
+from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, read_metrics
 from farm.stacks.manifest import Scalar, Service, StackManifest
-from farm.stacks.probe import free_port, http_json, http_ok, tcp_open
+from farm.stacks.probe import free_port, http_json, http_ok, http_post, tcp_open
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
@@ -28,17 +30,24 @@ _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newl
 
 
 class LocalDriver:
-    """Runs each service replica as a process in its own session; records them so nothing outlives a crash."""
+    """Runs each service replica as a process in its own session; records them so nothing outlives a crash.
 
-    def __init__(self, root: Path) -> None:
+    Each deployment's state file names its owner (the process that started it, with its start time). A worker's
+    start-up cleanup (`clean_dead`) removes only deployments whose owner is gone, never another live worker's.
+    ``owned=False`` (a stack started by hand with `farm stack up`) records no owner: only `farm stack down` or a
+    new deployment of the same name stops it.
+    """
+
+    def __init__(self, root: Path, owned: bool = True) -> None:
         self.root = root
+        self.owner = _process_identity(os.getpid()) if owned else None
 
     # ------------------------------------------------------------------------------------------ up
     def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
         """Render the recipe, start every replica, and return the deployment (not yet ready)."""
+        check_deployment_name(name)
         self.clean(name)
-        workdir = self.root / name
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = files.private_dir(files.private_dir(self.root) / name)
         services = [s for s in manifest.local.services if s.enabled(params)]
         context = self._context(manifest, params, workdir)
         endpoints = self._allocate(services, context)
@@ -83,7 +92,7 @@ class LocalDriver:
             source = Path(local["stack_dir"]) / template
             path = workdir / f"{service.name}-{endpoint.replica}-{target}"
             try:
-                path.write_text(_render_text(source.read_text(), local))
+                files.write_text(path, _render_text(source.read_text(), local))
             except OSError as exc:
                 raise SpecError(f"service '{service.name}': cannot render {source}: {exc}") from exc
             local["files"][target] = str(path.resolve())
@@ -91,23 +100,22 @@ class LocalDriver:
 
     def _start(self, deployment: Deployment, service: Service, endpoint: Endpoint, command: list[str]) -> None:
         log = deployment.workdir / f"{service.name}-{endpoint.replica}.log"
-        env = {**os.environ, **service.env, "PYTHONUNBUFFERED": "1"}
-        with open(log, "wb") as out:
+        env = child_environment({**service.env, "PYTHONUNBUFFERED": "1"})
+        with files.open_log(log) as out:
             try:
                 proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=deployment.workdir, env=env, start_new_session=True)
             except OSError as exc:
                 raise ProvisionError(f"cannot start {service.name}: {exc}") from exc
-        created = psutil.Process(proc.pid).create_time()
         deployment.handles["procs"].append({"service": service.name, "replica": endpoint.replica,
-                                            "pid": proc.pid, "created": created, "log": str(log),
-                                            "popen": proc})
+                                            **_process_identity(proc.pid), "log": str(log), "popen": proc})
         self._save_state(deployment)
 
     def _save_state(self, deployment: Deployment) -> None:
-        state = [{k: v for k, v in p.items() if k != "popen"} for p in deployment.handles["procs"]]
+        state = {"owner": self.owner,
+                 "procs": [{k: v for k, v in p.items() if k != "popen"} for p in deployment.handles["procs"]]}
         tmp = deployment.workdir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
+        files.write_text(tmp, json.dumps(state))
         tmp.replace(deployment.workdir / STATE_FILE)
 
     # --------------------------------------------------------------------------------------- ready
@@ -150,31 +158,33 @@ class LocalDriver:
 
     # ------------------------------------------------------------------------------- reset/metrics
     def reset(self, deployment: Deployment) -> None:
-        """POST the manifest's reset path on every instance."""
+        """POST the manifest's reset path on every instance; any 2xx is success, the body is ignored."""
         if deployment.manifest.reset is None:
             return
         for endpoint in deployment.instances:
+            url = endpoint.url + deployment.manifest.reset
             try:
-                http_json(endpoint.url + deployment.manifest.reset, method="POST")
+                http_post(url)
             except OSError as exc:
-                raise ReadinessError(f"cache reset failed on {endpoint.service}#{endpoint.replica}: {exc}") from exc
+                raise ResetError(f"cache reset failed on {endpoint.service}#{endpoint.replica}: POST {url}: "
+                                 f"{_reason(exc)}") from exc
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
-        """Sum cache hits and misses over every instance's metrics document."""
+        """Read every instance's metrics document and sum its cache hits, misses and requests."""
         if deployment.manifest.metrics is None:
             return StackMetrics(None, None, [])
-        raw: list[dict[str, Any]] = []
+        docs: list[tuple[str, dict[str, Any]]] = []
         for endpoint in deployment.instances:
+            url = endpoint.url + deployment.manifest.metrics
+            label = f"{endpoint.service}#{endpoint.replica}"
             try:
-                doc = http_json(endpoint.url + deployment.manifest.metrics)
-            except (OSError, ValueError):
-                return StackMetrics(None, None, raw)
-            raw.append({"service": endpoint.service, "replica": endpoint.replica, **doc})
-        caches = [d["cache"] for d in raw if isinstance(d.get("cache"), dict) and d["cache"].get("mode") != "none"]
-        if not caches:
-            return StackMetrics(None, None, raw)
-        return StackMetrics(sum(int(c.get("hits", 0)) for c in caches),
-                            sum(int(c.get("misses", 0)) for c in caches), raw)
+                doc = http_json(url)
+            except OSError as exc:
+                raise MetricsError(f"metrics of {label} unreadable: GET {url}: {_reason(exc)}") from exc
+            except ValueError as exc:
+                raise MetricsError(f"metrics of {label} are not JSON: GET {url}: {exc}") from exc
+            docs.append((f"{label} ({url})", doc))
+        return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of every process's log."""
@@ -184,28 +194,34 @@ class LocalDriver:
     # ---------------------------------------------------------------------------------------- down
     def down(self, deployment: Deployment) -> None:
         """TERM every process group, then KILL what is left; forget the state file."""
-        _terminate([(p["pid"], p["created"]) for p in deployment.handles.get("procs", [])])
+        _terminate(deployment.handles.get("procs", []))
         for proc in deployment.handles.get("procs", []):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc["popen"].wait(1)
         (deployment.workdir / STATE_FILE).unlink(missing_ok=True)
 
-    def clean_all(self) -> int:
-        """Tear down every deployment recorded here (a dead predecessor's); returns processes stopped."""
+    def clean_dead(self) -> int:
+        """Tear down the deployments recorded here whose owner process is gone; returns processes stopped.
+
+        A deployment whose owner still runs (another worker sharing this artefacts folder) is left alone, and so
+        is one started by hand (no owner).
+        """
         if not self.root.is_dir():
             return 0
-        return sum(self.clean(state.parent.name) for state in self.root.glob(f"*/{STATE_FILE}"))
+        stopped = 0
+        for state in self.root.glob(f"*/{STATE_FILE}"):
+            owner = _read_state(state).get("owner")
+            if owner and not _same_process(owner):
+                stopped += self.clean(state.parent.name)
+        return stopped
 
     def clean(self, name: str) -> int:
         """Stop processes recorded under ``name`` by a run that died before its teardown."""
+        check_deployment_name(name)
         state = self.root / name / STATE_FILE
         if not state.is_file():
             return 0
-        try:
-            procs = json.loads(state.read_text())
-        except (OSError, ValueError):
-            procs = []
-        stopped = _terminate([(p["pid"], p["created"]) for p in procs])
+        stopped = _terminate(_read_state(state).get("procs", []))
         state.unlink(missing_ok=True)
         return stopped
 
@@ -217,15 +233,45 @@ def _render_text(text: str, context: dict[str, Any]) -> str:
         raise SpecError(f"stack template error in {text[:60]!r}: {exc}") from exc
 
 
-def _terminate(procs: list[tuple[int, float]], grace: float = 5.0) -> int:
-    """Stop each recorded process group (if the pid still names the same process) — TERM, then KILL."""
-    groups = []
-    for pid, created in procs:
-        try:
-            if abs(psutil.Process(pid).create_time() - created) < 0.01:
-                groups.append(pid)
-        except psutil.Error:
-            continue
+def _process_identity(pid: int) -> dict[str, Any]:
+    """What identifies a process beyond its pid (which the kernel reuses): start time and command line."""
+    proc = psutil.Process(pid)
+    try:
+        cmdline = proc.cmdline()
+    except psutil.Error:
+        cmdline = []
+    return {"pid": pid, "created": proc.create_time(), "cmdline": cmdline}
+
+
+def _same_process(recorded: dict[str, Any]) -> bool:
+    """Whether the recorded process still runs: same pid, same start time and same command line."""
+    try:
+        proc = psutil.Process(int(recorded["pid"]))
+        if abs(proc.create_time() - float(recorded["created"])) >= 0.01:
+            return False
+        return "cmdline" not in recorded or proc.cmdline() == list(recorded["cmdline"])
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """A deployment's state file (the old format, a bare list of processes, is read too)."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(state, list):
+        return {"owner": None, "procs": state}
+    return state if isinstance(state, dict) else {}
+
+
+def _reason(exc: OSError) -> str:
+    return str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc) or type(exc).__name__
+
+
+def _terminate(procs: list[dict[str, Any]], grace: float = 5.0) -> int:
+    """Stop each recorded process group whose pid still names the recorded process — TERM, then KILL."""
+    groups = [int(p["pid"]) for p in procs if _same_process(p)]
     for pgid in groups:
         _signal_group(pgid, signal.SIGTERM)
     end = time.monotonic() + grace
@@ -255,5 +301,7 @@ def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:
+        return "(no output)"
+    if not text:
         return "(no output)"
     return " | ".join(text[-lines:]) if lines <= 3 else "\n".join(text[-lines:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -28,10 +29,33 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def http_json(url: str, method: str = "GET", timeout: float = 5.0) -> Any:
-    """The JSON body of a request; raises OSError on failure."""
+    """The JSON body of a request; OSError when it fails, ValueError when the body is not JSON."""
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read() or b"null")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"answered {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise OSError(str(exc.reason)) from exc
+    except http.client.HTTPException as exc:
+        raise OSError(f"no valid HTTP response ({type(exc).__name__}: {exc})") from exc
+    return json.loads(body or b"null")
+
+
+def http_post(url: str, timeout: float = 5.0) -> int:
+    """POST an empty body and return the 2xx status; OSError (with the reason) for anything else."""
+    req = urllib.request.Request(url, method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"answered {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise OSError(str(exc.reason)) from exc
+    except http.client.HTTPException as exc:  # e.g. the connection closed without a response
+        raise OSError(f"no valid HTTP response ({type(exc).__name__}: {exc})") from exc
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -50,6 +50,8 @@ class GroupRow(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CellRow(Base):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcno
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0001"  # the newest migration's revision; a unit test checks it against Alembic's scripts
+HEAD = "0002"  # the newest migration's revision; a unit test checks it against Alembic's scripts
 FINISHED = ("done", "skipped")
 UNFINISHED = ("pending", "running", "failed", "cancelled")
 
@@ -239,7 +239,8 @@ class Store:
                 .where(GroupRow.sweep_id == sweep.id, GroupRow.status != "running",
                        CellRow.status.in_(UNFINISHED)).group_by(GroupRow.id, GroupRow.position)
                 .order_by(GroupRow.position)))
-            s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status="pending"))
+            s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status="pending", attempts=0,
+                                                                               last_error=None))
             return groups
 
     def add_cells(self, name: str, cells: list[Cell]) -> int:
@@ -409,81 +410,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-class Leases:
-    """Claims on cell groups, renewed by heartbeat: the store decides who runs a group, never the broker.
-
-    A group is claimed atomically (pending/queued, or running with an expired lease); a worker that cannot
-    renew its lease stops; a reaper hands expired groups back to the queue. Deliveries of the same task twice
-    are therefore harmless: the second claim fails, and results are written idempotently anyway.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @transient_retry
-    def claim(self, group_id: str, host: str, lease_s: float) -> bool:
-        """Take a group for ``host`` if nobody alive holds it and it has unfinished cells."""
-        now = utcnow()
-        with self.store.session() as s:
-            claimable = (GroupRow.status.in_(("pending", "queued"))) | (
-                (GroupRow.status == "running") & (GroupRow.lease_until < now))
-            result = s.execute(update(GroupRow).where(GroupRow.id == group_id, claimable).values(
-                status="running", host=host, lease_until=now + timedelta(seconds=lease_s)))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    @transient_retry
-    def renew(self, group_id: str, host: str, lease_s: float) -> bool:
-        """Extend our lease; False when the group is no longer ours (reaped or cancelled)."""
-        with self.store.session() as s:
-            result = s.execute(update(GroupRow).where(
-                GroupRow.id == group_id, GroupRow.host == host, GroupRow.status == "running").values(
-                lease_until=utcnow() + timedelta(seconds=lease_s)))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    @transient_retry
-    def release(self, group_id: str, host: str) -> str:
-        """Give the group up when its task ends; its status follows its cells.
-
-        A group left with unfinished cells (its task stopped early) keeps status running with an expired
-        lease, so that the reaper hands it back to the queue.
-        """
-        with self.store.session() as s:
-            statuses = set(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
-            if statuses <= set(FINISHED):
-                status, lease = "done", None
-            elif "cancelled" in statuses and not statuses & {"pending", "running"}:
-                status, lease = "cancelled", None
-            elif statuses <= {*FINISHED, "failed"}:
-                status, lease = "failed", None
-            else:
-                status, lease = "running", utcnow() - timedelta(seconds=1)
-            s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.host == host).values(
-                status=status, lease_until=lease))
-            return status
-
-    @transient_retry
-    def expired(self) -> list[tuple[str, str]]:
-        """(sweep name, group id) of running groups whose lease ran out, handed back as queued (atomically)."""
-        now = utcnow()
-        taken: list[tuple[str, str]] = []
-        with self.store.session() as s:
-            rows = s.execute(select(GroupRow.id, SweepRow.name).join(SweepRow, SweepRow.id == GroupRow.sweep_id)
-                             .where(GroupRow.status == "running", GroupRow.lease_until < now)).all()
-            for group_id, sweep_name in rows:
-                result = s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.status == "running",
-                                                          GroupRow.lease_until < now)
-                                   .values(status="queued", host=None, lease_until=None))
-                if result.rowcount:  # type: ignore[attr-defined]
-                    s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "running")
-                              .values(status="pending"))
-                    taken.append((str(sweep_name), str(group_id)))
-        return taken
-
-    @transient_retry
-    def mark_queued(self, group_ids: list[str]) -> None:
-        """Groups handed to the broker."""
-        with self.store.session() as s:
-            s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != "running")
-                      .values(status="queued"))

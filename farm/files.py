@@ -1,0 +1,42 @@
+"""Writing into the artefacts folder without following symlinks someone else may have planted there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from farm.errors import ProvisionError
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) as a real folder; refuse one that is a symlink."""
+    if path.is_symlink():
+        raise ProvisionError(f"{path} is a symlink; the farm does not write through symlinks",
+                             hint="remove it, or choose another FARM_ARTEFACTS_DIR")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _open(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ProvisionError(f"{path} is a symlink; the farm does not write through symlinks",
+                                 hint="remove it") from exc
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write (replace) a file's text, never through a symlink."""
+    with os.fdopen(_open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as fh:
+        fh.write(text)
+
+
+def open_log(path: Path, append: bool = False) -> BinaryIO:
+    """A log file opened for binary writing, never through a symlink."""
+    mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(_open(path, mode), "ab" if append else "wb")

