@@ -8,6 +8,7 @@ cells carry those percentiles as they are. Unreadable files are reported by name
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,18 +43,28 @@ def _number(row: dict[str, str], *names: str) -> float | None:
     for name in names:
         raw = row.get(name)
         if raw not in (None, "", "N/A"):
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: {raw!r} is not a finite number")
+            return value
     return None
 
 
+def _count(row: dict[str, str], name: str) -> int:
+    value = float(row[name])
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: {row[name]!r} is not a count")
+    return int(value)
+
+
 def _endpoint(row: dict[str, str], measured_s: float | None) -> EndpointStats:
-    requests = int(float(row["Request Count"]))
+    requests = _count(row, "Request Count")
     rps = _number(row, "Requests/s") or 0.0
     if measured_s:
         rps = requests / measured_s
     return EndpointStats(
         method=row.get("Type") or "", name=row["Name"], requests=requests,
-        failures=int(float(row["Failure Count"])), rps=rps, mean_ms=_number(row, "Average Response Time"),
+        failures=_count(row, "Failure Count"), rps=rps, mean_ms=_number(row, "Average Response Time"),
         p50_ms=_number(row, "50%", "Median Response Time"), p90_ms=_number(row, "90%"), p95_ms=_number(row, "95%"),
         p99_ms=_number(row, "99%"), max_ms=_number(row, "100%", "Max Response Time"), histogram={})
 

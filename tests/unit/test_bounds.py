@@ -248,3 +248,18 @@ def test_manifest_defaults_and_patterns_are_checked(tmp_path: Path, change: tupl
 def test_the_built_in_stacks_still_load() -> None:
     for manifest in (ROOT / "stacks").glob("*/stack.yaml"):
         assert load_manifest(manifest.parent).name
+
+
+@pytest.mark.parametrize("count", ["inf", "nan", "-1", "1e400"])
+def test_an_imported_csv_with_an_infinite_count_is_a_readable_problem(tmp_path: Path, count: str) -> None:
+    from farm.importer import scan
+
+    # Given a classic stats CSV whose request count is not a count
+    (tmp_path / "output_u_5_i_1_stats.csv").write_text(
+        "Type,Name,Request Count,Failure Count,Average Response Time,95%\n"
+        f",Aggregated,{count},0,12.5,30\n")
+    # When the folder is scanned; Then the file is listed as a problem, not raised
+    result = scan(tmp_path, {})
+    assert result.cells == []
+    [(name, reason)] = result.problems
+    assert name == "output_u_5_i_1_stats.csv" and "is not a count" in reason
