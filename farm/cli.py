@@ -77,6 +77,10 @@ def _command_path(ctx: Any) -> str:
 
 def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
+    from farm.commands.fastpath import answer
+
+    if answer(sys.argv[1:]):  # `farm sweeps`, `farm status NAME` on SQLite: answered in tens of milliseconds
+        sys.exit(0)
     import typer
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 

@@ -1,22 +1,19 @@
-"""What every command shares: the consoles, the --db option, settings and the store."""
+"""What every command shares: the consoles, the common options, settings and the store."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
+from farm.commands.console import err, out, styled
 from farm.settings import Settings
 
-# Every string a user gave (sweep names, parameter values, paths, error text) is printed literally: no Rich markup,
-# no emoji codes, no highlighting; styled parts are built as `Text` (see `styled`).
-out = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False, highlight=False)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False, emoji=False, highlight=False)
+__all__ = ["STATE", "DbOption", "MaxCellsOption", "NameArg", "SweepFileArg", "coerce", "err", "open_store",
+           "out", "root", "settings", "styled", "wait_idle"]
+
 STATE: dict[str, Any] = {"debug": False}
 
 # Help text is Rich markup: a literal "[" is written "\\[".
@@ -65,18 +62,9 @@ def coerce(raw: str, like: Any) -> Any:
     return raw
 
 
-def label(params: dict[str, Any]) -> str:
-    """A cell's short label: architecture, cache, instances and users."""
-    return ", ".join(f"{k}={params[k]}" for k in ("architecture", "cache", "instances", "users") if k in params)
-
-
 def wait_idle(store: Any, name: str, status: Any, timeout: float) -> None:
     """Wait up to ``timeout`` seconds until no cell of the sweep is running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and status(store, name).counts.get("running", 0):
         time.sleep(0.3)
 
-
-def styled(*parts: str | tuple[str, str]) -> Text:
-    """Literal text with some parts styled, e.g. ``styled(("error:", "red"), " ", message)``."""
-    return Text.assemble(*parts)

@@ -7,38 +7,21 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
-from rich.table import Table
 
 from farm.commands.common import (
     DbOption,
     MaxCellsOption,
     NameArg,
     SweepFileArg,
-    label,
     open_store,
     out,
     settings,
     styled,
     wait_idle,
 )
-from farm.durations import format_duration
+from farm.commands.views import failure_line, failure_lines, status_table, varying_keys
 from farm.errors import SpecError
 from farm.spec import DEFAULT_MAX_CELLS
-
-
-def _status_table(st: Any) -> Table:
-    finished = st.total - st.counts.get("pending", 0) - st.counts.get("running", 0)
-    eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
-    table = Table(title=f"{st.name}: {st.sweep_status} · {finished}/{st.total} cells · ETA {eta}",
-                  title_justify="left")
-    for column in ("host", "pending", "running", "done", "failed", "skipped", "cancelled", "running now"):
-        table.add_column(column)
-    for host, counts in sorted(st.by_host.items()):
-        now = "; ".join(label(r["params"]) for r in st.running if r["host"] == host) or "–"
-        table.add_row(host, *(str(counts.get(s, 0)) for s in ("pending", "running", "done", "failed", "skipped",
-                                                                "cancelled")), now)
-    return table
-
 
 
 def submit(
@@ -84,17 +67,33 @@ def status_(
 
     store = open_store(settings(db))
     st = status(store, name)
+    keys = varying_keys(store.sweep_spec(name)[0])
+    shown: set[str] = set()
     if watch:
-        with Live(_status_table(st), console=out, refresh_per_second=2) as live:
-            while not st.finished:
-                time.sleep(1.0)
-                st = status(store, name)
-                live.update(_status_table(st))
+        st, shown = _watch_status(store, name, st, keys, status)
     else:
-        out.print(_status_table(st))
-    for f in st.failed:
-        out.print(styled(("failed", "red"), f" {f['id']} ({label(f['params'])}): {f['stage']}/{f['category']}: "
-                                            f"{f['message']}"))
+        out.print(status_table(st, keys))
+    for line in failure_lines(st.failed, keys, skip=shown):
+        out.print(line)
+
+
+def _watch_status(store: Any, name: str, st: Any, keys: list[str], status: Any) -> tuple[Any, set[str]]:
+    """Refresh the status table every second until the sweep ends, printing each cell that fails above it;
+    returns the last status and the ids of the failures printed."""
+    from farm.commands.progress import EndedFeed
+
+    ended = EndedFeed(store, store.sweep(name).id)
+    shown: set[str] = set()
+    with Live(status_table(st, keys), console=out, refresh_per_second=2) as live:
+        while not st.finished:
+            time.sleep(1.0)
+            for cell in ended.new():
+                if cell.status == "failed":
+                    live.console.print(failure_line(cell.failure(), keys), soft_wrap=True)
+                    shown.add(cell.id)
+            st = status(store, name)
+            live.update(status_table(st, keys))
+    return st, shown
 
 
 def cancel(name: NameArg, db: DbOption = None) -> None:

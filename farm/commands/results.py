@@ -13,17 +13,14 @@ import typer
 from rich.table import Table
 
 from farm.commands.common import DbOption, NameArg, coerce, err, open_store, out, settings, styled
+from farm.commands.views import DEFAULT_KEYS, sweeps_table, varying_keys
 from farm.errors import SpecError
 
 
 def sweeps(db: DbOption = None) -> None:
     """List the sweeps in the store with their progress."""
     store = open_store(settings(db))
-    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
-    for s in store.sweeps():
-        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
-                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
+    out.print(sweeps_table(store.sweeps()))
 
 
 def _records(store: Any, name: str) -> list[dict[str, Any]]:
@@ -67,7 +64,9 @@ def print_results(store: Any, name: str) -> None:
     from farm.report.build import analysis_for
 
     records = _records(store, name)
-    params = [k for k in ("architecture", "cache", "instances", "users") if records and k in records[0]["params"]]
+    varying = varying_keys(store.sweep_spec(name)[0])
+    params = [k for k in (*DEFAULT_KEYS, *(k for k in varying if k not in DEFAULT_KEYS))
+              if records and k in records[0]["params"]]
     short = {"architecture": "arch", "instances": "inst"}
     table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
                   "errors", "hit ratio", title=f"sweep {name}")

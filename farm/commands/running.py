@@ -20,15 +20,15 @@ from farm.commands.common import (
     NameArg,
     SweepFileArg,
     err,
-    label,
     open_store,
     out,
     settings,
     styled,
     wait_idle,
 )
+from farm.commands.progress import EndedFeed, display_for
 from farm.commands.results import print_results, write_html_report
-from farm.durations import format_duration
+from farm.commands.views import varying_keys
 from farm.errors import FarmError
 from farm.settings import Settings
 from farm.spec import DEFAULT_MAX_CELLS
@@ -152,17 +152,16 @@ def _finish(store: Any, name: str, report: Path | None) -> None:
 
 
 def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any) -> None:
-    """Follow a sweep until no cell waits or runs, printing a line per finished cell."""
-    seen = -1
-    with _signals_as_interrupt():
+    """Follow a sweep until no cell waits or runs: a live bar in a terminal, else a line per ended cell; a failed
+    cell's error as soon as it fails."""
+    spec, _text = store.sweep_spec(name)
+    keys = varying_keys(spec)
+    ended = EndedFeed(store, store.sweep(name).id)
+    with _signals_as_interrupt(), display_for(out, keys) as display:
         while True:
+            fresh = ended.new()  # before the status, so that the status counts every cell reported
             st = status(store, name)
-            finished = st.total - st.counts.get("pending", 0) - st.counts.get("running", 0)
-            if finished != seen:
-                now = "; ".join(label(r["params"]) for r in st.running) or "–"
-                eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
-                out.print(f"{finished}/{st.total} cells finished · running: {now} · ETA {eta}", highlight=False)
-                seen = finished
+            display.update(st, fresh)
             if st.finished:
                 return
             if worker is not None and not worker.alive():

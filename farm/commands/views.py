@@ -1,0 +1,70 @@
+"""What `farm sweeps`, `farm status` and the progress of `farm run` print, from facts the store or the fast read
+path gives; Rich only, so that the fast path can print exactly what the full commands print."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from farm.durations import format_duration
+
+# An imported sweep has no matrix; its cells are told apart by these.
+DEFAULT_KEYS = ("architecture", "cache", "instances", "users")
+STATES = ("pending", "running", "done", "failed", "skipped", "cancelled")
+
+
+def varying_keys(spec: dict[str, Any]) -> list[str]:
+    """The matrix parameters with more than one value in this sweep: the ones that tell its cells apart."""
+    matrix = spec.get("matrix")
+    if not isinstance(matrix, dict):
+        return list(DEFAULT_KEYS)
+    keys = [k for k, values in matrix.items() if isinstance(values, list) and len(values) > 1]
+    return keys or ["users"]
+
+
+def cell_label(params: dict[str, Any], keys: Iterable[str]) -> str:
+    """A cell named by the parameters that vary in its sweep, e.g. ``architecture=monolith, delay_ms=50, users=4``."""
+    return ", ".join(f"{k}={params[k]}" for k in keys if k in params)
+
+
+def sweeps_table(sweeps: Iterable[Any]) -> Table:
+    """Every sweep with its progress (`SweepInfo`-like rows: name, stack, status, total, counts, created_at)."""
+    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
+    for s in sweeps:
+        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
+                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
+    return table
+
+
+def finished(st: Any) -> int:
+    """How many cells of a `Status`-like sweep no longer wait or run."""
+    return int(st.total - st.counts.get("pending", 0) - st.counts.get("running", 0))
+
+
+def status_table(st: Any, keys: Iterable[str]) -> Table:
+    """Cells by status and host, and what each host runs now, titled with the sweep's progress and ETA."""
+    keys = list(keys)
+    eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
+    table = Table(title=f"{st.name}: {st.sweep_status} · {finished(st)}/{st.total} cells · ETA {eta}",
+                  title_justify="left")
+    for column in ("host", *STATES, "running now"):
+        table.add_column(column)
+    for host, counts in sorted(st.by_host.items()):
+        now = "; ".join(sorted(cell_label(r["params"], keys) for r in st.running if r["host"] == host)) or "–"
+        table.add_row(host, *(str(counts.get(s, 0)) for s in STATES), now)
+    return table
+
+
+def failure_line(failure: dict[str, Any], keys: Iterable[str]) -> Text:
+    """One failed cell: ``failed ID (label): stage/category: message``."""
+    return Text.assemble(("failed", "red"), f" {failure['id']} ({cell_label(failure['params'], keys)}): "
+                                            f"{failure['stage']}/{failure['category']}: {failure['message']}")
+
+
+def failure_lines(failed: Iterable[dict[str, Any]], keys: Iterable[str], skip: Collection[str] = ()) -> list[Text]:
+    """Failed cells (as `Status.failed` lists them) in a stable order, but those whose id is in ``skip``."""
+    keys = list(keys)
+    return [failure_line(f, keys) for f in sorted(failed, key=lambda f: str(f["id"])) if f["id"] not in skip]
