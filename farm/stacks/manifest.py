@@ -13,9 +13,9 @@ import unicodedata
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
 
 Scalar = str | int | float | bool
@@ -195,9 +195,14 @@ def load_manifest(folder: Path) -> StackManifest:
     """Read and validate ``folder/stack.yaml``."""
     path = folder / MANIFEST_FILE
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read the stack manifest: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(f"{path}: cannot read the stack manifest: {reason}") from exc
+    try:
+        raw = load_bounded(text)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a stack manifest must be a mapping")
     try:

@@ -263,3 +263,21 @@ def test_an_imported_csv_with_an_infinite_count_is_a_readable_problem(tmp_path: 
     assert result.cells == []
     [(name, reason)] = result.problems
     assert name == "output_u_5_i_1_stats.csv" and "is not a count" in reason
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (TEXT_STACK.replace("hello", "caf\u00e9").encode("latin-1"), "cannot read the stack manifest: 'utf-8' codec"),
+    (b"name: [unclosed\n", "line 2: not valid YAML"),
+    (b"name: " + b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+])
+def test_an_unreadable_manifest_gives_one_line_through_the_sweep(
+        tmp_path: Path, content: bytes, expected: str) -> None:
+    # Given a user's stack folder whose manifest cannot be read
+    folder = textual_stack(tmp_path)
+    (folder / "stack.yaml").write_bytes(content)
+    # When a sweep names it; Then one line names the manifest and what is wrong
+    with pytest.raises(SpecError) as info:
+        parse_sweep("name: t\nstack: ./textual\nmatrix: {users: [1]}\n", source="t.yaml", base=tmp_path)
+    message = str(info.value)
+    assert message.startswith("t.yaml: stack: ") and "stack.yaml" in message and expected in message
+    assert len(message.splitlines()) == 1
