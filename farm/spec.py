@@ -66,10 +66,20 @@ def _scalar(value: object) -> object:
     return value
 
 
+# Characters that change how a terminal or an editor shows the text around them: controls (newline, ESC, NUL …),
+# line and paragraph separators, and the bidirectional overrides and isolates. Other format characters (the
+# zero-width joiner of an emoji sequence) are harmless.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(c: str) -> bool:
+    return unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI
+
+
 def _plain_text(value: object, *, limit: int = 1024, lines: bool = False) -> object:
     if isinstance(value, str):
         allowed = "\n\t" if lines else ""
-        if any(unicodedata.category(c)[0] == "C" and c not in allowed for c in value):
+        if any(_unsafe(c) and c not in allowed for c in value):
             raise ValueError("must not contain control characters")
         if len(value) > limit:
             raise ValueError(f"must be at most {limit} characters")

@@ -63,6 +63,8 @@ def refusal(text: str, **kwargs: object) -> str:
     ("cache: [none, local]", "cache: [none, .inf]", "matrix.cache[1]: must be a finite number"),
     ("name: bounded", "name: bounded\ndescription: \"a\\x1b[31mred\"", "description: must not contain control"),
     ("stack: shop", "stack: \"sh\\nop\"", "stack: must not contain control characters"),
+    ("stack: shop", "stack: \"sh\\u202eop\"", "stack: must not contain control characters"),
+    ("name: bounded", "name: bounded\ntargets: [\"lab1\\u2028\"]", "targets[0]: must not contain control"),
     ("stack: shop", "stack: " + "s" * 5000, "stack: must be at most 1024 characters"),
     ("stack: shop", "stack: " + "s" * 1000, "stack: cannot look up 'sss"),
     ("name: bounded", "name: bounded\nrepetitions: 1000", "repetitions: Input should be less than or equal to 100"),
@@ -76,6 +78,11 @@ def test_out_of_range_values_are_refused_with_the_bound(old: str, new: str, expe
 
 def test_the_base_sweep_is_valid() -> None:
     assert parse_sweep(BASE, source="ok.yaml", base=ROOT).spec.load.duration == 15.0
+
+
+def test_a_description_may_hold_lines_tabs_and_emoji_sequences() -> None:
+    text = BASE + 'description: "first line\\n\\tsecond: \U0001F469\u200d\U0001F4BB caf\u00e9"\n'
+    assert "\u200d" in parse_sweep(text, source="ok.yaml", base=ROOT).spec.description
 
 
 def test_a_ten_to_the_ninth_cell_matrix_is_refused_at_once() -> None:
