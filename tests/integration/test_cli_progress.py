@@ -1,0 +1,121 @@
+"""`farm run` shows its progress: a live bar in a terminal, a line per cell when piped; failures as they happen."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FARM, ROOT, farm, stray_processes
+
+pytestmark = pytest.mark.integration
+
+# The sleepy server, except that with `fail: 1` its only service exits at once (the group fails at provision).
+STACK = f"""
+name: flaky
+locustfile: {ROOT / "locustfiles" / "sleepy.py"}
+health: /healthz
+metrics: /metrics
+reset: /admin/reset
+parameters:
+  fail: {{type: int, default: 0, description: "1: the service exits at start"}}
+local:
+  entry: app
+  services:
+    - name: app
+      instance: true
+      command: [sh, -c, 'if [ "{{{{ params.fail }}}}" = 1 ]; then echo broken; exit 3; fi;
+                exec "$0" "$1" --port "$2" --delay-ms 1', "{{{{ python }}}}",
+                "{ROOT / "stacks" / "sleepy" / "app" / "sleepy.py"}", "{{{{ port }}}}"]
+"""
+SWEEP = """
+name: mixed
+stack: ./flaky
+matrix:
+  fail: [1, 0]
+  users: [1, 2]
+load: {duration: 1s, warmup: 0s}
+"""
+
+
+def a_sweep_with_a_failing_group(folder: Path) -> Path:
+    (folder / "flaky").mkdir()
+    (folder / "flaky" / "stack.yaml").write_text(STACK)
+    path = folder / "mixed.yaml"
+    path.write_text(SWEEP)
+    return path
+
+
+def run_in_a_terminal(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its stdout and stderr; its exit code and everything it wrote."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=child, stderr=child,
+                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}, start_new_session=True)
+    os.close(child)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return proc.wait(timeout=max(deadline - time.monotonic(), 1)), b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_piped_a_line_per_cell_with_every_varying_parameter_and_each_failure(workdir: Path) -> None:
+    # Given a sweep whose group `fail=1` cannot start and whose group `fail=0` runs
+    sweep = a_sweep_with_a_failing_group(workdir)
+    # When it runs with its output piped
+    result = farm("run", str(sweep), cwd=workdir, timeout=180)
+    # Then it exits 1, and each ended cell has its line, named by every parameter that varies
+    assert result.returncode == 1, result.stderr + result.stdout
+    ended = re.findall(r"^(\d)/4 (done|failed): (fail=\d, users=\d) · running: .* · ETA \S+$", result.stdout, re.M)
+    assert sorted(label for _n, _status, label in ended) == ["fail=0, users=1", "fail=0, users=2",
+                                                             "fail=1, users=1", "fail=1, users=2"]
+    assert {status for _n, status, label in ended if label.startswith("fail=1")} == {"failed"}
+    assert {status for _n, status, label in ended if label.startswith("fail=0")} == {"done"}
+    assert sorted(int(n) for n, _status, _label in ended) == [1, 2, 3, 4]
+    # And each failure has a line with its stage, category and message, right after the cell's line
+    failures = re.findall(r"^failed \w+ \((fail=1, users=\d)\): \w+/\w+: .*exited with code 3.*$", result.stdout,
+                          re.M)
+    assert sorted(failures) == ["fail=1, users=1", "fail=1, users=2"]
+    lines = result.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\d/4 failed: ", line):
+            assert lines[i + 1].startswith("failed ")
+    assert stray_processes(str(workdir)) == []
+
+
+def test_in_a_terminal_a_live_bar_with_failures_printed_above_it(workdir: Path) -> None:
+    # Given the same sweep
+    sweep = a_sweep_with_a_failing_group(workdir)
+    # When it runs in a terminal
+    code, screen = run_in_a_terminal([*FARM, "run", str(sweep)], cwd=workdir)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    # Then it exits 1 having drawn a bar with done/total, elapsed time and ETA, not a line per cell
+    assert code == 1, plain
+    assert re.search(r"━+ 4/4 cells · \d+:\d\d:\d\d · ETA ", plain), plain
+    assert re.search(r"━+ [0-3]/4 cells · ", plain), "the bar was never drawn before the end"
+    assert not re.search(r"^\d/4 (done|failed): ", plain, re.M)
+    # And the running cell is named on the bar by every varying parameter
+    assert re.search(r"running: fail=0, users=\d", plain), plain
+    # And each failure was printed on its own line, while the bar still had cells to go
+    failures = [m.start() for m in re.finditer(r"failed \w+ \(fail=1, users=\d\): \w+/\w+: .*exited with code 3",
+                                               plain)]
+    assert len(failures) == 2, plain
+    last_bar = plain.rindex("4/4 cells")
+    assert all(start < last_bar for start in failures)
+    assert re.search(r"━+ [0-3]/4 cells · ", plain[failures[0]:]), "no bar was drawn after the first failure"
+    assert stray_processes(str(workdir)) == []
