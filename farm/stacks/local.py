@@ -40,7 +40,7 @@ class LocalDriver:
 
     def __init__(self, root: Path, owned: bool = True) -> None:
         self.root = root
-        self.owner = _process_identity(os.getpid()) if owned else None
+        self.owner = {**_process_identity(os.getpid()), "cmdline": psutil.Process().cmdline()} if owned else None
 
     # ------------------------------------------------------------------------------------------ up
     def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
@@ -128,6 +128,9 @@ class LocalDriver:
             self._check_alive(deployment)
             waiting = [e for e in waiting if not self._answers(e, kinds[e.service], deployment)]
             if not waiting:
+                if any("cmdline" not in p for p in deployment.handles["procs"]):
+                    _record_command_lines(deployment.handles["procs"])
+                    self._save_state(deployment)
                 return
             if time.monotonic() > deadline:
                 names = ", ".join(f"{e.service}#{e.replica}" for e in waiting)
@@ -211,7 +214,7 @@ class LocalDriver:
         stopped = 0
         for state in self.root.glob(f"*/{STATE_FILE}"):
             owner = _read_state(state).get("owner")
-            if owner and not _same_process(owner):
+            if owner and not _same_process({**owner, "session": False}):
                 stopped += self.clean(state.parent.name)
         return stopped
 
@@ -234,23 +237,32 @@ def _render_text(text: str, context: dict[str, Any]) -> str:
 
 
 def _process_identity(pid: int) -> dict[str, Any]:
-    """What identifies a process beyond its pid (which the kernel reuses): start time and command line."""
-    proc = psutil.Process(pid)
-    try:
-        cmdline = proc.cmdline()
-    except psutil.Error:
-        cmdline = []
-    return {"pid": pid, "created": proc.create_time(), "cmdline": cmdline}
+    """What identifies a process beyond its pid (which the kernel reuses): its start time.
+
+    Its command line is added once the stack is ready (`_record_command_lines`): right after the fork it is
+    still the parent's, and programs such as nginx retitle themselves while they start.
+    """
+    return {"pid": pid, "created": psutil.Process(pid).create_time()}
+
+
+def _record_command_lines(procs: list[dict[str, Any]]) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc["cmdline"] = psutil.Process(proc["pid"]).cmdline()
 
 
 def _same_process(recorded: dict[str, Any]) -> bool:
-    """Whether the recorded process still runs: same pid, same start time and same command line."""
+    """Whether the recorded process still runs: same pid and start time, and the same command line if one was
+    recorded; a process we started leads its own session, so it must still."""
     try:
-        proc = psutil.Process(int(recorded["pid"]))
+        pid = int(recorded["pid"])
+        proc = psutil.Process(pid)
         if abs(proc.create_time() - float(recorded["created"])) >= 0.01:
             return False
-        return "cmdline" not in recorded or proc.cmdline() == list(recorded["cmdline"])
-    except (psutil.Error, KeyError, TypeError, ValueError):
+        if "cmdline" in recorded and proc.cmdline() != list(recorded["cmdline"]):
+            return False
+        return recorded.get("session", True) is False or os.getsid(pid) == pid
+    except (psutil.Error, OSError, KeyError, TypeError, ValueError):
         return False
 
 

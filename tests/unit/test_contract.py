@@ -1,0 +1,117 @@
+"""The stack contract's metrics, deployment names, the children's environment, and writes without symlinks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from farm import files
+from farm.environment import child_environment, scrubbed_environ
+from farm.errors import MetricsError, ProvisionError, SpecError
+from farm.stacks.driver import check_deployment_name, read_metrics
+from farm.stacks.local import STATE_FILE, LocalDriver
+
+LABEL = [{"service": "app", "replica": 0}]
+
+
+def test_metrics_fields_are_all_optional_and_summed_over_instances() -> None:
+    docs = [("app#0", {"cache": {"hits": 3, "misses": 1}, "requests": 4}), ("app#1", {"cache": {"hits": 2}})]
+    metrics = read_metrics(docs, LABEL * 2)
+    assert (metrics.cache_hits, metrics.cache_misses) == (5, 1)
+    assert read_metrics([("app#0", {})], LABEL).cache_hits is None
+    assert read_metrics([("app#0", {"cache": {"mode": "none", "hits": 9}})], LABEL).cache_hits is None
+
+
+@pytest.mark.parametrize(("doc", "words"), [
+    ([1, 2], "expected a JSON object, got a list"),
+    ("ok", "expected a JSON object, got a string"),
+    (None, "expected a JSON object, got null"),
+    ({"cache": "warm"}, "'cache' must be an object, got a string"),
+    ({"cache": {"hits": "many"}}, "'hits' must be a whole number ≥ 0, got 'many'"),
+    ({"cache": {"misses": -1}}, "'misses' must be a whole number ≥ 0"),
+    ({"requests": True}, "'requests' must be a whole number ≥ 0"),
+])
+def test_a_metrics_document_that_breaks_the_contract_names_the_instance_and_the_field(doc: object,
+                                                                                      words: str) -> None:
+    with pytest.raises(MetricsError) as caught:
+        read_metrics([("app#0 (http://127.0.0.1:1/metrics)", doc)], LABEL)
+    assert words in str(caught.value) and "app#0 (http://127.0.0.1:1/metrics)" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "x\ny", "a..b", "-x", "x" * 200])
+def test_deployment_names_with_separators_or_dots_are_refused(name: str) -> None:
+    with pytest.raises(SpecError):
+        check_deployment_name(name)
+
+
+def test_children_get_no_farm_or_flower_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FARM_DATABASE_URL", "postgresql://u:secret@db/farm")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "admin:secret")
+    monkeypatch.setenv("farm_lowercase", "secret")
+    env = child_environment({"PYTHONUNBUFFERED": "1", "FARM_X": "smuggled"})
+    assert env["PYTHONUNBUFFERED"] == "1" and "PATH" in env
+    assert not [k for k in env if k.upper().startswith(("FARM_", "FLOWER_"))]
+    with scrubbed_environ():
+        child = subprocess.run([sys.executable, "-c", "import os, json; print(json.dumps(list(os.environ)))"],
+                               capture_output=True, text=True, check=True)
+    assert not [k for k in json.loads(child.stdout) if k.upper().startswith(("FARM_", "FLOWER_"))]
+    assert os.environ["FARM_DATABASE_URL"].endswith("@db/farm")  # restored afterwards
+
+
+def test_files_are_never_written_through_a_symlink(tmp_path: Path) -> None:
+    target = tmp_path / "victim"
+    target.write_text("precious")
+    (tmp_path / "log").symlink_to(target)
+    with pytest.raises(ProvisionError, match="symlink"):
+        files.write_text(tmp_path / "log", "overwritten")
+    with pytest.raises(ProvisionError, match="symlink"):
+        files.open_log(tmp_path / "log")
+    (tmp_path / "dir").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ProvisionError, match="symlink"):
+        files.private_dir(tmp_path / "dir")
+    assert target.read_text() == "precious"
+
+
+def test_start_up_cleanup_stops_only_deployments_whose_owner_is_gone(tmp_path: Path) -> None:
+    # Given two recorded deployments: one owned by this (live) process, one by a process that has exited
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_identity = {"pid": dead.pid, "created": 0.0}
+    dead.wait()
+    sleepers = {}
+    for name, owner in (("live", LocalDriver(tmp_path).owner), ("orphan", dead_identity)):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        sleepers[name] = proc
+        (tmp_path / name).mkdir()
+
+        (tmp_path / name / STATE_FILE).write_text(json.dumps({"owner": owner, "procs": [
+            {"pid": proc.pid, "created": psutil.Process(proc.pid).create_time()}]}))
+    try:
+        # When a worker starts and cleans up
+        stopped = LocalDriver(tmp_path).clean_dead()
+        # Then only the orphan's processes were stopped
+        assert stopped == 1
+        assert sleepers["orphan"].wait(5) is not None
+        assert sleepers["live"].poll() is None
+    finally:
+        for proc in sleepers.values():
+            proc.kill()
+            proc.wait()
+
+
+def test_a_recorded_pid_now_naming_another_process_is_not_killed(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / STATE_FILE).write_text(json.dumps({"owner": None, "procs": [
+            {"pid": proc.pid, "created": 12345.0}]}))  # another start time: the pid was reused
+        assert LocalDriver(tmp_path).clean("d") == 0
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()

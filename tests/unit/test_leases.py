@@ -1,0 +1,80 @@
+"""Leases and bounded attempts on SQLite: a group runs at most max_attempts times, then its cells fail."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from farm.store.leases import Leases
+from farm.store.repository import Store
+from tests.unit.test_store import loaded
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'farm.db'}")
+    s.migrate()
+    return s
+
+
+def first_group(store: Store) -> str:
+    sweep, plan = loaded()
+    store.create_or_resume(sweep, plan)
+    return plan.groups[0].id
+
+
+def statuses(store: Store) -> list[tuple[str, str | None]]:
+    return [(c.status, c.error_message) for c in store.cells("s")]
+
+
+def test_a_group_whose_worker_dies_every_time_is_given_up_after_its_attempts(store: Store) -> None:
+    group = first_group(store)
+    leases = Leases(store, max_attempts=2)
+    for attempt in range(2):
+        # Given a worker that claims the group, starts it, and dies (its lease runs out)
+        assert leases.claim(group, "w1", lease_s=0.05)
+        assert leases.begin_attempt(group, "w1")
+        time.sleep(0.1)
+        # When the reaper runs
+        taken, given_up = leases.expired()
+        # Then the group is handed back while it has attempts left, and given up after the last one
+        assert (taken, given_up) == (([("s", group)], set()) if attempt == 0 else ([], {"s"}))
+    failed = [c for c in store.cells("s") if c.group_id == group]
+    assert failed and all(c.status == "failed" and c.error_stage == "attempts" for c in failed)
+    assert all(c.error_message.startswith("gave up after 2 attempt(s): its worker stopped") for c in failed)
+    # And it is never handed out again
+    assert not leases.claim(group, "w2", lease_s=5)
+
+
+def test_the_last_error_of_a_handed_back_group_is_what_its_cells_fail_with(store: Store) -> None:
+    group = first_group(store)
+    leases = Leases(store, max_attempts=1)
+    # Given a group whose only attempt ended with its stack lost (handed back with the reason)
+    assert leases.claim(group, "w1", lease_s=30) and leases.begin_attempt(group, "w1")
+    assert leases.release(group, "w1", error="the stack stopped answering") == "running"
+    # When a worker claims it again (a redelivery) and would start it
+    assert leases.claim(group, "w2", lease_s=30)
+    # Then no attempt is left: the cells fail with the last error
+    assert not leases.begin_attempt(group, "w2")
+    mine = [c for c in store.cells("s") if c.group_id == group]
+    assert all(c.error_message == "gave up after 1 attempt(s): the stack stopped answering" for c in mine)
+
+
+def test_a_claimed_group_that_never_started_uses_no_attempt_and_a_resume_restores_them(store: Store) -> None:
+    group = first_group(store)
+    leases = Leases(store, max_attempts=1)
+    # Given a group claimed twice without ever starting (its task was cut short each time)
+    for worker in ("w1", "w2"):
+        assert leases.claim(group, worker, lease_s=0.01)
+        time.sleep(0.05)
+    # Then it still has its attempt
+    assert leases.begin_attempt(group, "w2")
+    # And after it is given up, `farm resume` (reopen) gives its attempts back
+    leases.release(group, "w2", error="boom")
+    time.sleep(0.01)
+    leases.expired()
+    assert any(status == "failed" for status, _ in statuses(store))
+    assert group in store.reopen("s")
+    assert leases.claim(group, "w3", lease_s=30) and leases.begin_attempt(group, "w3")
