@@ -37,6 +37,11 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Refused in open text values: controls, format characters (bidi overrides, zero-width), line separators, and
+# private-use, surrogate and unassigned code points.
+_CONTROL = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 class Parameter(_Frozen):
     """One stack parameter: either a closed set of values or a typed open value.
 
@@ -86,7 +91,7 @@ class Parameter(_Frozen):
         if type(value).__name__ != self.kind:
             return f"allowed: {self.allowed()}"
         if isinstance(value, str):
-            if any(unicodedata.category(c)[0] == "C" for c in value):
+            if any(unicodedata.category(c) in _CONTROL for c in value):
                 return "text values must not contain control characters (newline, tab, NUL, ESC, …)"
             if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
                 return f"the value must match the pattern {self.pattern!r}"

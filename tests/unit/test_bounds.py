@@ -213,6 +213,7 @@ def textual_stack(tmp_path: Path, manifest: str = TEXT_STACK) -> Path:
     ('greeting: ["tab\\there"]', "text values must not contain control characters"),
     ('greeting: ["nul\\0"]', "text values must not contain control characters"),
     ('greeting: ["esc\\x1b[31m"]', "text values must not contain control characters"),
+    ('greeting: ["sep\\u2028", "rtl\\u202e"]', "text values must not contain control characters"),
     ('route: ["/ok", "/Bad"]', "matrix.route[1]: '/Bad' is not allowed for stack 'textual'; the value must match "
                                "the pattern '/[a-z/]*'"),
     ('route: ["/ok;", "/b"]', "the value must match the pattern"),
