@@ -44,7 +44,7 @@ DEFAULT_MAX_CELLS = 100_000
 def check_sweep_name(name: str, what: str = "name") -> str:
     """The name if it is a valid sweep name; else `SpecError` saying `what` is wrong and the rule."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise SpecError(f"{what}: {name!r} is not a valid sweep name; {_NAME_RULE}")
+        raise SpecError(f"{what}: {_clip(repr(name))} is not a valid sweep name; {_NAME_RULE}")
     return name
 
 
