@@ -40,7 +40,12 @@ class Runtime:
         with self._lock:
             if name not in self._sweeps:
                 _spec, text = self.store.sweep_spec(name)
-                self._sweeps[name] = parse_sweep(text, source=f"sweep '{name}'", base=Path.cwd(),
+                # Relative stack and locustfile paths resolve from the submitted file's folder when this host
+                # has it (one machine, a shared folder), else from the worker's working folder.
+                source = self.store.sweep_source(name)
+                here = source is not None and source.is_file()
+                self._sweeps[name] = parse_sweep(text, source=str(source) if here else f"sweep '{name}'",
+                                                 base=source.parent if source is not None and here else Path.cwd(),
                                                  stacks_dir=self.settings.stacks_dir)
             return self._sweeps[name]
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import psutil
 
+from farm import files
 from farm.environment import child_environment
 from farm.errors import CancelledError, LoadError
 from farm.load.stats import LoadResult, parse_locust_stats
@@ -77,14 +78,14 @@ class LocustRunner:
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
             on_measure_start: Callable[[], None] | None = None) -> LoadResult:
         """Run Locust, sample its CPU after the warm-up, and parse the statistics it wrote."""
-        request.artefacts.mkdir(parents=True, exist_ok=True)
+        files.private_dir(request.artefacts)
         _SEEN.clear()
         stats_file = request.artefacts / "stats.json"
         marker = Path(f"{stats_file}.measuring")
         stats_file.unlink(missing_ok=True)
         marker.unlink(missing_ok=True)
         limit = request.warmup_s + request.duration_s + 30.0
-        with open(request.artefacts / "locust.out", "wb") as out:
+        with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))
             try:

@@ -29,6 +29,7 @@ class SweepRow(Base):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     stack: Mapped[str] = mapped_column(String(200))
     spec_text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     spec: Mapped[dict[str, Any]]
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -148,7 +148,7 @@ class Store:
                         f"a sweep named '{spec.name}' already exists with a different spec",
                         hint="rename the sweep, or run it against another FARM_DATABASE_URL")
                 return self._info(s, row)
-            row = SweepRow(name=spec.name, stack=spec.stack, spec_text=loaded.text,
+            row = SweepRow(name=spec.name, stack=spec.stack, spec_text=loaded.text, source=_source_path(loaded.source),
                            spec=spec.model_dump(mode="json"), fingerprint=fingerprint, status="pending")
             s.add(row)
             s.flush()
@@ -185,6 +185,12 @@ class Store:
             if row is None:
                 raise NotFoundError(f"no sweep named '{name}'")
             return dict(row.spec), row.spec_text
+
+    def sweep_source(self, name: str) -> Path | None:
+        """The sweep file as submitted (absolute), against which its relative stack and locustfile paths resolve."""
+        with self.session() as s:
+            source = s.scalar(select(SweepRow.source).where(SweepRow.name == name))
+            return Path(source) if source else None
 
     def sweeps(self) -> list[SweepInfo]:
         """Every sweep, newest first."""
@@ -397,6 +403,11 @@ def _measurements(cell_id: str, endpoints: tuple[EndpointStats, ...]) -> list[Me
 def _digest(*parts: object) -> str:
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _source_path(source: str) -> str | None:
+    path = Path(source)
+    return str(path.resolve())[:1000] if path.is_file() else None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

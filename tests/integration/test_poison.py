@@ -133,3 +133,18 @@ def test_a_stack_that_dies_under_every_attempt_is_retried_then_failed_with_the_l
     assert log.count("Task loadfarm.execute_groups") >= 2
     assert not stray_processes(str(CONTRACT))
     assert os.path.exists(workdir / "farm.db")
+
+
+def test_a_stack_folder_beside_the_sweep_file_is_found_by_the_worker_from_any_working_folder(workdir: Path) -> None:
+    # Given a sweep file naming its stack by a path relative to itself, run from another folder
+    import shutil
+
+    project = workdir / "project"
+    shutil.copytree(CONTRACT, project / "mystack")
+    path = project / "relative.yaml"
+    path.write_text(SWEEP.format(name="relative", stack="mystack", modes="good").replace("[2, 3]", "[2]"))
+    # When it runs
+    result = farm("run", str(path), cwd=workdir, timeout=120)
+    # Then the worker resolves the stack (and its locustfile) the way the command did, and the cell is done
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [c["status"] for c in cells(workdir, "relative")] == ["done"]
