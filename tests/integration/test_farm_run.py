@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -45,6 +46,10 @@ def test_a_tiny_sweep_runs_end_to_end_and_a_rerun_runs_no_new_cell(workdir: Path
     # Then every cell is done, a summary and the report's path are printed
     assert first.returncode == 0, first.stderr + first.stdout
     assert "4 done" in first.stdout and "reports/tiny.html" in first.stdout
+    # And, piped, a line per ended cell names it by the parameters that vary (not cache: it has one value)
+    ended = re.findall(r"^[1-4]/4 done: (architecture=\w+, users=[24]) · running: ", first.stdout, re.M)
+    assert sorted(ended) == ["architecture=microservices, users=2", "architecture=microservices, users=4",
+                             "architecture=monolith, users=2", "architecture=monolith, users=4"], first.stdout
     assert (workdir / "reports" / "tiny.html").read_text().count("<svg") >= 1
     # And the JSON results follow the contract
     cells = json.loads(farm("results", "tiny", "--format", "json", cwd=workdir).stdout)
