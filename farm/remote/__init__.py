@@ -1,0 +1,1 @@
+"""Remote SUT hosts: the hosts file, SSH connections, and the offline base image."""
