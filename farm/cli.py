@@ -79,8 +79,11 @@ def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     from farm.commands.fastpath import answer
 
-    if answer(sys.argv[1:]):  # `farm sweeps`, `farm status NAME` on SQLite: answered in tens of milliseconds
-        sys.exit(0)
+    try:
+        if answer(sys.argv[1:]):  # `farm sweeps`, `farm status NAME` on SQLite: answered in tens of milliseconds
+            sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
     import typer
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///farm.db"  # farm.settings.Settings.database_url's default
 DATABASE_ENV = "FARM_DATABASE_URL"
@@ -22,23 +23,28 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool
     url = db if db is not None else _environment_url(environ)
     if url is None:
         return False
+    import sqlite3
+
     from farm import readonly
     from farm.commands.console import out
     from farm.commands.views import failure_lines, status_table, sweeps_table, varying_keys
 
-    with readonly.connect(url) as conn:
-        if conn is None:
-            return False
-        if command == "sweeps":
-            out.print(sweeps_table(readonly.sweeps(conn)))
-            return True
-        st = readonly.status(conn, name or "")
-    if st is None:
+    try:  # everything is read and laid out before anything is printed, so that a decline prints nothing
+        with readonly.connect(url) as conn:
+            if conn is None:
+                return False
+            if command == "sweeps":
+                answers: list[Any] = [sweeps_table(readonly.sweeps(conn))]
+            else:
+                st = readonly.status(conn, name or "")
+                if st is None:
+                    return False
+                keys = varying_keys(st.spec)
+                answers = [status_table(st, keys), *failure_lines(st.failed, keys)]
+    except (sqlite3.Error, ValueError, TypeError, KeyError, OSError):  # locked, unreadable, unexpected: full path
         return False
-    keys = varying_keys(st.spec)
-    out.print(status_table(st, keys))
-    for line in failure_lines(st.failed, keys):
-        out.print(line)
+    for renderable in answers:
+        out.print(renderable)
     return True
 
 

@@ -128,8 +128,8 @@ class BarDisplay:
     def __init__(self, console: Console, keys: list[str]) -> None:
         self.keys = keys
         self.progress = Progress(
-            BarColumn(), MofNCompleteColumn(), TextColumn("cells ·"), TimeElapsedColumn(),
-            TextColumn("· ETA {task.fields[eta]} · running:"),
+            BarColumn(), MofNCompleteColumn(), TextColumn("cells ·", markup=False), TimeElapsedColumn(),
+            TextColumn("· ETA {task.fields[eta]} · running:", markup=False),
             TextColumn("{task.description}", markup=False,
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
             console=console, expand=True)

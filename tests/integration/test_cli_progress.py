@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from farm.plan import expand
+from farm.spec import parse_sweep
+from farm.store.repository import Store
 from tests.conftest import FARM, ROOT, farm, stray_processes
 
 pytestmark = pytest.mark.integration
@@ -119,3 +122,33 @@ def test_in_a_terminal_a_live_bar_with_failures_printed_above_it(workdir: Path) 
     assert all(start < last_bar for start in failures)
     assert re.search(r"━+ [0-3]/4 cells · ", plain[failures[0]:]), "no bar was drawn after the first failure"
     assert stray_processes(str(workdir)) == []
+
+
+def test_status_watch_prints_a_cell_that_fails_while_it_watches(workdir: Path) -> None:
+    # Given a sweep whose cells wait
+    store = Store(f"sqlite:///{workdir / 'farm.db'}")
+    store.migrate()
+    loaded = parse_sweep("name: grid\nstack: sleepy\nmatrix: {users: [1, 2], delay_ms: [5, 10]}\n", source="s.yaml",
+                         base=workdir)
+    cells = expand(loaded.spec, loaded.manifest).cells
+    store.create_or_resume(loaded, expand(loaded.spec, loaded.manifest))
+    # And `farm status --watch` following it
+    proc = subprocess.Popen([*FARM, "status", "grid", "--watch"], cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.0)  # the watch has started
+        # When a cell fails, and later the others end
+        store.record_failure([cells[0].id], "reset", "internal", "ValueError: not JSON")
+        time.sleep(2.5)
+        store.record_failure([c.id for c in cells[1:]], "queued", "cancel", "cancelled", status="cancelled")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Then the failure was printed as it happened (before the final table), once, with its varying parameters
+    assert proc.returncode == 0, err
+    params = cells[0].params
+    line = (f"failed {cells[0].id} (users={params['users']}, delay_ms={params['delay_ms']}): "
+            "reset/internal: ValueError: not JSON")
+    assert out.count(line) == 1, out
+    assert out.index(line) < out.index("grid: "), out
