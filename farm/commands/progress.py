@@ -61,7 +61,7 @@ class EndedFeed:
 
     def new(self) -> list[FinishedCell]:
         """Cells that ended since the previous call, in the order they ended."""
-        fresh = [c for c in reversed(ended_cells(self.store, self.sweep_id, 1000)) if (c.id, c.finished_at)
+        fresh = [c for c in reversed(ended_cells(self.store, self.sweep_id, 500)) if (c.id, c.finished_at)
                  not in self.seen]
         self.seen.update((c.id, c.finished_at) for c in fresh)
         return fresh

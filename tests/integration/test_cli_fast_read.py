@@ -115,3 +115,15 @@ def test_the_fast_path_imports_neither_typer_nor_sqlalchemy_nor_pydantic(workdir
     # Then it answers without importing the heavy libraries
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
+
+
+def test_the_fast_path_agrees_with_the_settings_default_and_the_schema_head() -> None:
+    # Given the settings' default store and the store's newest migration
+    from farm.commands.fastpath import DEFAULT_DATABASE_URL
+    from farm.readonly import head_revision
+    from farm.settings import Settings
+    from farm.store.repository import HEAD
+
+    # Then the fast path reads the same default store, and knows the same newest schema
+    assert Settings.model_fields["database_url"].default == DEFAULT_DATABASE_URL
+    assert head_revision() == HEAD
