@@ -30,6 +30,7 @@ def submit(
     max_cells: MaxCellsOption = DEFAULT_MAX_CELLS,
 ) -> None:
     """Validate, plan, store and enqueue a sweep on the lab's broker (FARM_BROKER_URL); returns at once."""
+    from farm.sources import what_runs
     from farm.spec import load_sweep
     from scheduler.app import make_app
     from scheduler.dispatch import submit as submit_sweep
@@ -39,6 +40,8 @@ def submit(
         raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis (redis://:PASSWORD@host:6379/0), "
                         "or use `farm run` on one machine")
     loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
+    for line in what_runs(loaded):  # the stack's commands and the locustfile are code: say which
+        out.print(line)
     store = open_store(cfg)
     sweep, tasks = submit_sweep(store, make_app(cfg), loaded)
     out.print(styled("submitted ", (sweep.name, "bold"), f" (id {sweep.id}): {sweep.total} cells in {tasks} task(s)"))

@@ -88,11 +88,14 @@ def run(
     With FARM_BROKER_URL set, the sweep goes to that broker's workers instead and this command watches it.
     """
     from farm.plan import expand
+    from farm.sources import what_runs
     from farm.spec import load_sweep
     from scheduler.dispatch import submit
 
     cfg = settings(db)
     loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
+    for line in what_runs(loaded):  # the stack's commands and the locustfile are code: say which
+        out.print(line)
     plan = expand(loaded.spec, loaded.manifest)
     store = open_store(cfg)
     name = loaded.spec.name

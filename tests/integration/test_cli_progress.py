@@ -84,6 +84,9 @@ def test_piped_a_line_per_cell_with_every_varying_parameter_and_each_failure(wor
     result = farm("run", str(sweep), cwd=workdir, timeout=180)
     # Then it exits 1, and each ended cell has its line, named by every parameter that varies
     assert result.returncode == 1, result.stderr + result.stdout
+    # And before anything runs it says which stack folder and which locustfile run
+    assert f"stack: {(workdir / 'flaky').resolve()} (a local folder)" in result.stdout
+    assert f"locustfile: {ROOT / 'locustfiles' / 'sleepy.py'}" in result.stdout
     ended = re.findall(r"^(\d)/4 (done|failed): (fail=\d, users=\d) · running: .* · ETA \S+$", result.stdout, re.M)
     assert sorted(label for _n, _status, label in ended) == ["fail=0, users=1", "fail=0, users=2",
                                                              "fail=1, users=1", "fail=1, users=2"]
