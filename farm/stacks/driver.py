@@ -47,6 +47,7 @@ class Deployment:
     endpoints: list[Endpoint]
     workdir: Path
     handles: dict[str, Any] = field(default_factory=dict, repr=False)
+    instance_services: frozenset[str] = frozenset()
 
     @property
     def entry_url(self) -> str:
@@ -56,8 +57,7 @@ class Deployment:
     @property
     def instances(self) -> list[Endpoint]:
         """Replicas of app services: connectivity-checked, reset, and read for metrics."""
-        instance_services = {s.name for s in self.manifest.local.services if s.instance}
-        return [e for e in self.endpoints if e.service in instance_services]
+        return [e for e in self.endpoints if e.service in self.instance_services]
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ import psutil
 
 from farm import files
 from farm.environment import child_environment
-from farm.errors import MetricsError, ProvisionError, ReadinessError, ResetError, SpecError, ToolMissingError
-from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, read_metrics
+from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
+from farm.stacks import contract
+from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
 from farm.stacks.manifest import Scalar, Service, StackManifest
-from farm.stacks.probe import free_port, http_json, http_ok, http_post, tcp_open
+from farm.stacks.probe import free_port, http_ok, tcp_open
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
@@ -63,7 +64,8 @@ class LocalDriver:
                 raise ToolMissingError(f"stack '{manifest.name}' needs '{command[0]}', which is not installed",
                                        hint=hint)
         entry = next(e for e in endpoints if e.service == manifest.local.entry)
-        deployment = Deployment(name, manifest, params, entry, endpoints, workdir, {"procs": []})
+        deployment = Deployment(name, manifest, params, entry, endpoints, workdir, {"procs": []},
+                                frozenset(s.name for s in manifest.local.services if s.instance))
         try:
             for service, endpoint, command in plans:
                 self._start(deployment, service, endpoint, command)
@@ -153,41 +155,16 @@ class LocalDriver:
 
     def check_instances(self, deployment: Deployment) -> int:
         """The classic connectivity check: every instance answers its health URL; returns how many did."""
-        silent = [e for e in deployment.instances if not http_ok(e.url + deployment.manifest.health, 2.0)]
-        if silent or not http_ok(deployment.entry_url + deployment.manifest.health, 2.0):
-            names = ", ".join(f"{e.service}#{e.replica}" for e in silent) or "the entry point"
-            raise ReadinessError(f"connectivity check failed: {names} did not answer")
-        return len(deployment.instances)
+        return contract.check_instances(deployment)
 
     # ------------------------------------------------------------------------------- reset/metrics
     def reset(self, deployment: Deployment) -> None:
         """POST the manifest's reset path on every instance; any 2xx is success, the body is ignored."""
-        if deployment.manifest.reset is None:
-            return
-        for endpoint in deployment.instances:
-            url = endpoint.url + deployment.manifest.reset
-            try:
-                http_post(url)
-            except OSError as exc:
-                raise ResetError(f"cache reset failed on {endpoint.service}#{endpoint.replica}: POST {url}: "
-                                 f"{_reason(exc)}") from exc
+        contract.reset(deployment)
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
         """Read every instance's metrics document and sum its cache hits, misses and requests."""
-        if deployment.manifest.metrics is None:
-            return StackMetrics(None, None, [])
-        docs: list[tuple[str, dict[str, Any]]] = []
-        for endpoint in deployment.instances:
-            url = endpoint.url + deployment.manifest.metrics
-            label = f"{endpoint.service}#{endpoint.replica}"
-            try:
-                doc = http_json(url)
-            except OSError as exc:
-                raise MetricsError(f"metrics of {label} unreadable: GET {url}: {_reason(exc)}") from exc
-            except ValueError as exc:
-                raise MetricsError(f"metrics of {label} are not JSON: GET {url}: {exc}") from exc
-            docs.append((f"{label} ({url})", doc))
-        return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
+        return contract.metrics(deployment)
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of every process's log."""
@@ -275,10 +252,6 @@ def _read_state(path: Path) -> dict[str, Any]:
     if isinstance(state, list):
         return {"owner": None, "procs": state}
     return state if isinstance(state, dict) else {}
-
-
-def _reason(exc: OSError) -> str:
-    return str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc) or type(exc).__name__
 
 
 def _terminate(procs: list[dict[str, Any]], grace: float = 5.0) -> int:

@@ -1,0 +1,56 @@
+"""The stack contract over HTTP, the same for every driver: connectivity check, cache reset and metrics of each
+app instance (see "Writing a stack" in the README)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from farm.errors import MetricsError, ReadinessError, ResetError
+from farm.stacks.driver import Deployment, StackMetrics, read_metrics
+from farm.stacks.probe import http_json, http_ok, http_post
+
+
+def check_instances(deployment: Deployment) -> int:
+    """The classic connectivity check: every instance and the entry answer the health URL; returns how many."""
+    health = deployment.manifest.health
+    silent = [e for e in deployment.instances if not http_ok(e.url + health, 2.0)]
+    if silent or not http_ok(deployment.entry_url + health, 2.0):
+        names = ", ".join(f"{e.service}#{e.replica}" for e in silent) or "the entry point"
+        raise ReadinessError(f"connectivity check failed: {names} did not answer")
+    return len(deployment.instances)
+
+
+def reset(deployment: Deployment) -> None:
+    """POST the manifest's reset path on every instance; any 2xx is success, the body is ignored."""
+    if deployment.manifest.reset is None:
+        return
+    for endpoint in deployment.instances:
+        url = endpoint.url + deployment.manifest.reset
+        try:
+            http_post(url)
+        except OSError as exc:
+            raise ResetError(f"cache reset failed on {endpoint.service}#{endpoint.replica}: POST {url}: "
+                             f"{reason(exc)}") from exc
+
+
+def metrics(deployment: Deployment) -> StackMetrics:
+    """Read every instance's metrics document and sum its cache hits, misses and requests."""
+    if deployment.manifest.metrics is None:
+        return StackMetrics(None, None, [])
+    docs: list[tuple[str, Any]] = []
+    for endpoint in deployment.instances:
+        url = endpoint.url + deployment.manifest.metrics
+        label = f"{endpoint.service}#{endpoint.replica}"
+        try:
+            doc = http_json(url)
+        except OSError as exc:
+            raise MetricsError(f"metrics of {label} unreadable: GET {url}: {reason(exc)}") from exc
+        except ValueError as exc:
+            raise MetricsError(f"metrics of {label} are not JSON: GET {url}: {exc}") from exc
+        docs.append((f"{label} ({url})", doc))
+    return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
+
+
+def reason(exc: OSError) -> str:
+    """The readable reason of a failed request."""
+    return str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else str(exc) or type(exc).__name__
