@@ -102,6 +102,8 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         raise  # the store is away beyond its retries: nothing can be recorded; the lease expires and is reaped
     except Exception as exc:
         category, message = describe(exc)
+        if stage == "readiness" and category == "provision":  # a service exited while starting
+            stage = "provision"
         log.warning("group %s failed at %s: %s", group_id, stage, message)
         ctx.store.record_failure(remaining, stage, category, message)
         outcome.add("failed", len(remaining))

@@ -46,7 +46,7 @@ class Runtime:
                 here = source is not None and source.is_file()
                 self._sweeps[name] = parse_sweep(text, source=str(source) if here else f"sweep '{name}'",
                                                  base=source.parent if source is not None and here else Path.cwd(),
-                                                 stacks_dir=self.settings.stacks_dir)
+                                                 stacks_dir=self.settings.stacks_dir, max_cells=None)
             return self._sweeps[name]
 
 

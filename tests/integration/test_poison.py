@@ -106,7 +106,7 @@ def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_
     expected = {"metrics_list": ("metrics", "expected a JSON object, got a list"),
                 "metrics_string": ("metrics", "expected a JSON object, got a string"),
                 "reset_close": ("reset", "POST http://127.0.0.1:"),
-                "exit_early": ("readiness", "exited with code 3")}
+                "exit_early": ("provision", "exited with code 3")}
     for mode, (stage, words) in expected.items():
         assert len(by_mode[mode]) == 2
         for cell in by_mode[mode]:
