@@ -12,7 +12,14 @@
     ├── MetricsError               metrics     a stack's metrics document is unreadable or malformed
     ├── StackLostError             stack       the stack died under a running group (retried)
     ├── CancelledError             cancel      the user stopped the work
-    └── ToolMissingError           environment a program the stack needs is not installed
+    ├── ToolMissingError           environment a program the stack needs is not installed
+    └── SSHError                   ssh         a SUT host could not be reached or used over SSH
+        ├── UnknownHostKeyError                its host key is not in the named known_hosts file
+        ├── HostKeyChangedError                its host key differs from the one trusted (possible attack)
+        ├── SSHAuthError                       it refused our user and key
+        ├── SSHUnreachableError                no SSH answer within the connect timeout (transient)
+        ├── RemoteTimeoutError                 a remote command overran its deadline and was stopped
+        └── RemoteCommandError                 a remote command exited non-zero (code, stderr tail)
 
 Every error reads as one line for the user: what went wrong and what to do. `transient` tells a retrying
 caller (a Celery task, a store write) whether trying again may help.
@@ -112,3 +119,44 @@ class ToolMissingError(FarmError):
 
     category = "environment"
     exit_code = 2
+
+
+class SSHError(FarmError):
+    """A SUT host could not be reached or used over SSH."""
+
+    category = "ssh"
+
+
+class UnknownHostKeyError(SSHError):
+    """The host's key is not in the known_hosts file the hosts file names; nothing was trusted."""
+
+
+class HostKeyChangedError(SSHError):
+    """The host offered a key other than the one trusted for it: a possible attack, so refused."""
+
+
+class SSHAuthError(SSHError):
+    """The host refused our user and key (or there was no key to offer)."""
+
+
+class SSHUnreachableError(SSHError):
+    """The host did not answer SSH within the connect timeout (refused, unreachable, silent)."""
+
+    transient = True
+
+
+class RemoteTimeoutError(SSHError):
+    """A remote command overran its deadline and was stopped on the host."""
+
+    transient = True
+
+
+class RemoteCommandError(SSHError):
+    """A remote command exited non-zero; the message shows its exit code and the tail of its stderr."""
+
+    def __init__(self, message: str, *, code: int, stdout: str = "", stderr: str = "",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
