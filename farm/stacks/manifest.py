@@ -144,6 +144,24 @@ class LocalRecipe(_Frozen):
         return self
 
 
+class ComposeRecipe(_Frozen):
+    """How to run the stack as a Docker Compose project on a SUT host, over SSH.
+
+    ``file`` and ``files`` are Jinja templates (see the local recipe) that also see ``project`` (the compose
+    project name), ``replicas`` (service -> its containers' names, for config that must list every replica) and
+    ``images`` (name -> the tag built from its context). Every service that the farm reaches (the entry and the
+    instances) publishes its container ``port`` on an ephemeral host port, so each replica is reached directly.
+    """
+
+    file: str = Field(description="the compose file template, relative to the stack folder")
+    files: dict[str, str] = Field(default_factory=dict, description="rendered name -> template in stack folder")
+    images: dict[str, str] = Field(default_factory=dict, description="image name -> build context folder")
+    scale: tuple[str, ...] = Field(default=(), description="services run with `instances` replicas")
+    instances: tuple[str, ...] = Field(min_length=1, description="services whose replicas are app instances")
+    entry: str = Field(description="the service whose first replica receives the load")
+    port: int = Field(default=8080, ge=1, le=65535, description="the container port the farm reaches")
+
+
 class StackManifest(_Frozen):
     """A validated stack manifest and the folder it came from."""
 
@@ -155,6 +173,7 @@ class StackManifest(_Frozen):
     metrics: str | None = None
     reset: str | None = None
     local: LocalRecipe
+    compose: ComposeRecipe | None = None
     folder: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")

@@ -1,0 +1,386 @@
+"""The `compose` StackDriver: the stack's compose recipe run as a Docker Compose project on a SUT host, over SSH.
+
+Compose runs *on the host*, in one SSH command per step (upload by SFTP, `up -d --wait --scale`, `ps`,
+`down -v --remove-orphans`), never through `DOCKER_HOST=ssh://` (an SSH session per request, MaxSessions, hangs).
+One connection per deployment, opened in the process that uses it (never across a fork) and closed at teardown.
+Every replica the farm reaches publishes its port on an ephemeral port of the host, so health, reset and metrics
+reach each replica directly, from the generator, with the same HTTP contract as the local driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+import yaml
+
+from farm import files
+from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
+from farm.remote.baseimage import BASE_IMAGE
+from farm.remote.hosts import SutHost
+from farm.stacks import contract
+from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
+from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
+from farm.stacks.probe import http_ok
+
+log = logging.getLogger("loadfarm.compose")
+STATE_FILE = "compose-state.json"
+PROJECT_LABEL = "com.docker.compose.project"
+BUILD_TIMEOUT_S = 900.0
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                            lstrip_blocks=True, autoescape=False)
+_SKIP = ("__pycache__", ".pyc", ".git")
+
+
+class CommandOutput(Protocol):
+    """What a remote command returned."""
+
+    @property
+    def code(self) -> int:
+        """Exit status."""
+        ...
+
+    @property
+    def stdout(self) -> str:
+        """Standard output."""
+        ...
+
+    @property
+    def stderr(self) -> str:
+        """Standard error."""
+        ...
+
+
+class RemoteShell(Protocol):
+    """A connection to a host that runs argv (quoted, under a deadline) and uploads files: the fabric shape."""
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, check: bool = True,
+            env: Mapping[str, str] | None = None) -> CommandOutput:
+        """Run a command; raise on failure when ``check``."""
+        ...
+
+    def put_text(self, remote_path: str, text: str, mode: int = 0o644) -> None:
+        """Write a remote file."""
+        ...
+
+    def put_tree(self, local: Path, remote_dir: str) -> None:
+        """Upload a folder."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+Connector = Callable[[SutHost], RemoteShell]
+
+
+def ssh_connector(connect_timeout: float) -> Connector:
+    """Open SSH connections (paramiko) with the given connect timeout."""
+    def connect(host: SutHost) -> RemoteShell:
+        from farm.remote.ssh import SSHConnection
+
+        return SSHConnection(host, connect_timeout=connect_timeout).open()
+
+    return connect
+
+
+class ComposeDriver:
+    """Runs a stack's compose recipe on one SUT host; records each deployment locally with its owner."""
+
+    def __init__(self, host: SutHost, root: Path, connect: Connector, *, owned: bool = True,
+                 up_timeout_s: float = 120.0) -> None:
+        self.host = host
+        self.root = root
+        self.connect = connect
+        self.up_timeout_s = up_timeout_s
+        self.owner = {"pid": os.getpid(), "created": _created(os.getpid())} if owned else None
+
+    # ------------------------------------------------------------------------------------------ up
+    def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
+        """Build missing images, upload the rendered project, `up --wait --scale`, and find every replica."""
+        check_deployment_name(name)
+        recipe = _recipe(manifest)
+        workdir = files.private_dir(files.private_dir(self.root) / name)
+        conn = self.connect(self.host)
+        remote = f"{self.host.workdir}/{name}"
+        handles: dict[str, Any] = {"conn": conn, "remote": remote}
+        try:
+            handles["compose"] = compose = self._compose_command(conn)
+            self._remove(conn, compose, name, remote)  # what a crashed predecessor left under this name
+            self._record(workdir, name)
+            images = self._images(conn, manifest, recipe)
+            rendered = _render(manifest, recipe, params, name, images)
+            for target, text in rendered.items():
+                files.write_text(workdir / target, text)
+            conn.run(["mkdir", "-p", "--", remote], timeout=30)
+            for target, text in rendered.items():
+                conn.put_text(f"{remote}/{target}", text)
+            services = set((yaml.safe_load(rendered["compose.yaml"]) or {}).get("services") or {})
+            instances = int(params.get("instances", 1))
+            scale = [f"--scale={s}={instances}" for s in recipe.scale if s in services]
+            wait = max(30, int(self.up_timeout_s))
+            conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "--project-directory", remote,
+                      "up", "-d", "--wait", "--wait-timeout", str(wait), "--no-build", "--remove-orphans", *scale],
+                     timeout=wait + 60, env=self._env())
+            endpoints = self._endpoints(conn, compose, name, recipe)
+        except BaseException as exc:
+            tail = self._logs(conn, handles.get("compose"), name, 30)
+            (workdir / "compose-logs.txt").write_text(tail)
+            self._teardown(handles, name)
+            if isinstance(exc, FarmError):
+                raise ProvisionError(f"compose up of {name} on {self.host.name} failed: {exc}",
+                                     hint=f"last logs: {_one_line(tail, 300)}") from exc
+            raise
+        entry = next((e for e in endpoints if e.service == recipe.entry), None)
+        if entry is None:
+            self._teardown(handles, name)
+            raise ProvisionError(f"{name} on {self.host.name}: the entry service '{recipe.entry}' publishes no "
+                                 f"port {recipe.port}", hint="publish it in the compose file: ports: [\"PORT\"]")
+        return Deployment(name, manifest, params, entry, endpoints, workdir, handles, frozenset(recipe.instances))
+
+    def _env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host.docker_host} if self.host.docker_host else {}
+
+    def _compose_command(self, conn: RemoteShell) -> list[str]:
+        """`docker compose` (the v2 plugin) where it exists, else the standalone `docker-compose` binary."""
+        for command in (["docker", "compose"], ["docker-compose"]):
+            if conn.run([*command, "version", "--short"], timeout=30, check=False, env=self._env()).code == 0:
+                return command
+        raise ProvisionError(f"{self.host.name}: neither `docker compose` nor `docker-compose` works there",
+                             hint=f"install Docker and the Compose v2 plugin; check with `farm hosts check "
+                                  f"{self.host.name}`")
+
+    def _images(self, conn: RemoteShell, manifest: StackManifest, recipe: ComposeRecipe) -> dict[str, str]:
+        """Tags of the recipe's images, built on the host from their contexts unless already there (by hash)."""
+        tags: dict[str, str] = {}
+        base: str | None = None
+        for image, context in recipe.images.items():
+            folder = manifest.folder / context
+            tag = f"loadfarm/{manifest.name}-{image}:{context_hash(folder)}"
+            tags[image] = tag
+            if self._has_image(conn, tag):
+                continue
+            if base is None:
+                base = BASE_IMAGE if self._has_image(conn, BASE_IMAGE) else ""
+            build_dir = f"{self.host.workdir}/build/{manifest.name}-{image}-{tag.rsplit(':', 1)[1]}"
+            conn.run(["mkdir", "-p", "--", build_dir], timeout=30)
+            try:
+                conn.put_tree(folder, build_dir)
+                argv = ["docker", "build", "--quiet", "-t", tag, *(["--build-arg", f"BASE={base}"] if base else []),
+                        build_dir]
+                result = conn.run(argv, timeout=BUILD_TIMEOUT_S, check=False, env=self._env())
+            finally:
+                conn.run(["rm", "-rf", "--", build_dir], timeout=60, check=False)
+            if result.code != 0:
+                hint = "" if base else f"; without a registry, run `farm hosts prepare {self.host.name}` first"
+                raise ProvisionError(f"building image {tag} on {self.host.name} failed: "
+                                     f"{_one_line(result.stderr or result.stdout, 400)}{hint}")
+        return tags
+
+    def _has_image(self, conn: RemoteShell, tag: str) -> bool:
+        return conn.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], timeout=30, check=False,
+                        env=self._env()).code == 0
+
+    def _endpoints(self, conn: RemoteShell, compose: list[str], name: str, recipe: ComposeRecipe) -> list[Endpoint]:
+        """Every running replica of the reached services, at the host port that publishes its container port."""
+        result = conn.run([*compose, "-p", name, "ps", "--format", "json"], timeout=60, env=self._env())
+        reached = {recipe.entry, *recipe.instances}
+        found: dict[tuple[str, int], Endpoint] = {}
+        for container in _ps_rows(result.stdout):
+            service = str(container.get("Service", ""))
+            if service not in reached:
+                continue
+            number = re.search(r"-(\d+)$", str(container.get("Name", "")))
+            replica = int(number.group(1)) - 1 if number else 0
+            for pub in container.get("Publishers") or []:
+                if int(pub.get("TargetPort") or 0) == recipe.port and int(pub.get("PublishedPort") or 0) > 0:
+                    found[(service, replica)] = Endpoint(service, replica, self.host.address,
+                                                         int(pub["PublishedPort"]))
+        return [found[k] for k in sorted(found)]
+
+    # --------------------------------------------------------------------------------------- ready
+    def ready(self, deployment: Deployment, deadline: float) -> None:
+        """Poll every replica's health from here (the generator) until all answer: the network path works."""
+        waiting = list(deployment.endpoints)
+        delay = 0.05
+        while waiting:
+            waiting = [e for e in waiting if not http_ok(e.url + deployment.manifest.health)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(f"{e.service}#{e.replica} ({e.url})" for e in waiting)
+                raise ReadinessError(f"not reachable from this generator before the deadline: {names}",
+                                     hint=f"is the SUT host {self.host.name} reachable on its published ports?")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def check_instances(self, deployment: Deployment) -> int:
+        """The classic connectivity check, on each replica."""
+        return contract.check_instances(deployment)
+
+    def reset(self, deployment: Deployment) -> None:
+        """Reset caches on each replica."""
+        contract.reset(deployment)
+
+    def metrics(self, deployment: Deployment) -> StackMetrics:
+        """Read each replica's metrics."""
+        return contract.metrics(deployment)
+
+    def logs(self, deployment: Deployment, lines: int = 20) -> str:
+        """The tail of `docker compose logs`."""
+        return self._logs(deployment.handles.get("conn"), deployment.handles.get("compose"), deployment.name, lines)
+
+    def _logs(self, conn: RemoteShell | None, compose: list[str] | None, name: str, lines: int) -> str:
+        if conn is None or compose is None:
+            return "(no logs: the host was not reached)"
+        try:
+            result = conn.run([*compose, "-p", name, "logs", "--no-color", "--tail", str(lines)], timeout=60,
+                              check=False, env=self._env())
+            return (result.stdout + result.stderr).strip() or "(no output)"
+        except Exception as exc:  # logs are a courtesy of a failure report; never mask the failure
+            return f"(logs unavailable: {_one_line(str(exc), 200)})"
+
+    # ---------------------------------------------------------------------------------------- down
+    def down(self, deployment: Deployment) -> None:
+        """`down -v --remove-orphans`, remove the uploaded folder, close the connection; always."""
+        self._teardown(deployment.handles, deployment.name)
+
+    def _teardown(self, handles: dict[str, Any], name: str) -> None:
+        conn: RemoteShell | None = handles.get("conn")
+        if conn is None:
+            return
+        try:
+            compose = handles.get("compose") or ["docker", "compose"]
+            self._remove(conn, compose, name, handles["remote"])
+        finally:
+            conn.close()
+            handles["conn"] = None
+        (self.root / name / STATE_FILE).unlink(missing_ok=True)
+
+    def _remove(self, conn: RemoteShell, compose: list[str], name: str, remote: str) -> int:
+        """Remove a project's containers, networks and volumes by its name, and its uploaded folder."""
+        listed = conn.run(["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={name}"], timeout=60,
+                          check=False, env=self._env())
+        count = len(listed.stdout.split())
+        conn.run([*compose, "-p", name, "down", "-v", "--remove-orphans", "--timeout", "5"], timeout=180,
+                 check=count > 0, env=self._env())
+        conn.run(["rm", "-rf", "--", remote], timeout=60, check=False)
+        return count
+
+    def clean(self, name: str) -> int:
+        """Remove what a crashed run left of deployment ``name`` on this host; returns containers removed."""
+        check_deployment_name(name)
+        conn = self.connect(self.host)
+        try:
+            count = self._remove(conn, self._compose_command(conn), name, f"{self.host.workdir}/{name}")
+        finally:
+            conn.close()
+        (self.root / name / STATE_FILE).unlink(missing_ok=True)
+        return count
+
+    def _record(self, workdir: Path, name: str) -> None:
+        """Note the deployment here (owner and host), so a crashed worker's successor can remove it remotely."""
+        state = {"owner": self.owner, "host": self.host.name, "name": name}
+        files.write_text(workdir / STATE_FILE, json.dumps(state))
+
+
+def clean_dead(root: Path, hosts: Mapping[str, SutHost], connect: Connector) -> int:
+    """Remove the remote deployments recorded under ``root`` whose owner process is gone; returns how many."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for path in root.glob(f"*/{STATE_FILE}"):
+        try:
+            state = json.loads(path.read_text())
+            owner, host = state.get("owner"), hosts.get(str(state.get("host")))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if host is None or (owner and _alive(owner)):
+            continue
+        try:
+            ComposeDriver(host, root, connect, owned=False).clean(str(state["name"]))
+            removed += 1
+        except FarmError as exc:
+            log.warning("could not remove %s on %s: %s", state.get("name"), host.name, exc)
+    return removed
+
+
+def context_hash(folder: Path) -> str:
+    """A hash of a build context's files (paths and contents): the image tag, so a second sweep does not rebuild."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not any(s in str(p) for s in _SKIP)):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _recipe(manifest: StackManifest) -> ComposeRecipe:
+    if manifest.compose is None:
+        raise SpecError(f"stack '{manifest.name}' has no compose recipe",
+                        hint="add a `compose:` section to its stack.yaml, or run it without `sut:`")
+    return manifest.compose
+
+
+def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Scalar], project: str,
+            images: dict[str, str]) -> dict[str, str]:
+    """The compose file and every extra file, rendered with the deployment's names of every replica."""
+    instances = int(params.get("instances", 1))
+    scaled = set(recipe.scale)
+    names = {s: [f"{project}-{s}-{i}" for i in range(1, (instances if s in scaled else 1) + 1)]
+             for s in {*recipe.scale, *recipe.instances, recipe.entry}}
+    context = {"params": params, "project": project, "images": images, "replicas": names,
+               "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},
+               "port": recipe.port, "instances": instances}
+    rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
+    for target, template in recipe.files.items():
+        rendered[target] = _render_file(manifest.folder / template, context)
+    return rendered
+
+
+def _render_file(path: Path, context: dict[str, Any]) -> str:
+    try:
+        return _JINJA.from_string(path.read_text()).render(**context)
+    except OSError as exc:
+        raise SpecError(f"cannot read the template {path}: {exc.strerror or exc}") from exc
+    except jinja2.TemplateError as exc:
+        raise SpecError(f"{path}: template error: {exc}") from exc
+
+
+def _ps_rows(text: str) -> list[dict[str, Any]]:
+    """`docker compose ps --format json`: a JSON array (older Compose) or one object per line (newer)."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        rows = json.loads(text)
+        return [r for r in rows if isinstance(r, dict)]
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def _created(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).create_time())
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    import psutil
+
+    try:
+        return abs(psutil.Process(int(owner["pid"])).create_time() - float(owner["created"])) < 0.01
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+def _one_line(text: str, limit: int) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    joined = " | ".join(lines[-5:])
+    return joined if len(joined) <= limit else "…" + joined[-limit:]
