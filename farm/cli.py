@@ -13,7 +13,7 @@ def build_app() -> typer.Typer:
     """The `farm` Typer app with every command, in the order `farm --help` lists them."""
     import typer
 
-    from farm.commands import flower, lab, results, running, stack
+    from farm.commands import flower, hosts, lab, results, running, stack
     from farm.commands.common import root
 
     app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
@@ -23,6 +23,7 @@ def build_app() -> typer.Typer:
     stack_app.command("up")(stack.stack_up)
     stack_app.command("down")(stack.stack_down)
     app.add_typer(stack_app, name="stack")
+    app.add_typer(hosts.app, name="hosts")
     for name, command in (("sweeps", results.sweeps), ("results", results.results), ("report", results.report),
                           ("import", results.import_), ("run", running.run), ("refine", running.refine),
                           ("submit", lab.submit), ("worker", lab.worker), ("status", lab.status_),

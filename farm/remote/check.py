@@ -1,0 +1,180 @@
+"""Is a SUT host usable? SSH, host key, auth, Docker and Compose, free disk and memory, clock offset.
+
+`check_hosts` answers for several hosts at once (one thread and one SSH connection each); ``farm hosts check``
+prints the answer as a table.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from farm.errors import (
+    HostKeyChangedError,
+    RemoteTimeoutError,
+    SSHAuthError,
+    SSHError,
+    SSHUnreachableError,
+    UnknownHostKeyError,
+)
+from farm.remote.hosts import SutHost
+from farm.remote.ssh import SSHConnection
+
+COLUMNS = ("ssh", "host key", "auth", "docker", "compose", "disk free", "memory", "clock offset")
+_COMMAND_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's answer: a short text, and whether it passed (None: not run, or only informative)."""
+
+    text: str
+    ok: bool | None = True
+
+
+@dataclass
+class HostCheck:
+    """Every check of one SUT host, by column, and the reason it is unusable (None when usable)."""
+
+    host: SutHost
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether stacks can run there: reachable, trusted, authenticated, with Docker and Compose."""
+        return self.problem is None
+
+    def fail(self, column: str, text: str, *, fatal: bool = True) -> None:
+        """Record a failed check; a fatal one makes the host unusable (the first such reason is kept)."""
+        self.outcomes[column] = Outcome(text, ok=False)
+        if fatal and self.problem is None:
+            self.problem = f"{column}: {text}"
+
+
+def check_hosts(hosts: list[SutHost], connect_timeout: float) -> list[HostCheck]:
+    """Check every host (in parallel), in the order given."""
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(hosts), 8)) as pool:
+        return list(pool.map(lambda h: check_host(h, connect_timeout), hosts))
+
+
+def check_host(host: SutHost, connect_timeout: float) -> HostCheck:
+    """Connect to one host and run every check; each failure is one short reason in its column."""
+    report = HostCheck(host)
+    conn = SSHConnection(host, connect_timeout=connect_timeout)
+    try:
+        conn.open()
+    except UnknownHostKeyError:
+        report.outcomes["ssh"] = Outcome("ok")
+        report.fail("host key", f"unknown: farm hosts trust {host.name}")
+        return report
+    except HostKeyChangedError:
+        report.outcomes["ssh"] = Outcome("ok")
+        report.fail("host key", "CHANGED: possible attack; see farm hosts trust")
+        return report
+    except SSHAuthError as exc:
+        report.outcomes.update({"ssh": Outcome("ok"), "host key": Outcome("ok")})
+        report.fail("auth", _last_part(exc.message))
+        return report
+    except SSHError as exc:
+        report.fail("ssh", _last_part(exc.message))
+        return report
+    try:
+        report.outcomes.update({"ssh": Outcome("ok"), "host key": Outcome("ok"), "auth": Outcome(f"ok ({host.user})")})
+        _run_checks(conn, report)
+    finally:
+        conn.close()
+    return report
+
+
+def _run_checks(conn: SSHConnection, report: HostCheck) -> None:
+    checks: list[tuple[str, Callable[[SSHConnection, SutHost], Outcome], bool]] = [
+        ("docker", _docker, True), ("compose", _compose, True), ("disk free", _disk, False),
+        ("memory", _memory, False), ("clock offset", _clock, False)]
+    for column, check, fatal in checks:
+        try:
+            outcome = check(conn, report.host)
+        except RemoteTimeoutError:
+            outcome = Outcome(f"no answer in {_COMMAND_TIMEOUT_S:g} s", ok=False)
+        except SSHUnreachableError as exc:
+            report.fail(column, _last_part(exc.message))
+            return
+        if outcome.ok is False:
+            report.fail(column, outcome.text, fatal=fatal)
+        else:
+            report.outcomes[column] = outcome
+
+
+def _docker_env(host: SutHost) -> dict[str, str] | None:
+    return {"DOCKER_HOST": host.docker_host} if host.docker_host else None
+
+
+def _docker(conn: SSHConnection, host: SutHost) -> Outcome:
+    result = conn.run(["docker", "version", "--format", "{{.Server.Version}}"], check=False,
+                      timeout=_COMMAND_TIMEOUT_S, env=_docker_env(host))
+    if result.code == 127:
+        return Outcome("not found", ok=False)
+    if result.code != 0 or not result.stdout.strip():
+        return Outcome(_short(result.stderr) or f"exited with {result.code}", ok=False)
+    return Outcome(result.stdout.strip())
+
+
+def _compose(conn: SSHConnection, host: SutHost) -> Outcome:
+    for argv in (["docker", "compose", "version", "--short"], ["docker-compose", "version", "--short"]):
+        result = conn.run(argv, check=False, timeout=_COMMAND_TIMEOUT_S, env=_docker_env(host))
+        if result.code == 0 and result.stdout.strip():
+            version = result.stdout.strip().splitlines()[0]
+            return Outcome(version if argv[0] == "docker" else f"{version} (docker-compose)")
+    return Outcome("not found", ok=False)
+
+
+def _disk(conn: SSHConnection, host: SutHost) -> Outcome:
+    parent = posixpath.dirname(host.workdir.rstrip("/")) or "/"
+    result = conn.run(["df", "-Pk", parent], check=False, timeout=_COMMAND_TIMEOUT_S)
+    try:
+        available_kib = int(result.stdout.strip().splitlines()[-1].split()[3])
+    except (IndexError, ValueError):
+        return Outcome(f"df {parent}: " + (_short(result.stderr) or "unreadable"), ok=False)
+    return Outcome(f"{_gib(available_kib)} in {parent}")
+
+
+def _memory(conn: SSHConnection, host: SutHost) -> Outcome:
+    result = conn.run(["cat", "/proc/meminfo"], check=False, timeout=_COMMAND_TIMEOUT_S)
+    for line in result.stdout.splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemAvailable" and value.split() and value.split()[0].isdigit():
+            return Outcome(f"{_gib(int(value.split()[0]))} available")
+    return Outcome("no MemAvailable in /proc/meminfo", ok=False)
+
+
+def _clock(conn: SSHConnection, host: SutHost) -> Outcome:
+    before = time.time()
+    result = conn.run(["date", "+%s.%N"], check=False, timeout=_COMMAND_TIMEOUT_S)
+    after = time.time()
+    try:
+        remote = float(result.stdout.strip())
+    except ValueError:
+        return Outcome("date +%s.%N: unreadable", ok=False)
+    offset, error = remote - (before + after) / 2, (after - before) / 2
+    return Outcome(f"{offset:+.3f} s ± {error:.3f}", ok=None if abs(offset) > 1 + error else True)
+
+
+def _gib(kib: int) -> str:
+    return f"{kib / (1 << 20):.1f} GiB"
+
+
+def _short(text: str, limit: int = 70) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = "".join(ch if ch.isprintable() else "?" for ch in (lines[-1] if lines else ""))
+    return last if len(last) <= limit else last[: limit - 1] + "…"
+
+
+def _last_part(message: str) -> str:
+    """The reason at the end of an SSH error's message (``sutA: cannot reach …: Connection refused``)."""
+    return _short(message.rsplit(": ", 1)[-1])
+
