@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -134,6 +134,20 @@ class StopWhen(_Frozen):
         return self.p95_ms is not None and p95_ms is not None and p95_ms >= self.p95_ms
 
 
+class SutSpec(_Frozen):
+    """Where the stack under test runs: hosts named in the hosts file (FARM_HOSTS_FILE), and the driver there."""
+
+    hosts: list[PlainText] = Field(min_length=1, max_length=1000, description="SUT host names; one free one per group")
+    driver: Literal["compose"] = Field(default="compose", description="how the stack runs there")
+
+    @field_validator("hosts")
+    @classmethod
+    def _distinct(cls, hosts: list[str]) -> list[str]:
+        if len(set(hosts)) != len(hosts):
+            raise ValueError("a host is listed twice")
+        return hosts
+
+
 class SweepSpec(_Frozen):
     """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
 
@@ -146,6 +160,7 @@ class SweepSpec(_Frozen):
     slo: SLO | None = None
     stop_when: StopWhen | None = None
     targets: list[PlainText] = Field(default_factory=list, description="worker names; groups are spread over them")
+    sut: SutSpec | None = Field(default=None, description="run the stack on SUT hosts; default: here, as processes")
     description: Description = ""
 
     @field_validator("name")
@@ -325,6 +340,9 @@ def _resolve_locustfile(name: str, base: Path, source: str) -> Path:
 
 
 def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
+    if spec.sut is not None and manifest.compose is None:
+        raise SpecError(f"{source}: sut: stack '{manifest.name}' has no compose recipe to run on a SUT host; "
+                        "add a `compose:` section to its stack.yaml, or remove `sut:`")
     declared = manifest.parameters
     allowed_keys = ", ".join([*RESERVED, *declared])
     for key, values in spec.matrix.items():

@@ -6,12 +6,20 @@ every group it held (the running one and those still waiting in its task) expire
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
-from farm.errors import CancelledError, StoreError
+from farm.errors import CancelledError, SpecError, StoreError
 from farm.execute import ExecutionContext, describe, execute_group
+from farm.spec import LoadedSweep
+from farm.stacks.compose import ComposeDriver, ssh_connector
+from farm.stacks.driver import StackDriver
 from workers.runtime import Runtime
 
 log = logging.getLogger("loadfarm.worker")
@@ -22,6 +30,7 @@ class Heartbeat:
 
     def __init__(self, rt: Runtime, sweep: str, held: set[str], cancel: threading.Event) -> None:
         self.rt, self.sweep, self.held, self.cancel = rt, sweep, held, cancel
+        self.sut: dict[str, str] = {}  # SUT host -> the group holding it
         self.reason: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
@@ -49,6 +58,10 @@ class Heartbeat:
                     for group_id in list(self.held):
                         if not self.rt.leases.renew(group_id, self.rt.name, lease_s):
                             self._halt(f"lease of group {group_id} lost: another worker took it over")
+                            return
+                    for host, group_id in list(self.sut.items()):
+                        if not self.rt.sut_leases.renew(host, group_id, lease_s):
+                            self._halt(f"lease of SUT host {host} lost: another worker took it over")
                             return
             except StoreError as exc:  # the database is away: keep working, results are retried
                 log.warning("heartbeat could not reach the store: %s", exc)
@@ -83,7 +96,9 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
                     if not rt.leases.begin_attempt(group_id, rt.name):
                         log.error("group %s: no attempt left; its unfinished cells failed", group_id)
                         continue
-                    outcome = execute_group(ctx, loaded, group_id)
+                    with _stack_place(rt, loaded, group_id, beat) as (driver, host):
+                        outcome = execute_group(dataclasses.replace(ctx, driver=driver, host=host), loaded,
+                                                group_id)
                     error = outcome.retry
                     for status, n in outcome.counts.items():
                         counts[status] = counts.get(status, 0) + n
@@ -111,3 +126,35 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
                 rt.leases.release(group_id, rt.name)
     rt.store.settle(sweep)
     return counts
+
+
+@contextmanager
+def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str,
+                 beat: Heartbeat) -> Iterator[tuple[StackDriver, dict[str, Any]]]:
+    """Where the group's stack runs: here as processes, or on a free SUT host of the sweep (leased meanwhile)."""
+    if loaded.spec.sut is None:
+        yield rt.driver, rt.host
+        return
+    hosts = rt.sut_hosts()
+    missing = [h for h in loaded.spec.sut.hosts if h not in hosts]
+    if missing:
+        raise SpecError(f"SUT host(s) {', '.join(missing)} not in {rt.settings.hosts_file} on worker {rt.name}",
+                        hint="add them to the hosts file (FARM_HOSTS_FILE) on every generator")
+    lease_s = rt.settings.lease_s
+    waited_since = time.monotonic()
+    while (name := rt.sut_leases.claim(loaded.spec.sut.hosts, group_id, rt.name, lease_s)) is None:
+        if beat.cancel.is_set():
+            raise CancelledError("cancelled while waiting for a free SUT host")
+        if time.monotonic() - waited_since > 5:
+            log.info("group %s waits for a free SUT host among %s", group_id, ", ".join(loaded.spec.sut.hosts))
+            waited_since = time.monotonic()
+        time.sleep(1.0)
+    beat.sut[name] = group_id
+    try:
+        driver = ComposeDriver(hosts[name], rt.settings.artefacts_dir / "deployments",
+                               ssh_connector(rt.settings.ssh_connect_timeout_s),
+                               up_timeout_s=max(120.0, rt.settings.ready_timeout_s))
+        yield driver, {**rt.host, "sut": driver.fingerprint()}
+    finally:
+        beat.sut.pop(name, None)
+        rt.sut_leases.release(name, group_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 
+from farm.remote.hosts import load_hosts
 from farm.settings import Settings
+from farm.stacks.compose import clean_dead, ssh_connector
 from farm.stacks.local import LocalDriver
 from farm.store.repository import Store
 from scheduler.app import make_app
@@ -21,6 +23,11 @@ def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO") -> None
     stopped = LocalDriver(settings.artefacts_dir / "deployments").clean_dead()
     if stopped:
         log.warning("stopped %d process group(s) left by a dead worker on this host", stopped)
+    if settings.hosts_file.is_file():
+        removed = clean_dead(settings.artefacts_dir / "deployments", load_hosts(settings.hosts_file),
+                             ssh_connector(settings.ssh_connect_timeout_s))
+        if removed:
+            log.warning("removed %d deployment(s) a dead worker left on SUT hosts", removed)
     store = Store(settings.database_url, retry_s=30.0)
     store.migrate()
     store.engine.dispose()  # no connection crosses the pool's fork; the reaper runs in the pool process

@@ -10,10 +10,11 @@ from typing import Any
 
 from farm.host import fingerprint
 from farm.load.runner import LocustRunner
+from farm.remote.hosts import SutHost, load_hosts
 from farm.settings import Settings
 from farm.spec import LoadedSweep, parse_sweep
 from farm.stacks.local import LocalDriver
-from farm.store.leases import Leases
+from farm.store.leases import Leases, SutLeases
 from farm.store.repository import Store
 
 
@@ -24,11 +25,20 @@ class Runtime:
     settings: Settings
     store: Store
     leases: Leases
+    sut_leases: SutLeases
     driver: LocalDriver
     runner: LocustRunner
     host: dict[str, Any]
     _sweeps: dict[str, LoadedSweep] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hosts: dict[str, SutHost] | None = None
+
+    def sut_hosts(self) -> dict[str, SutHost]:
+        """The SUT hosts of this worker's hosts file (FARM_HOSTS_FILE), read when first needed."""
+        with self._lock:
+            if self._hosts is None:
+                self._hosts = load_hosts(self.settings.hosts_file)
+            return self._hosts
 
     @property
     def name(self) -> str:
@@ -56,6 +66,7 @@ def runtime() -> Runtime:
     settings = Settings()
     store = Store(settings.database_url, retry_s=120.0)
     return Runtime(settings=settings, store=store, leases=Leases(store, settings.max_attempts),
+                   sut_leases=SutLeases(store),
                    driver=LocalDriver(settings.artefacts_dir / "deployments"),
                    runner=LocustRunner(saturation_cpu_pct=settings.saturation_cpu_pct),
                    host=fingerprint(settings.host_name))

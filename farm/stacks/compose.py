@@ -38,6 +38,12 @@ BUILD_TIMEOUT_S = 900.0
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                             lstrip_blocks=True, autoescape=False)
 _SKIP = ("__pycache__", ".pyc", ".git")
+# A constant script (no value of ours is interpolated into it): the host's facts, one key=value per line.
+_FINGERPRINT = (
+    'echo "cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2-)"; echo "cores=$(nproc)"; '
+    'echo "memory_kb=$(awk \'/MemTotal/ {print $2}\' /proc/meminfo)"; echo "kernel=$(uname -r)"; '
+    'echo "docker=$(docker version --format "{{.Server.Version}}" 2>/dev/null)"; '
+    'echo "compose=$(docker compose version --short 2>/dev/null || docker-compose version --short 2>/dev/null)"')
 
 
 class CommandOutput(Protocol):
@@ -69,6 +75,10 @@ class RemoteShell(Protocol):
 
     def put_text(self, remote_path: str, text: str, mode: int = 0o644) -> None:
         """Write a remote file."""
+        ...
+
+    def put_file(self, local: Path, remote_path: str) -> None:
+        """Upload a file."""
         ...
 
     def put_tree(self, local: Path, remote_dir: str) -> None:
@@ -206,6 +216,20 @@ class ComposeDriver:
                     found[(service, replica)] = Endpoint(service, replica, self.host.address,
                                                          int(pub["PublishedPort"]))
         return [found[k] for k in sorted(found)]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The SUT host's CPU model, cores, memory, kernel, Docker and Compose versions (recorded with cells)."""
+        conn = self.connect(self.host)
+        try:
+            result = conn.run(["sh", "-c", _FINGERPRINT], timeout=60, check=False, env=self._env())
+        finally:
+            conn.close()
+        facts: dict[str, Any] = {"name": self.host.name, "address": self.host.address}
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition("=")
+            if key in ("cpu", "cores", "memory_kb", "kernel", "docker", "compose") and value.strip():
+                facts[key] = int(value) if key in ("cores", "memory_kb") and value.strip().isdigit() else value.strip()
+        return facts
 
     # --------------------------------------------------------------------------------------- ready
     def ready(self, deployment: Deployment, deadline: float) -> None:

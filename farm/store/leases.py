@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from farm.store.models import CellRow, GroupRow, SweepRow, utcnow
+from farm.errors import StoreError
+from farm.store.models import CellRow, GroupRow, SutLeaseRow, SweepRow, utcnow
 from farm.store.repository import FINISHED, Store, transient_retry
 
 GIVE_UP_STAGE = "attempts"
@@ -136,3 +137,51 @@ class Leases:
         with self.store.session() as s:
             s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != "running")
                       .values(status="queued"))
+
+
+class SutLeases:
+    """Leases on SUT hosts: a running group holds one SUT host, so two generators never load the same one."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _ensure(self, hosts: list[str]) -> None:
+        with self.store.session() as s:
+            known = set(s.scalars(select(SutLeaseRow.host).where(SutLeaseRow.host.in_(hosts))))
+        for host in hosts:
+            if host not in known:
+                try:
+                    with self.store.session() as s:
+                        s.add(SutLeaseRow(host=host))
+                except StoreError:  # another worker created it first
+                    continue
+
+    @transient_retry
+    def claim(self, hosts: list[str], group_id: str, worker: str, lease_s: float) -> str | None:
+        """Take the first free host of ``hosts`` for a group (free: never leased, released, or expired)."""
+        self._ensure(hosts)
+        now = utcnow()
+        with self.store.session() as s:
+            for host in hosts:
+                free = or_(SutLeaseRow.lease_until.is_(None), SutLeaseRow.lease_until < now,
+                           SutLeaseRow.group_id == group_id)
+                result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, free).values(
+                    group_id=group_id, worker=worker, lease_until=now + timedelta(seconds=lease_s)))
+                if result.rowcount:  # type: ignore[attr-defined]
+                    return host
+        return None
+
+    @transient_retry
+    def renew(self, host: str, group_id: str, lease_s: float) -> bool:
+        """Extend the group's lease on its SUT host; False when it lost it."""
+        with self.store.session() as s:
+            result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.group_id == group_id)
+                               .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @transient_retry
+    def release(self, host: str, group_id: str) -> None:
+        """Free the SUT host for the next group."""
+        with self.store.session() as s:
+            s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.group_id == group_id)
+                      .values(group_id=None, worker=None, lease_until=None))

@@ -55,6 +55,17 @@ class GroupRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class SutLeaseRow(Base):
+    """A SUT host in use by one running group: two generators never load the same SUT host at once."""
+
+    __tablename__ = "sut_leases"
+
+    host: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class CellRow(Base):
     """One measurement cell: parameters, status, stage times, host, error and summary metrics."""
 
@@ -70,6 +81,7 @@ class CellRow(Base):
     repetition: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     host: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sut_host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     host_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     stage_times: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

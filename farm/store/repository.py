@@ -317,7 +317,8 @@ class Store:
         now = utcnow()
         with self.session() as s:
             s.execute(update(CellRow).where(CellRow.id == cell_id).values(
-                status="running", host=host["name"], host_info=host, started_at=now, finished_at=None,
+                status="running", host=host["name"], sut_host=(host.get("sut") or {}).get("name"), host_info=host,
+                started_at=now, finished_at=None,
                 error_stage=None, error_category=None, error_message=None, stage_times={"started": now.isoformat()}))
 
     @transient_retry
