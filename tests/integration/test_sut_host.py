@@ -1,0 +1,171 @@
+"""The SUT-host fixture for real: a namespace with dockerd, the offline base image, Compose v2 and sshd."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from farm.remote.baseimage import BASE_IMAGE, LABEL, tarball_key
+from tests.integration.sut import SutHost, base_image_tarball, box_snapshot, sut_host
+
+pytestmark = pytest.mark.integration
+__all__ = ["base_image_tarball"]  # the session fixture, shared with this module
+
+COMPOSE = """
+services:
+  cache:
+    image: loadfarm/base:bookworm
+    command: ["redis-server", "--protected-mode", "no", "--save", ""]
+    init: true
+    healthcheck: {test: ["CMD", "redis-cli", "ping"], interval: 1s, retries: 30}
+  web:
+    build: {context: ./web, args: {BASE: loadfarm/base:bookworm}}
+    image: lftest/web:1
+    command: ["python3", "-m", "http.server", "8000", "--directory", "/srv"]
+    init: true
+    volumes: [data:/srv]
+    depends_on: {cache: {condition: service_healthy}}
+    healthcheck: {test: ["CMD", "curl", "-fsS", "http://127.0.0.1:8000/"], interval: 1s, retries: 30}
+volumes:
+  data: {}
+"""
+
+# The pattern every stack Dockerfile follows: a registry base by default, the offline base by build argument.
+DOCKERFILE = """ARG BASE=python:3.12-slim
+FROM ${BASE}
+RUN python3 -c "import aiohttp, redis; print('ok')" > /built
+"""
+
+# Other tests' lab namespaces (tests/integration/lab.py) may come and go while this module runs.
+OTHERS = re.compile(r"^lf[0-9a-f]{4}o\d+$|/run/netns/lf[0-9a-f]{4}-\d+ |^lf[0-9a-f]{4}-\d+")
+
+
+@pytest.fixture(scope="module")
+def sut(base_image_tarball: Path) -> Iterator[SutHost]:
+    with sut_host(base_image_tarball) as host:
+        yield host
+
+
+def remote(sut: SutHost, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(sut.ssh_command(command), capture_output=True, text=True, timeout=timeout)
+
+
+def test_base_image_runs_the_shop_stack_python(sut: SutHost, base_image_tarball: Path) -> None:
+    # Given the SUT host's daemon with the imported base image
+    # When a container of it imports the shop's libraries and looks for its servers
+    check = "python3 -c 'import aiohttp, redis' && for p in nginx redis-server curl ps; do command -v $p; done"
+    done = sut.docker("run", "--rm", BASE_IMAGE, "sh", "-c", check)
+    # Then it works with no registry, and the image is labelled with the tarball's cache key
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) == 4
+    label = sut.docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', BASE_IMAGE)
+    assert label.stdout.strip() == tarball_key(base_image_tarball)
+
+
+def test_compose_over_ssh_scales_and_goes_down(sut: SutHost, tmp_path: Path) -> None:
+    # Given a two-service project (one built FROM the base) uploaded over SSH to a folder on the host
+    project = tmp_path / "proj"
+    (project / "web").mkdir(parents=True)
+    (project / "compose.yaml").write_text(COMPOSE)
+    (project / "web" / "Dockerfile").write_text(DOCKERFILE)
+    folder = sut.root / "deployments" / "lftest-1"
+    assert remote(sut, f"mkdir -p {shlex.quote(str(folder.parent))}").returncode == 0
+    upload = subprocess.run(["scp", "-q", "-r", *sut.ssh_options(), "-P", str(sut.ssh_port), str(project),
+                             f"{sut.ssh_user}@{sut.address}:{folder}"], capture_output=True, text=True, timeout=60)
+    assert upload.returncode == 0, upload.stderr
+    compose = f"cd {shlex.quote(str(folder))} && timeout 120 docker compose -p lftest-1"
+
+    # When it comes up scaled to three web replicas, in one SSH command run on the host
+    up = remote(sut, f"{compose} up -d --wait --wait-timeout 90 --scale web=3")
+    assert up.returncode == 0, up.stderr
+    ps = remote(sut, f"{compose} ps --format json")
+
+    # Then every replica is running and healthy, and each answers on its own address
+    assert ps.returncode == 0, ps.stderr
+    rows = [json.loads(line) for line in ps.stdout.splitlines() if line.strip()]
+    rows = [r for row in rows for r in (row if isinstance(row, list) else [row])]
+    assert sorted(r["Service"] for r in rows) == ["cache", "web", "web", "web"]
+    assert {r["Health"] for r in rows} == {"healthy"}
+    for index in (1, 2, 3):
+        answer = remote(sut, f"{compose} exec -T --index {index} web curl -fsS -o /dev/null -w %{{http_code}} "
+                             "http://127.0.0.1:8000/")
+        assert answer.stdout == "200", answer.stderr
+
+    # When it is taken down with its volumes and orphans
+    down = remote(sut, f"{compose} down -v --remove-orphans -t 2")
+
+    # Then the host has no container, network or volume of the project left
+    assert down.returncode == 0, down.stderr
+    label = "label=com.docker.compose.project=lftest-1"
+    for kind in ("container", "network", "volume"):
+        listed = sut.docker(kind, "ls", *(["-a"] if kind == "container" else []), "-q", "--filter", label)
+        assert listed.returncode == 0 and listed.stdout.strip() == "", (kind, listed.stdout)
+
+
+def test_stack_dockerfile_builds_from_the_base_offline(sut: SutHost, tmp_path: Path) -> None:
+    # Given a stack Dockerfile whose base is a build argument defaulting to a registry image
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    # When it is built with the offline base (no registry reachable from the SUT host)
+    built = sut.docker("build", "-q", "--build-arg", f"BASE={BASE_IMAGE}", "-t", "lftest/app:1", str(tmp_path),
+                       timeout=180)
+    # Then the image exists, was built FROM the base, and ran its build step
+    assert built.returncode == 0, built.stderr
+    ran = sut.docker("run", "--rm", "lftest/app:1", "cat", "/built")
+    assert ran.stdout.strip() == "ok", ran.stderr
+
+
+def test_hosts_file_names_the_host(sut: SutHost, tmp_path: Path) -> None:
+    # Given the fixture's hosts file
+    path = sut.hosts_file(tmp_path / "farm-hosts.yaml")
+    entry = yaml.safe_load(path.read_text())["sut_hosts"]["sutA"]
+    # When the controller logs in with exactly the named key and known_hosts
+    user_host, port = entry["ssh"].rsplit(":", 1)
+    login = subprocess.run(["ssh", "-F", "/dev/null", "-i", entry["key"], "-o", "IdentitiesOnly=yes",
+                            "-o", f"UserKnownHostsFile={entry['known_hosts']}", "-o", "StrictHostKeyChecking=yes",
+                            "-o", "BatchMode=yes", "-p", port, user_host, "--", "docker compose version --short;",
+                            "docker info --format '{{.DockerRootDir}}'"], capture_output=True, text=True, timeout=60)
+    # Then the session talks to this host's own daemon, with the Compose v2 plugin
+    assert login.returncode == 0, login.stderr
+    version, root = login.stdout.split()
+    assert version.startswith("2.")
+    assert root == str(sut.root / "data")
+    assert entry["docker_host"] == sut.docker_host
+
+
+def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, set[str]]:
+    new = {key: {item for item in after[key] - before[key] if not OTHERS.search(item)} for key in after}
+    new["mounts"].discard("/dev/vda /run/netns ext4")  # iproute2's own mount, made once by the first `netns add`
+    new["mounts"] = {m for m in new["mounts"] if not m.endswith(" /run/netns ext4")}
+    return {key: items for key, items in new.items() if items}
+
+
+def test_teardown_leaves_nothing(base_image_tarball: Path) -> None:
+    # Given a snapshot of the box, and a SUT host with a running container publishing a port, a network, a volume
+    before = box_snapshot()
+    with sut_host(base_image_tarball, "sutB") as host:
+        assert host.docker("network", "create", "lfnet").returncode == 0
+        assert host.docker("volume", "create", "lfvol").returncode == 0
+        running = host.docker("run", "-d", "--network", "lfnet", "-v", "lfvol:/v", "-p", "8080:8000",
+                              BASE_IMAGE, "python3", "-m", "http.server", "8000")
+        assert running.returncode == 0, running.stderr
+        during = box_snapshot()
+        daemons = [p for p in psutil.process_iter(["cmdline"]) if str(host.root) in " ".join(p.info["cmdline"] or [])]
+        assert len(daemons) >= 3  # dockerd, its containerd, sshd
+        assert any(str(host.root) in m for m in during["mounts"])  # the daemon's overlay mounts, on the box
+    after = box_snapshot()
+    # Then the box's own firewall never changed (dockerd's rules live in the namespace)
+    assert during["iptables"] == before["iptables"] and during["ip6tables"] == before["ip6tables"]
+    # And after teardown: no interface, rule, mount or namespace is left, no process, no folder
+    assert _leftovers(before, after) == {}
+    assert host.netns not in " ".join(after["netns"])
+    assert not any(str(host.root) in m for m in after["mounts"])
+    assert not [p for p in daemons if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not host.root.exists()
