@@ -23,6 +23,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
     """One cell (a stored row) as a flat record in the results contract of `farm results --format json`."""
     total = total_of(cell)
     hits, misses = cell.cache_hits, cell.cache_misses
+    sut = (cell.stack_metrics or {}).get("sut") or {}
     looked_up = (hits or 0) + (misses or 0)
     record: dict[str, Any] = {
         "id": cell.id,
@@ -36,6 +37,11 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "cache_misses": misses,
         "generator_cpu_pct": cell.generator_cpu_pct,
         "generator_saturated": cell.generator_saturated,
+        "sut_host": cell.sut_host,
+        "sut_cpu_pct": sut.get("host_cpu_pct"),
+        "sut_cpu_s": sut.get("cpu_s"),
+        "sut_saturated": sut.get("saturated"),
+        "sut_services": sut.get("services"),
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }
@@ -47,7 +53,8 @@ def cell_record(cell: Any) -> dict[str, Any]:
 
 def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results."""
-    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error")}} for r in records]
+    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services")}}
+            for r in records]
     return pd.DataFrame(rows)
 
 

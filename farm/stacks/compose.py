@@ -9,6 +9,7 @@ reach each replica directly, from the generator, with the same HTTP contract as 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ from farm.stacks import contract
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.probe import http_ok
+from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
 
 log = logging.getLogger("loadfarm.compose")
 STATE_FILE = "compose-state.json"
@@ -256,8 +258,13 @@ class ComposeDriver:
         contract.reset(deployment)
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
-        """Read each replica's metrics."""
-        return contract.metrics(deployment)
+        """Read each replica's metrics, and sample the SUT's CPU and memory on the host (cgroup files)."""
+        counters = contract.metrics(deployment)
+        conn: RemoteShell = deployment.handles["conn"]
+        result = conn.run(["sh", "-c", SAMPLE_SCRIPT, "sh", deployment.name], timeout=30, check=False,
+                          env=self._env())
+        sample = parse_sample(result.stdout) if result.code == 0 else None
+        return dataclasses.replace(counters, resources=sample)
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of `docker compose logs`."""

@@ -67,14 +67,18 @@ class StackMetrics:
     cache_hits: int | None
     cache_misses: int | None
     raw: list[dict[str, Any]]
+    resources: dict[str, Any] | None = None  # a driver's sample of the SUT's CPU and memory (raw, or a window)
 
     def minus(self, before: StackMetrics) -> StackMetrics:
         """The change since an earlier reading (e.g. the end of the warm-up)."""
+        from farm.stacks.resources import window
+
         def sub(a: int | None, b: int | None) -> int | None:
             return None if a is None or b is None else max(0, a - b)
 
+        used = window(before.resources, self.resources) if before.resources and self.resources else None
         return StackMetrics(sub(self.cache_hits, before.cache_hits), sub(self.cache_misses, before.cache_misses),
-                            self.raw)
+                            self.raw, used)
 
 
 def read_metrics(docs: list[tuple[str, Any]], labels: list[dict[str, Any]]) -> StackMetrics:

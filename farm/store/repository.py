@@ -345,7 +345,8 @@ class Store:
             row.measured_s, row.warmup_s = result.measured_s, result.warmup_s
             row.generator_cpu_pct, row.generator_saturated = result.generator_cpu_pct, result.generator_saturated
             row.cache_hits, row.cache_misses = metrics.cache_hits, metrics.cache_misses
-            row.stack_metrics = {"instances": metrics.raw}
+            row.stack_metrics = {"instances": metrics.raw,
+                                 **({"sut": metrics.resources} if metrics.resources else {})}
             row.artefacts = result.artefacts
 
     @transient_retry
