@@ -44,8 +44,9 @@ FROM ${BASE}
 RUN python3 -c "import aiohttp, redis; print('ok')" > /built
 """
 
-# Other tests' lab namespaces (tests/integration/lab.py) may come and go while this module runs.
-OTHERS = re.compile(r"^lf[0-9a-f]{4}o\d+$|/run/netns/lf[0-9a-f]{4}-\d+ |^lf[0-9a-f]{4}-\d+")
+# Other tests' lab namespaces (tests/integration/lab.py) and SUT hosts may come and go while this module runs:
+# their names carry a tag of their own (lf<tag>-N, lf<tag>oN; lfsut-<tag>, lfs<tag>oN).
+OTHERS = re.compile(r"\blf(?:sut-|s)?([0-9a-f]{4})(?:-\d+|o\d+|-|\b)")
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +141,14 @@ def test_hosts_file_names_the_host(sut: SutHost, tmp_path: Path) -> None:
     assert entry["docker_host"] == sut.docker_host
 
 
-def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, set[str]]:
-    new = {key: {item for item in after[key] - before[key] if not OTHERS.search(item)} for key in after}
-    new["mounts"].discard("/dev/vda /run/netns ext4")  # iproute2's own mount, made once by the first `netns add`
-    new["mounts"] = {m for m in new["mounts"] if not m.endswith(" /run/netns ext4")}
+def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]], tag: str) -> dict[str, set[str]]:
+    """What appeared between the snapshots, less other fixtures' things and iproute2's own /run/netns mount."""
+    def ours(item: str) -> bool:
+        found = OTHERS.search(item)
+        return found is None or found.group(1) == tag
+
+    new = {key: {item for item in after[key] - before[key] if ours(item)} for key in after}
+    new["mounts"] = {m for m in new["mounts"] if m.split()[1] != "/run/netns"}  # made once, by the first netns add
     return {key: items for key, items in new.items() if items}
 
 
@@ -164,7 +169,7 @@ def test_teardown_leaves_nothing(base_image_tarball: Path) -> None:
     # Then the box's own firewall never changed (dockerd's rules live in the namespace)
     assert during["iptables"] == before["iptables"] and during["ip6tables"] == before["ip6tables"]
     # And after teardown: no interface, rule, mount or namespace is left, no process, no folder
-    assert _leftovers(before, after) == {}
+    assert _leftovers(before, after, host.netns.removeprefix("lfsut-")) == {}
     assert host.netns not in " ".join(after["netns"])
     assert not any(str(host.root) in m for m in after["mounts"])
     assert not [p for p in daemons if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
