@@ -54,10 +54,11 @@ def debian_mirror(suite: str = SUITE, sources: tuple[Path, ...] = _SOURCES) -> s
 
 
 def _mirror_in(text: str, suite: str, *, deb822: bool) -> str | None:
-    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    # a comment line is dropped, not blanked: in deb822 a blank line ends the stanza
+    lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines() if not line.lstrip().startswith("#")]
     if not deb822:
         for line in lines:
-            words = [w for w in re.sub(r"\[[^]]*\]", " ", line).split()]
+            words = re.sub(r"\[[^]]*\]", " ", line).split()
             if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
                 return words[1].rstrip("/")
         return None

@@ -146,10 +146,12 @@ class SutHost:
         return ["ssh", *self.ssh_options(), "-p", str(self.ssh_port), f"{self.ssh_user}@{address or self.address}",
                 "--", command]
 
-    def hosts_file(self, path: Path, name: str | None = None) -> Path:
-        """Write a FARM_HOSTS_FILE naming this host (issue 8's format plus `docker_host:`)."""
+    def hosts_file(self, path: Path, name: str | None = None, workdir: str | None = None) -> Path:
+        """Write a FARM_HOSTS_FILE naming this host (issue 8's format plus `docker_host:`, and `workdir:` if given)."""
         entry = {"ssh": f"{self.ssh_user}@{self.address}:{self.ssh_port}", "key": str(self.client_key),
                  "known_hosts": str(self.known_hosts), "docker_host": self.docker_host}
+        if workdir:  # e.g. str(host.root / "work"): uploads then vanish with the host
+            entry["workdir"] = workdir
         path.write_text(yaml.safe_dump({"sut_hosts": {name or self.name: entry}}, sort_keys=False))
         return path
 

@@ -1,0 +1,93 @@
+"""The offline base image's pure parts: the apt mirror, the cache key and cache hit, the `docker import` argv."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from farm.errors import ProvisionError
+from farm.remote.baseimage import (
+    BASE_IMAGE,
+    BASE_PACKAGES,
+    DEFAULT_MIRROR,
+    LABEL,
+    cache_key,
+    debian_mirror,
+    import_command,
+    rootfs_tarball,
+    tarball_key,
+)
+
+DEB822 = """Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian/
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_mirror_is_read_from_deb822_sources(tmp_path: Path) -> None:
+    # Given a deb822 sources folder naming a mirror for bookworm (and a commented-out snapshot URL)
+    (tmp_path / "debian.sources").write_text(DEB822)
+    # When the mirror for bookworm is looked up
+    # Then it is the stanza's URI without its trailing slash, not the comment nor the security suite
+    assert debian_mirror("bookworm", (tmp_path / "none.list", tmp_path)) == "http://mirror.example/debian"
+    assert debian_mirror("bookworm-security", (tmp_path,)) == "http://mirror.example/debian-security"
+
+
+def test_mirror_is_read_from_one_line_sources_with_options(tmp_path: Path) -> None:
+    # Given a one-line sources.list with options in brackets, and a commented-out line before it
+    sources = tmp_path / "sources.list"
+    sources.write_text("# deb http://old.example/debian bookworm main\n"
+                       "deb [arch=amd64 signed-by=/k.gpg] http://lab.example/debian/ bookworm main\n")
+    # When / Then the live line's mirror is found; a suite no line names falls back to Debian's default
+    assert debian_mirror("bookworm", (sources,)) == "http://lab.example/debian"
+    assert debian_mirror("trixie", (sources,)) == DEFAULT_MIRROR
+
+
+def test_cache_key_ignores_order_and_duplicates_but_not_the_suite() -> None:
+    # Given the same packages in another order, repeated
+    # When / Then the key is the same; another package or suite changes it
+    assert cache_key(["b", "a", "a"]) == cache_key(["a", "b"])
+    assert cache_key(["a", "b"]) != cache_key(["a", "b", "c"])
+    assert cache_key(["a"], "bookworm") != cache_key(["a"], "trixie")
+
+
+def test_a_cached_tarball_is_returned_at_once_without_building(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a cache folder that already holds the tarball for the default packages, and no debootstrap at all
+    cached = tmp_path / f"bookworm-{cache_key(BASE_PACKAGES)}.tar.gz"
+    cached.write_bytes(b"rootfs")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    # When the tarball is asked for
+    started = time.monotonic()
+    found = rootfs_tarball(tmp_path)
+    # Then the cached file comes back at once, and its name carries the key the image is labelled with
+    assert found == cached and time.monotonic() - started < 0.5
+    assert tarball_key(found) == cache_key(BASE_PACKAGES)
+
+
+def test_a_package_name_that_is_not_debian_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    # Given a package list with an option smuggled in
+    # When / Then it is refused with one line naming it, and nothing is built
+    with pytest.raises(ProvisionError, match="not a Debian package name: '--foreign'"):
+        rootfs_tarball(tmp_path, ["python3", "--foreign"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_command_labels_the_image_with_the_key() -> None:
+    # Given an uploaded tarball path with a space
+    # When the import command is built
+    argv = import_command("/tmp/lf work/base.tar.gz", key="abc123")
+    # Then the path is one argument, the image is the base image, and the label and defaults are set
+    assert argv[:2] == ["docker", "import"] and argv[-2:] == ["/tmp/lf work/base.tar.gz", BASE_IMAGE]
+    assert ["--change", f"LABEL {LABEL}=abc123"] == argv[argv.index(f"LABEL {LABEL}=abc123") - 1:][:2]
+    assert "ENV LANG=C.UTF-8" in argv
