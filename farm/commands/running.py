@@ -64,14 +64,16 @@ class LocalWorker:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        """Warm shutdown (the current task finishes its teardown), then kill the session if it hangs."""
-        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
-            if self.proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
+        """Warm shutdown (the current task finishes its teardown), then kill the session if it hangs.
+
+        TERM goes to the worker's main process only: Celery then lets the pool finish its task — the last
+        group's teardown may still run after its last cell is stored. TERM on the pool process would kill it
+        mid-teardown and leave the stack behind.
+        """
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(wait)
+                self.proc.wait(90.0)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
@@ -166,6 +168,7 @@ def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any) -> No
             st = status(store, name)
             display.update(st, fresh)
             if st.finished:
+                display.update(st, ended.new())  # a cell that ended between the two reads
                 return
             if worker is not None and not worker.alive():
                 raise FarmError("the local worker exited unexpectedly; see farm-artefacts/worker.log")
