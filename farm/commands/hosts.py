@@ -96,7 +96,7 @@ def hosts_check(
                 cells.append(Text("-", style="dim"))
             else:
                 style = {True: "", None: "yellow", False: "red"}[outcome.ok]
-                cells.append(Text(outcome.text if outcome.ok is not False else f"{column}: {outcome.text}", style))
+                cells.append(Text(outcome.text, style))
         cells.append(Text("yes", "green") if report.usable else Text("no", "red"))
         table.add_row(*cells)
     out.print(table)

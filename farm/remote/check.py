@@ -23,7 +23,7 @@ from farm.errors import (
 from farm.remote.hosts import SutHost
 from farm.remote.ssh import SSHConnection
 
-COLUMNS = ("ssh", "host key", "auth", "docker", "compose", "disk free", "memory", "clock offset")
+COLUMNS = ("ssh", "host key", "auth", "docker", "compose", "disk free", "memory free", "clock offset")
 _COMMAND_TIMEOUT_S = 20.0
 
 
@@ -48,11 +48,11 @@ class HostCheck:
         """Whether stacks can run there: reachable, trusted, authenticated, with Docker and Compose."""
         return self.problem is None
 
-    def fail(self, column: str, text: str, *, fatal: bool = True) -> None:
-        """Record a failed check; a fatal one makes the host unusable (the first such reason is kept)."""
+    def fail(self, column: str, text: str, *, fatal: bool = True, detail: str | None = None) -> None:
+        """Record a failed check (``detail`` says more than the cell); a fatal one makes the host unusable."""
         self.outcomes[column] = Outcome(text, ok=False)
         if fatal and self.problem is None:
-            self.problem = f"{column}: {text}"
+            self.problem = f"{column}: {detail or text}"
 
 
 def check_hosts(hosts: list[SutHost], connect_timeout: float) -> list[HostCheck]:
@@ -71,21 +71,21 @@ def check_host(host: SutHost, connect_timeout: float) -> HostCheck:
         conn.open()
     except UnknownHostKeyError:
         report.outcomes["ssh"] = Outcome("ok")
-        report.fail("host key", f"unknown: farm hosts trust {host.name}")
+        report.fail("host key", "unknown", detail=f"unknown; if it is the host's, run farm hosts trust {host.name}")
         return report
     except HostKeyChangedError:
         report.outcomes["ssh"] = Outcome("ok")
-        report.fail("host key", "CHANGED: possible attack; see farm hosts trust")
+        report.fail("host key", "CHANGED", detail=f"CHANGED: possible attack; farm hosts trust {host.name} says more")
         return report
     except SSHAuthError as exc:
         report.outcomes.update({"ssh": Outcome("ok"), "host key": Outcome("ok")})
-        report.fail("auth", _last_part(exc.message))
+        report.fail("auth", "refused", detail=_without_name(exc.message, host))
         return report
     except SSHError as exc:
-        report.fail("ssh", _last_part(exc.message))
+        report.fail("ssh", _last_part(exc.message), detail=_without_name(exc.message, host))
         return report
     try:
-        report.outcomes.update({"ssh": Outcome("ok"), "host key": Outcome("ok"), "auth": Outcome(f"ok ({host.user})")})
+        report.outcomes.update({"ssh": Outcome("ok"), "host key": Outcome("ok"), "auth": Outcome("ok")})
         _run_checks(conn, report)
     finally:
         conn.close()
@@ -95,7 +95,7 @@ def check_host(host: SutHost, connect_timeout: float) -> HostCheck:
 def _run_checks(conn: SSHConnection, report: HostCheck) -> None:
     checks: list[tuple[str, Callable[[SSHConnection, SutHost], Outcome], bool]] = [
         ("docker", _docker, True), ("compose", _compose, True), ("disk free", _disk, False),
-        ("memory", _memory, False), ("clock offset", _clock, False)]
+        ("memory free", _memory, False), ("clock offset", _clock, False)]
     for column, check, fatal in checks:
         try:
             outcome = check(conn, report.host)
@@ -120,6 +120,10 @@ def _docker(conn: SSHConnection, host: SutHost) -> Outcome:
     if result.code == 127:
         return Outcome("not found", ok=False)
     if result.code != 0 or not result.stdout.strip():
+        if "Cannot connect to the Docker daemon" in result.stderr:
+            return Outcome(f"no daemon at {host.docker_host or 'the default socket'}", ok=False)
+        if "permission denied" in result.stderr.lower():
+            return Outcome(f"permission denied on the socket ({host.user} not in group docker?)", ok=False)
         return Outcome(_short(result.stderr) or f"exited with {result.code}", ok=False)
     return Outcome(result.stdout.strip())
 
@@ -148,7 +152,7 @@ def _memory(conn: SSHConnection, host: SutHost) -> Outcome:
     for line in result.stdout.splitlines():
         name, _, value = line.partition(":")
         if name == "MemAvailable" and value.split() and value.split()[0].isdigit():
-            return Outcome(f"{_gib(int(value.split()[0]))} available")
+            return Outcome(_gib(int(value.split()[0])))
     return Outcome("no MemAvailable in /proc/meminfo", ok=False)
 
 
@@ -172,6 +176,10 @@ def _short(text: str, limit: int = 70) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     last = "".join(ch if ch.isprintable() else "?" for ch in (lines[-1] if lines else ""))
     return last if len(last) <= limit else last[: limit - 1] + "…"
+
+
+def _without_name(message: str, host: SutHost) -> str:
+    return message.removeprefix(f"{host.name}: ")
 
 
 def _last_part(message: str) -> str:

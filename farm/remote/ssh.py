@@ -58,6 +58,8 @@ KEEPALIVE_S = 15
 KILL_AFTER_S = 5  # `timeout` sends TERM at the deadline, KILL this much later
 _LOCAL_GRACE_S = KILL_AFTER_S + 5  # the local deadline: the host's, its KILL, and some network slack
 _CHUNK = 1 << 16
+_POLL_MIN_S, _POLL_MAX_S = 0.001, 0.05
+_LINGER_S = 1.0  # after the exit status, how long a silent channel is waited on for end of file
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RSA_SIGNATURES = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
@@ -324,7 +326,7 @@ class SSHConnection:
             return SSHAuthError(f"{host.name}: {host.target} refused user {host.user!r} with {key}",
                                 hint="add the public key to that user's ~/.ssh/authorized_keys on the host, "
                                      "or name the right key: in the hosts file")
-        if isinstance(exc, paramiko.SSHException) and "no existing session" in text.lower():
+        if isinstance(exc, paramiko.SSHException) and "no authentication methods" in text.lower():
             return SSHAuthError(f"{host.name}: no key to offer {host.target} as user {host.user!r}",
                                 hint="name a key: in the hosts file, or load one into ssh-agent")
         return SSHUnreachableError(f"{host.name}: no SSH answer from {host.target} within "
@@ -347,26 +349,36 @@ def build_command(argv: Sequence[str], *, timeout: float, env: Mapping[str, str]
 
 
 def _drain(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, bytes]:
-    """Read stdout and stderr as they come until the exit status arrives; TimeoutError past ``deadline``."""
+    """Read stdout and stderr as they come until the exit status and end of file; TimeoutError past ``deadline``."""
     out: list[bytes] = []
     err: list[bytes] = []
+    quiet_since: float | None = None
+    wait = _POLL_MIN_S
     while True:
+        got = False
         while channel.recv_ready():
             out.append(channel.recv(_CHUNK))
+            got = True
         while channel.recv_stderr_ready():
             err.append(channel.recv_stderr(_CHUNK))
+            got = True
+        now = time.monotonic()
         if channel.exit_status_ready():
-            # Output sent before the exit status is buffered by now; a background child still holding the
-            # pipes open must not keep us waiting for end of file.
-            while channel.recv_ready():
-                out.append(channel.recv(_CHUNK))
-            while channel.recv_stderr_ready():
-                err.append(channel.recv_stderr(_CHUNK))
-            return channel.recv_exit_status(), b"".join(out), b"".join(err)
-        left = deadline - time.monotonic()
-        if left <= 0:
+            # sshd may send the exit status before the last of the output: read on until end of file, but a
+            # background child that keeps the pipes open must not keep us waiting once output stops.
+            if channel.eof_received or channel.closed:
+                if not (channel.recv_ready() or channel.recv_stderr_ready()):
+                    return channel.recv_exit_status(), b"".join(out), b"".join(err)
+                continue
+            if got or quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since > _LINGER_S:
+                return channel.recv_exit_status(), b"".join(out), b"".join(err)
+        if now >= deadline:
             raise TimeoutError
-        select.select([channel], [], [], min(left, 0.05))
+        # The exit status wakes no select: poll often while a command is quick, rarely once it runs long.
+        wait = _POLL_MIN_S if got else min(wait * 2, _POLL_MAX_S)
+        select.select([channel], [], [], min(deadline - now, wait))
 
 
 def _open_socket(host: SutHost, deadline: float) -> socket.socket:
@@ -424,6 +436,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = str(exc).strip() or type(exc).__name__
+    if text == "No existing session":  # paramiko's start_client returns at its timeout without saying so
+        return "no key exchange (timed out)"
     if isinstance(exc, socket.timeout | TimeoutError) and text == "timed out":
         return "timed out"
     return text.splitlines()[0]

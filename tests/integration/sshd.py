@@ -92,8 +92,10 @@ class Sshd:
         """A known_hosts file trusting this server's host key (appended to ``path`` if it exists)."""
         path = path or self.root / "known_hosts"
         kind, blob = self.host_key.with_suffix(".pub").read_text().split()[:2]
-        with path.open("a") as fh:
-            fh.write(f"{self.known_hosts_name} {kind} {blob}\n")
+        line = f"{self.known_hosts_name} {kind} {blob}\n"
+        if not path.exists() or line not in path.read_text():
+            with path.open("a") as fh:
+                fh.write(line)
         path.chmod(0o600)
         return path
 
