@@ -22,7 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -100,6 +100,7 @@ class SutHost:
     ssh_port: int = 22
     ssh_user: str = SSH_USER
     peers: dict[str, str] = field(default_factory=dict)  # peer namespace -> the host's address on that link
+    connector: Callable[[str], str] | None = field(default=None, repr=False)
 
     @property
     def docker_socket(self) -> Path:
@@ -126,6 +127,11 @@ class SutHost:
         """A known_hosts file that holds this host's key (and nothing else)."""
         return self.root / "client" / "known_hosts"
 
+    def connect(self, peer_netns: str) -> str:
+        """Join another namespace (e.g. a generator's lab host) to this host; the host's address seen from there."""
+        assert self.connector is not None, "not started by SutHostFixture"
+        return self.connector(peer_netns)
+
     def env(self) -> dict[str, str]:
         """Environment for a docker CLI on the box that should talk to this host's daemon."""
         return {**os.environ, "DOCKER_HOST": self.docker_host, "DOCKER_CONFIG": str(self.docker_config)}
@@ -146,9 +152,14 @@ class SutHost:
         return ["ssh", *self.ssh_options(), "-p", str(self.ssh_port), f"{self.ssh_user}@{address or self.address}",
                 "--", command]
 
-    def hosts_file(self, path: Path, name: str | None = None, workdir: str | None = None) -> Path:
-        """Write a FARM_HOSTS_FILE naming this host (issue 8's format plus `docker_host:`, and `workdir:` if given)."""
-        entry = {"ssh": f"{self.ssh_user}@{self.address}:{self.ssh_port}", "key": str(self.client_key),
+    def hosts_file(self, path: Path, name: str | None = None, workdir: str | None = None,
+                   address: str | None = None) -> Path:
+        """Write a FARM_HOSTS_FILE naming this host (issue 8's format plus `docker_host:`, and `workdir:` if given).
+
+        ``address``: how the host is reached (default its address on the box's link; a `connect`ed peer's for a
+        generator in that namespace).
+        """
+        entry = {"ssh": f"{self.ssh_user}@{address or self.address}:{self.ssh_port}", "key": str(self.client_key),
                  "known_hosts": str(self.known_hosts), "docker_host": self.docker_host}
         if workdir:  # e.g. str(host.root / "work"): uploads then vanish with the host
             entry["workdir"] = workdir
@@ -159,9 +170,10 @@ class SutHost:
 class SutHostFixture:
     """Context manager: a SUT host (netns, dockerd with the base image, compose plugin, sshd), removed on exit."""
 
-    def __init__(self, tarball: Path | None, name: str = "sutA") -> None:
+    def __init__(self, tarball: Path | None, name: str = "sutA", dockerd_args: tuple[str, ...] = ()) -> None:
         self.tarball = tarball
         self.name = name
+        self.dockerd_args = dockerd_args
         self.tag = secrets.token_hex(2)
         self.netns = f"lfsut-{self.tag}"
         self.links: list[tuple[str | None, str]] = []  # (peer namespace or None for the box, outer veth end)
@@ -186,7 +198,7 @@ class SutHostFixture:
         n = _free_subnet(SUBNET)
         box, guest = f"{SUBNET}.{n}.1", f"{SUBNET}.{n}.2"
         self._link(None, box, guest)
-        self.host = SutHost(self.name, self.netns, guest, box, self.root)
+        self.host = SutHost(self.name, self.netns, guest, box, self.root, connector=self.connect)
         self._start_dockerd(self.host)
         self._install_compose(self.host)
         if self.tarball is not None:
@@ -216,7 +228,15 @@ class SutHostFixture:
         sut_side, peer_side = f"{PEER_SUBNET}.{n}.1", f"{PEER_SUBNET}.{n}.2"
         self._link(peer_netns, peer_side, sut_side)
         self.host.peers[peer_netns] = sut_side
+        self._trust(self.host, sut_side)
         return sut_side
+
+    def _trust(self, host: SutHost, address: str) -> None:
+        """Add the host key under ``address`` to the client's known_hosts (a non-22 port as [address]:port)."""
+        kind, blob = (self.root / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        where = address if host.ssh_port == 22 else f"[{address}]:{host.ssh_port}"
+        with host.known_hosts.open("a") as handle:
+            handle.write(f"{where} {kind} {blob}\n")
 
     def _in_netns(self, argv: list[str], log: Path, key: str) -> subprocess.Popen[bytes]:
         with open(log, "ab") as handle:
@@ -233,7 +253,7 @@ class SutHostFixture:
         proc = self._in_netns([_sbin("dockerd"), "--data-root", str(data), "--exec-root", str(execroot),
                                "--pidfile", str(self.root / "docker.pid"), "-H", host.docker_host,
                                "--iptables=true", "--ip6tables=false", "--shutdown-timeout", "3",
-                               "--log-level", "warn"], log, "dockerd")
+                               "--log-level", "warn", *self.dockerd_args], log, "dockerd")
         deadline = time.monotonic() + START_TIMEOUT_S
         while host.docker("version", "--format", "{{.Server.Version}}", timeout=10).returncode != 0:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -262,9 +282,7 @@ class SutHostFixture:
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sut-host", "-f", str(hostkey))
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "farm-controller", "-f", str(host.client_key))
         (self.root / "authorized_keys").write_text(host.client_key.with_suffix(".pub").read_text())
-        public = hostkey.with_suffix(".pub").read_text().split()
-        where = host.address if host.ssh_port == 22 else f"[{host.address}]:{host.ssh_port}"
-        host.known_hosts.write_text(f"{where} {public[0]} {public[1]}\n")
+        self._trust(host, host.address)
         config = self.root / "sshd_config"
         config.write_text(
             f"Port {host.ssh_port}\nListenAddress 0.0.0.0\nHostKey {hostkey}\nPidFile {self.root / 'sshd.pid'}\n"
@@ -372,8 +390,8 @@ def box_snapshot() -> dict[str, set[str]]:
 @contextlib.contextmanager
 def sut_host(tarball: Path | None, name: str = "sutA") -> Iterator[SutHost]:
     """The fixture as a plain context manager that turns a start failure into a test failure (never a skip)."""
+    fixture = SutHostFixture(tarball, name)
     try:
-        fixture = SutHostFixture(tarball, name)
         host = fixture.__enter__()
     except SutHostError as exc:
         pytest.fail(f"the SUT host could not start: {exc}")

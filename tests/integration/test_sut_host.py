@@ -6,6 +6,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 from farm.remote.baseimage import BASE_IMAGE, LABEL, tarball_key
-from tests.integration.sut import SutHost, base_image_tarball, box_snapshot, sut_host
+from tests.integration.lab import namespaces
+from tests.integration.sut import SutHost, SutHostError, SutHostFixture, base_image_tarball, box_snapshot, sut_host
 
 pytestmark = pytest.mark.integration
 __all__ = ["base_image_tarball"]  # the session fixture, shared with this module
@@ -139,6 +141,41 @@ def test_hosts_file_names_the_host(sut: SutHost, tmp_path: Path) -> None:
     assert version.startswith("2.")
     assert root == str(sut.root / "data")
     assert entry["docker_host"] == sut.docker_host
+
+
+def test_a_generator_namespace_reaches_the_host_over_its_own_link(sut: SutHost) -> None:
+    # Given a lab host (a generator's namespace) joined to the SUT host, and a container publishing a port there
+    served = sut.docker("run", "-d", "--rm", "--init", "-p", "18080:8000", BASE_IMAGE, "python3", "-m", "http.server",
+                        "8000")
+    assert served.returncode == 0, served.stderr
+    try:
+        with namespaces(1) as [lab]:
+            assert lab.netns is not None
+            address = sut.connect(lab.netns)
+            inside = ["ip", "netns", "exec", lab.netns]
+            # When the generator logs in over SSH and opens the published port at the host's address on that link
+            login = subprocess.run([*inside, *sut.ssh_command("docker ps -q | wc -l", address)], capture_output=True,
+                                   text=True, timeout=60)
+            fetch = subprocess.run([*inside, sys.executable, "-c", "import sys, urllib.request; print(urllib.request."
+                                    f"urlopen('http://{address}:18080/', timeout=10).status)"],
+                                   capture_output=True, text=True, timeout=60)
+            # Then both work: the host key is known under that address too, and Docker's port rules apply there
+            assert login.returncode == 0 and login.stdout.strip() == "1", login.stderr
+            assert fetch.stdout.strip() == "200", fetch.stderr
+    finally:
+        sut.docker("rm", "-f", served.stdout.strip())
+
+
+def test_a_daemon_that_cannot_start_fails_with_its_log_and_leaves_nothing() -> None:
+    # Given a snapshot of the box and a SUT host whose dockerd is given an option it does not know
+    before = box_snapshot()
+    fixture = SutHostFixture(None, "sutC", dockerd_args=("--no-such-option",))
+    # When it is started
+    with pytest.raises(SutHostError, match=r"dockerd did not start in the SUT namespace: .*no-such-option"):
+        fixture.__enter__()
+    # Then nothing it made is left: no interface, mount, namespace or folder
+    assert _leftovers(before, box_snapshot(), fixture.tag) == {}
+    assert not fixture.root.exists()
 
 
 def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]], tag: str) -> dict[str, set[str]]:
