@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import re
@@ -26,7 +27,7 @@ from farm.errors import (
     UnknownHostKeyError,
 )
 from farm.remote.hosts import SutHost, load_hosts
-from farm.remote.ssh import SSHConnection, fetch_host_key, host_key_fingerprint, trust_host_key
+from farm.remote.ssh import SSHConnection, _drain, fetch_host_key, host_key_fingerprint, trust_host_key
 from farm.stacks.probe import free_port
 from tests.conftest import FARM, farm
 from tests.integration.sshd import Sshd, make_key, sshd, write_hosts_file
@@ -121,6 +122,54 @@ def test_deadline_stops_the_remote_command(conn: SSHConnection) -> None:
     assert sleeping("30.7") == []
     # And the connection still works
     assert conn.run(["echo", "still here"]).stdout == "still here\n"
+
+
+def test_local_deadline_closes_a_channel_that_never_ends(conn: SSHConnection) -> None:
+    # Given a command started without the host-side `timeout` (as if the host ignored it)
+    channel = conn._session()
+    channel.exec_command("sleep 3.9")
+    started = time.monotonic()
+    # When its output is drained against a 1 s local deadline, Then it gives up at that deadline
+    with pytest.raises(TimeoutError):
+        _drain(channel, started + 1)
+    assert 0.9 < time.monotonic() - started < 1.5
+    channel.close()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_logs_name_the_key_file_but_never_its_contents(server: Sshd, tmp_path: Path) -> None:
+    # Given an application that logs everything at DEBUG from the root logger
+    handler, root = _Records(), logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    stranger = make_key(tmp_path / "stranger")
+    try:
+        # When we connect, run a command, and fail to authenticate with another key
+        with SSHConnection(server.sut_host(), connect_timeout=5) as connection:
+            connection.run(["true"], env={"SECRET_TOKEN": "hunter2"})
+        with pytest.raises(SSHAuthError):
+            SSHConnection(server.sut_host(key=stranger), connect_timeout=5).open()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    # Then the key path is logged, but no line of either private key, no environment value, no paramiko chatter
+    text = "\n".join(record.getMessage() for record in handler.records)
+    assert str(server.client_key) in text
+    for key in (server.client_key, stranger):
+        for line in key.read_text().splitlines()[1:-1]:
+            assert line not in text
+    assert "hunter2" not in text
+    assert [r.name for r in handler.records if r.name.startswith("paramiko")] == []
+    assert {r.name for r in handler.records} == {"farm.remote.ssh"}
 
 
 def test_unknown_host_key_is_refused_with_its_fingerprint(server: Sshd, tmp_path: Path) -> None:
@@ -341,6 +390,7 @@ def test_farm_hosts_list_and_check(server: Sshd, tmp_path: Path) -> None:
     checked = farm("hosts", "check", cwd=tmp_path, env=env, timeout=60)
     # Then the table shows each host's state, and the command fails since none is usable
     assert checked.returncode == 1, checked.stderr
+    assert checked.stderr == ""  # no traceback, no paramiko chatter
     assert time.monotonic() - started < 15
     text = checked.stdout
     lines = {line.split(" ")[0]: line for line in text.splitlines() if " is unusable: " in line}
