@@ -1,0 +1,67 @@
+"""The shop as Docker Compose on a SUT host (a namespace with sshd and dockerd), driven over SSH by `farm run`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import farm
+from tests.integration.sut import SutHost, base_image_tarball, sut_host
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["base_image_tarball"]
+
+SWEEP = """
+name: {name}
+stack: shop
+matrix:
+  architecture: [monolith, microservices]
+  cache: [{caches}]
+  instances: [{instances}]
+  users: [2]
+load: {{spawn_rate: 10, duration: 2s, warmup: 1s}}
+sut: {{hosts: [sutA]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sut(base_image_tarball: Path) -> Iterator[SutHost]:
+    with sut_host(base_image_tarball) as host:
+        yield host
+
+
+def leftovers(sut: SutHost) -> dict[str, list[str]]:
+    """What a deployment could leave on the host: containers, networks, volumes, uploaded folders."""
+    found = {kind: sut.docker(*argv).stdout.split() for kind, argv in (
+        ("containers", ("ps", "-aq")), ("volumes", ("volume", "ls", "-q")),
+        ("networks", ("network", "ls", "--filter", "type=custom", "-q")))}
+    listing = __import__("subprocess").run(sut.ssh_command("ls -A /tmp/loadfarm 2>/dev/null || true"),
+                                          capture_output=True, text=True, timeout=30)
+    found["uploads"] = [n for n in listing.stdout.split() if n != "build"]
+    return found
+
+
+def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_nothing(workdir: Path,
+                                                                                   sut: SutHost) -> None:
+    # Given a hosts file naming the SUT host and a sweep that runs its stack there
+    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    sweep = workdir / "remote.yaml"
+    sweep.write_text(SWEEP.format(name="remote", caches="none, shared", instances="1, 3"))
+    # When the sweep runs from this machine (the generator)
+    result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=900)
+    # Then every cell is done, recording both hosts, the SUT host's fingerprint and its CPU
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cells = json.loads(farm("results", "remote", "-f", "json", cwd=workdir).stdout)
+    assert len(cells) == 8
+    for cell in cells:
+        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+        assert cell["sut_host"] == "sutA" and cell["host"] != "sutA"
+        assert cell["sut_cpu_pct"] is not None and cell["sut_services"], cell
+    # And with 3 instances, each replica was reset and read: the metrics list every replica of every service
+    three = [c for c in cells if c["params"]["instances"] == 3 and c["params"]["architecture"] == "monolith"]
+    assert {name.rsplit("-", 1)[-1] for name in three[0]["sut_services"] if "-app-" in name} == {"1", "2", "3"}
+    # And nothing is left on the SUT host
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
