@@ -130,7 +130,7 @@ def status(conn: sqlite3.Connection, name: str) -> StatusFacts | None:
     failed = [{"id": i, "params": json.loads(p), "stage": st, "category": c, "message": m}
               for i, p, st, c, m in conn.execute(
                   "SELECT id, params, error_stage, error_category, error_message FROM cells "
-                  "WHERE sweep_id = ? AND status = 'failed' LIMIT 20", (sweep_id,))]
+                  "WHERE sweep_id = ? AND status = 'failed' ORDER BY position LIMIT 20", (sweep_id,))]
     first = conn.execute("SELECT MIN(started_at) FROM cells WHERE sweep_id = ? AND status = 'done'",
                          (sweep_id,)).fetchone()[0]
     return StatusFacts(name, sweep_status, counts, by_host, running, failed, _eta(counts, first), json.loads(spec))

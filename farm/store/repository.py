@@ -279,7 +279,8 @@ class Store:
                 CellRow.sweep_id == sweep.id, CellRow.status == "running")).all()
             failed = s.execute(select(CellRow.id, CellRow.params, CellRow.error_stage, CellRow.error_category,
                                       CellRow.error_message).where(CellRow.sweep_id == sweep.id,
-                                                                   CellRow.status == "failed").limit(20)).all()
+                                                                   CellRow.status == "failed")
+                                 .order_by(CellRow.position).limit(20)).all()
             spans = s.execute(select(func.min(CellRow.started_at), func.max(CellRow.finished_at),
                                      func.count(func.distinct(CellRow.host))).where(
                 CellRow.sweep_id == sweep.id, CellRow.status == "done")).one()

@@ -253,7 +253,7 @@ WORST = {
 }
 
 
-def test_the_worst_files_are_refused_by_a_real_farm_process_within_two_seconds(tmp_path: Path) -> None:
+def test_the_worst_files_are_refused_at_once_by_a_real_farm_process(tmp_path: Path) -> None:
     # Given the worst files and a fresh database path
     database = tmp_path / "real.db"
     env = {**os.environ, "FARM_DATABASE_URL": f"sqlite:///{database}"}
@@ -266,10 +266,11 @@ def test_the_worst_files_are_refused_by_a_real_farm_process_within_two_seconds(t
         proc = subprocess.run([str(farm), "run", str(tmp_path / name)], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=30)
         results[name] = (proc.stdout, proc.stderr, proc.returncode, time.perf_counter() - started)
-    # Then each exits 2 within two seconds, with one line on stderr, no traceback, and no database
+    # Then each exits 2 at once (a 10^9-cell plan would take minutes and gigabytes; the bound leaves room for a
+    # loaded CI machine starting Python), with one line on stderr, no traceback, and no database
     for name, (stdout, stderr, code, elapsed) in results.items():
         assert code == 2, (name, stderr)
-        assert elapsed < 2.0, (name, elapsed)
+        assert elapsed < 5.0, (name, elapsed)
         assert len(stderr.splitlines()) == 1 and stderr.startswith("error:"), (name, stderr)
         assert "Traceback" not in stdout + stderr
     assert "more than the limit of 100000" in results["billion.yaml"][1]
