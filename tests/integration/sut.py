@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import psutil
 import pytest
 import yaml
 
@@ -178,7 +179,9 @@ class SutHostFixture:
         self.netns = f"lfsut-{self.tag}"
         self.links: list[tuple[str | None, str]] = []  # (peer namespace or None for the box, outer veth end)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        reap_stale_hosts()
         self.root = Path(tempfile.mkdtemp(prefix=f"lfsut-{self.tag}-"))
+        (self.root / "owner").write_text(str(os.getpid()))
         self.host: SutHost | None = None
 
     def __enter__(self) -> SutHost:
@@ -302,23 +305,15 @@ class SutHostFixture:
     def close(self) -> None:
         """Remove everything the host made: containers, networks, volumes, daemons, mounts, links, namespace, folder."""
         if "dockerd" in self.procs and self.procs["dockerd"].poll() is None and self.host is not None:
-            self._empty_docker(self.host)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a hung daemon is killed below all the same
+                self._empty_docker(self.host)
         for key in ("sshd", "dockerd"):
             if key in self.procs:
                 _stop(self.procs[key])
-        if Path("/run/netns", self.netns).exists():
-            for pid in subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True,
-                                      text=True).stdout.split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), signal.SIGKILL)  # containerd shims or containers a killed dockerd left
-        _unmount_under(self.root)
         for peer, link in self.links:  # deleting one end deletes the pair, wherever the other end is
             subprocess.run([*(["ip", "netns", "exec", peer] if peer else []), "ip", "link", "del", link],
                            capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
-        if _mounts_under(self.root):
-            raise SutHostError(f"mounts left under {self.root}: not removing it")
-        shutil.rmtree(self.root, ignore_errors=True)
+        _remove_host(self.netns, self.root)
 
     @staticmethod
     def _empty_docker(host: SutHost) -> None:
@@ -329,6 +324,42 @@ class SutHostFixture:
         if volumes:
             host.docker("volume", "rm", "-f", *volumes, timeout=60)
         host.docker("network", "prune", "-f", timeout=60)
+
+
+def _remove_host(netns: str, root: Path) -> None:
+    """Kill what still runs in the namespace, unmount what is left under ``root``, delete both."""
+    if Path("/run/netns", netns).exists():
+        for pid in subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)  # containerd shims or containers a killed dockerd left
+    _unmount_under(root)
+    # the box's veth ends would vanish only once the kernel frees the namespace: delete them now
+    tag = netns.removeprefix("lfsut-")
+    for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if re.fullmatch(rf"lfs{tag}o\d+", name):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+    subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+    if _mounts_under(root):
+        raise SutHostError(f"mounts left under {root}: not removing it")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def reap_stale_hosts() -> list[str]:
+    """Remove SUT hosts whose test process died (kill -9, a stopped session): only those of dead owners."""
+    reaped = []
+    for root in Path(tempfile.gettempdir()).glob("lfsut-*-*"):
+        owner = root / "owner"
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue  # being created, or not ours
+        if psutil.pid_exists(pid):
+            continue
+        netns = "-".join(root.name.split("-")[:2])
+        _remove_host(netns, root)
+        reaped.append(netns)
+    return reaped
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

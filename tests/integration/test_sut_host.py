@@ -16,7 +16,15 @@ import yaml
 
 from farm.remote.baseimage import BASE_IMAGE, LABEL, tarball_key
 from tests.integration.lab import namespaces
-from tests.integration.sut import SutHost, SutHostError, SutHostFixture, base_image_tarball, box_snapshot, sut_host
+from tests.integration.sut import (
+    SutHost,
+    SutHostError,
+    SutHostFixture,
+    base_image_tarball,
+    box_snapshot,
+    reap_stale_hosts,
+    sut_host,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["base_image_tarball"]  # the session fixture, shared with this module
@@ -176,6 +184,25 @@ def test_a_daemon_that_cannot_start_fails_with_its_log_and_leaves_nothing() -> N
     # Then nothing it made is left: no interface, mount, namespace or folder
     assert _leftovers(before, box_snapshot(), fixture.tag) == {}
     assert not fixture.root.exists()
+
+
+def test_the_host_of_a_killed_test_process_is_reaped_by_the_next_fixture() -> None:
+    # Given a test process killed -9 while its SUT host runs (dockerd and sshd live on in sessions of their own)
+    before = box_snapshot()
+    script = ("import os; from tests.integration.sut import SutHostFixture; host = SutHostFixture(None, 'sutD')"
+              ".__enter__(); print(host.netns, host.root, flush=True); os.kill(os.getpid(), 9)")
+    run = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], capture_output=True,
+                         text=True, timeout=120)
+    netns, root = run.stdout.split()
+    orphans = [p for p in psutil.process_iter(["cmdline"]) if root in " ".join(p.info["cmdline"] or [])]
+    assert run.returncode == -9 and orphans, run.stderr
+    # When the next fixture starts (it reaps first)
+    reaped = reap_stale_hosts()
+    # Then the dead process's host is gone whole: daemons, namespace, mounts, folder
+    assert netns in reaped
+    assert not [p for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert _leftovers(before, box_snapshot(), netns.removeprefix("lfsut-")) == {}
+    assert not Path(root).exists()
 
 
 def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]], tag: str) -> dict[str, set[str]]:
