@@ -115,7 +115,7 @@ def test_deadline_stops_the_remote_command(conn: SSHConnection) -> None:
     with pytest.raises(RemoteTimeoutError, match=r"sut: `sleep 30\.7` did not end within 2 s"):
         conn.run(["sleep", "30.7"], timeout=2)
     # Then the error comes in about 2 s, and the command is no longer running on the host
-    assert 1.9 < time.monotonic() - started < 4
+    assert 1.9 < time.monotonic() - started < 5
     deadline = time.monotonic() + 2
     while sleeping("30.7") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -132,7 +132,7 @@ def test_local_deadline_closes_a_channel_that_never_ends(conn: SSHConnection) ->
     # When its output is drained against a 1 s local deadline, Then it gives up at that deadline
     with pytest.raises(TimeoutError):
         _drain(channel, started + 1)
-    assert 0.9 < time.monotonic() - started < 1.5
+    assert 0.9 < time.monotonic() - started < 2
     channel.close()
 
 
