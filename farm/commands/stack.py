@@ -19,8 +19,12 @@ def stack_up(
     instances: Annotated[int, typer.Option("--instances", "-n", min=1, metavar="N", help="app instances")] = 1,
     name: Annotated[str | None, typer.Option(metavar="NAME",
                                              help="deployment name \\[default: manual-STACK]")] = None,
+    sut: Annotated[str | None, typer.Option("--sut", metavar="HOST",
+                                            help="run it as Docker Compose on this SUT host (from FARM_HOSTS_FILE)"
+                                            )] = None,
 ) -> None:
     """Start a stack in the background and print its entry URL; stop it with `farm stack down`."""
+    from farm.stacks.driver import StackDriver
     from farm.stacks.local import LocalDriver
     from farm.stacks.manifest import load_manifest, resolve_stack_folder
 
@@ -32,10 +36,12 @@ def stack_up(
         if not sep or key not in manifest.parameters:
             raise SpecError(f"--param {item}: expected KEY=VALUE with KEY one of {', '.join(manifest.parameters)}")
         value = coerce(raw, manifest.parameters[key].default)
-        if not manifest.parameters[key].admits(value):
-            raise SpecError(f"--param {key}: {raw!r} is not allowed; allowed: {manifest.parameters[key].allowed()}")
+        refused = manifest.parameters[key].refusal(value)
+        if refused:
+            raise SpecError(f"--param {key}: {raw!r} is not allowed: {refused}")
         params[key] = value
-    driver = LocalDriver(cfg.artefacts_dir / "deployments")
+    driver: StackDriver = (_compose_driver(cfg, sut) if sut is not None
+                           else LocalDriver(cfg.artefacts_dir / "deployments", owned=False))
     deployment = driver.up(manifest, params, name or f"manual-{manifest.name}")
     try:
         driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
@@ -43,16 +49,44 @@ def stack_up(
     except BaseException:
         driver.down(deployment)
         raise
-    out.print(styled((deployment.name, "bold"), f" is up at {deployment.entry_url} "
-                     f"({len(deployment.instances)} instance processes; logs in {deployment.workdir})"))
+    if sut is not None:  # the deployment stays up on the host; this connection does not
+        deployment.handles["conn"].close()
+    where = f"on {sut}, {len(deployment.instances)} instance replicas" if sut else (
+        f"{len(deployment.instances)} instance processes; logs in {deployment.workdir}")
+    out.print(styled((deployment.name, "bold"), f" is up at {deployment.entry_url} ({where})"))
     out.print(f"stop it with: farm stack down {deployment.name}")
+
+
+def _compose_driver(cfg: Any, sut: str) -> Any:
+    from farm.remote.hosts import load_hosts
+    from farm.stacks.compose import ComposeDriver, ssh_connector
+
+    hosts = load_hosts(cfg.hosts_file)
+    if sut not in hosts:
+        raise SpecError(f"--sut {sut}: no such host in {cfg.hosts_file}; known: {', '.join(hosts) or 'none'}")
+    return ComposeDriver(hosts[sut], cfg.artefacts_dir / "deployments", ssh_connector(cfg.ssh_connect_timeout_s),
+                         owned=False, up_timeout_s=max(120.0, cfg.ready_timeout_s))
 
 
 def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
                                                    help="the deployment name printed by `farm stack up`")]) -> None:
-    """Stop every process of a deployment started with `farm stack up` (or left by a crash)."""
+    """Stop every process of a deployment started with `farm stack up` (or left by a crash), here or on its
+    SUT host."""
+    import json
+
+    from farm.stacks.compose import STATE_FILE
+    from farm.stacks.driver import check_deployment_name
     from farm.stacks.local import LocalDriver
 
-    stopped = LocalDriver(settings().artefacts_dir / "deployments").clean(name)
+    cfg = settings()
+    check_deployment_name(name)
+    state = cfg.artefacts_dir / "deployments" / name / STATE_FILE
+    if state.is_file():
+        host = str(json.loads(state.read_text()).get("host"))
+        removed = _compose_driver(cfg, host).clean(name)
+        out.print(f"{name}: removed {removed} container(s) on {host}" if removed else
+                  f"{name}: nothing was running on {host}")
+        return
+    stopped = LocalDriver(cfg.artefacts_dir / "deployments").clean(name)
     out.print(f"{name}: stopped {stopped} process group(s)" if stopped else f"{name}: nothing was running")
 

@@ -335,7 +335,7 @@ def clean_dead(root: Path, hosts: Mapping[str, SutHost], connect: Connector) -> 
             owner, host = state.get("owner"), hosts.get(str(state.get("host")))
         except (OSError, ValueError, AttributeError):
             continue
-        if host is None or (owner and _alive(owner)):
+        if host is None or not owner or _alive(owner):  # no owner: started by hand, `farm stack down` removes it
             continue
         try:
             ComposeDriver(host, root, connect, owned=False).clean(str(state["name"]))

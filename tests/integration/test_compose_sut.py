@@ -65,3 +65,24 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
     assert {name.rsplit("-", 1)[-1] for name in three[0]["sut_services"] if "-app-" in name} == {"1", "2", "3"}
     # And nothing is left on the SUT host
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+
+
+def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_it(workdir: Path,
+                                                                                  sut: SutHost) -> None:
+    import urllib.request
+
+    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    env = {"FARM_HOSTS_FILE": str(hosts)}
+    # When the shop is brought up by hand on the SUT host with 3 instances
+    up = farm("stack", "up", "shop", "--sut", "sutA", "--instances", "3", "--name", "byhand", cwd=workdir, env=env,
+              timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    # Then its entry answers through the load balancer, from here
+    url = up.stdout.split(" is up at ")[1].split()[0]
+    with urllib.request.urlopen(f"{url}/products/7", timeout=5) as resp:
+        assert resp.status == 200
+    assert len(sut.docker("ps", "-q", "--filter", "label=com.docker.compose.project=byhand").stdout.split()) == 4
+    # And `farm stack down` removes it from the host
+    down = farm("stack", "down", "byhand", cwd=workdir, env=env, timeout=300)
+    assert down.returncode == 0 and "removed 4 container(s) on sutA" in down.stdout, down.stdout + down.stderr
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
