@@ -126,8 +126,11 @@ def write_hosts_file(path: Path, entries: dict[str, dict[str, str]]) -> Path:
 
 @contextlib.contextmanager
 def sshd(*, listen_address: str = "127.0.0.1", port: int | None = None, wrap: Sequence[str] = (),
-         startup_timeout: float = 10.0) -> Iterator[Sshd]:
-    """Start sshd on ``listen_address``:``port`` (a free port by default) under ``wrap``; stop it on exit."""
+         extra_config: Sequence[str] = (), startup_timeout: float = 10.0) -> Iterator[Sshd]:
+    """Start sshd on ``listen_address``:``port`` (a free port by default) under ``wrap``; stop it on exit.
+
+    ``extra_config`` lines are appended to sshd_config (e.g. ``SetEnv DOCKER_HOST=unix:///…``).
+    """
     require_sshd()
     root = Path(tempfile.mkdtemp(prefix="farm-sshd-"))
     os.chmod(root, 0o755)
@@ -142,7 +145,7 @@ def sshd(*, listen_address: str = "127.0.0.1", port: int | None = None, wrap: Se
         f"PidFile {root / 'sshd.pid'}", f"AuthorizedKeysFile {root / 'authorized_keys'}",
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "PrintMotd no",
-        "Subsystem sftp internal-sftp", "LogLevel VERBOSE", ""]))
+        "Subsystem sftp internal-sftp", "LogLevel VERBOSE", *extra_config, ""]))
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
     log = (root / "sshd.log").open("wb")
