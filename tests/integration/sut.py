@@ -53,11 +53,28 @@ def base_image_cache() -> Path:
     return Path("/var/cache/loadfarm-test") if os.geteuid() == 0 else Path.home() / ".cache" / "loadfarm-test"
 
 
+def require_sut_host() -> None:
+    """Root and the programs a SUT host needs: skip on a laptop without them, fail in CI."""
+    if os.geteuid() != 0:
+        message = "a SUT host (network namespace, dockerd, debootstrap) needs root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    for program, package in (("debootstrap", "debootstrap"), ("dockerd", "docker.io"), ("sshd", "openssh-server"),
+                             ("docker", "docker.io"), ("nsenter", "util-linux"), ("ssh", "openssh-client")):
+        require_sbin(program, f"apt-get install {package}")
+
+
+@pytest.fixture(scope="session")
+def sut_host_requirements() -> None:
+    """`require_sut_host` as a fixture, for tests that start SutHostFixture themselves."""
+    require_sut_host()
+
+
 @pytest.fixture(scope="session")
 def base_image_tarball() -> Path:
     """The rootfs tarball of loadfarm/base:bookworm, built with debootstrap once and cached on disk."""
-    for program, package in (("debootstrap", "debootstrap"), ("dockerd", "docker.io"), ("sshd", "openssh-server")):
-        require_sbin(program, f"apt-get install {package}")
+    require_sut_host()
     return rootfs_tarball(base_image_cache())
 
 

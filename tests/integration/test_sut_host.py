@@ -24,10 +24,11 @@ from tests.integration.sut import (
     box_snapshot,
     reap_stale_hosts,
     sut_host,
+    sut_host_requirements,
 )
 
-pytestmark = pytest.mark.integration
-__all__ = ["base_image_tarball"]  # the session fixture, shared with this module
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sut_host_requirements")]
+__all__ = ["base_image_tarball", "sut_host_requirements"]  # session fixtures, shared with this module
 
 COMPOSE = """
 services:
