@@ -108,8 +108,16 @@ def _build(target: Path, packages: list[str], suite: str, mirror: str, timeout_s
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     root = work / "rootfs"
     try:
-        _run([debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror],
-             "debootstrap", timeout_s)
+        argv = [debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror]
+        for attempt in (1, 2):  # once more after a failure: a mirror's hiccup should not fail a CI run
+            try:
+                _run(argv, "debootstrap", timeout_s)
+                break
+            except ProvisionError:
+                _unmount_under(root)
+                shutil.rmtree(root, ignore_errors=True)
+                if attempt == 2:
+                    raise
         _clean(root)
         partial = work / target.name
         _run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-czf", str(partial), "."], "tar", timeout_s)
@@ -125,8 +133,9 @@ def _run(argv: list[str], what: str, timeout_s: float) -> None:
     except subprocess.TimeoutExpired as exc:
         raise ProvisionError(f"{what} did not finish within {timeout_s:.0f} s") from exc
     if done.returncode != 0:
-        tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ProvisionError(f"{what} failed (exit {done.returncode}): {tail[0]}")
+        lines = (done.stderr.strip() or done.stdout.strip()).splitlines() or ["no output"]
+        errors = [line for line in lines if line.startswith("E:")]  # debootstrap's own error lines
+        raise ProvisionError(f"{what} failed (exit {done.returncode}): {(errors or lines)[-1]}")
 
 
 def _clean(root: Path) -> None:

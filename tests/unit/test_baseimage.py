@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -91,3 +92,23 @@ def test_import_command_labels_the_image_with_the_key() -> None:
     assert argv[:2] == ["docker", "import"] and argv[-2:] == ["/tmp/lf work/base.tar.gz", BASE_IMAGE]
     assert ["--change", f"LABEL {LABEL}=abc123"] == argv[argv.index(f"LABEL {LABEL}=abc123") - 1:][:2]
     assert "ENV LANG=C.UTF-8" in argv
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the build path runs only as root")
+def test_a_failing_debootstrap_is_tried_twice_then_named_by_its_error_line(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a debootstrap that fails as a missing package makes it fail (a stand-in program on PATH)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    fake = bin_dir / "debootstrap"
+    fake.write_text(f'#!/bin/sh\necho run >> {calls}\necho "I: Retrieving InRelease" >&2\n'
+                    'echo "E: Couldn\'t find these debs: nope" >&2\necho "W: see the log" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    cache = tmp_path / "cache"
+    # When the tarball is asked for
+    with pytest.raises(ProvisionError, match="debootstrap failed \\(exit 1\\): E: Couldn't find these debs: nope"):
+        rootfs_tarball(cache, ["nope"], mirror="http://127.0.0.1:9/debian")
+    # Then it was tried twice, and no tarball or build folder is left in the cache
+    assert calls.read_text().split() == ["run", "run"]
+    assert [p.name for p in cache.iterdir()] == [".lock"]
