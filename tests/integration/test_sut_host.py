@@ -12,9 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from farm.remote.baseimage import BASE_IMAGE, LABEL, tarball_key
+from farm.remote.hosts import load_hosts
+from farm.remote.ssh import SSHConnection
 from tests.integration.lab import namespaces
 from tests.integration.sut import (
     SutHost,
@@ -134,22 +135,18 @@ def test_stack_dockerfile_builds_from_the_base_offline(sut: SutHost, tmp_path: P
     assert ran.stdout.strip() == "ok", ran.stderr
 
 
-def test_hosts_file_names_the_host(sut: SutHost, tmp_path: Path) -> None:
-    # Given the fixture's hosts file
-    path = sut.hosts_file(tmp_path / "farm-hosts.yaml")
-    entry = yaml.safe_load(path.read_text())["sut_hosts"]["sutA"]
-    # When the controller logs in with exactly the named key and known_hosts
-    user_host, port = entry["ssh"].rsplit(":", 1)
-    login = subprocess.run(["ssh", "-F", "/dev/null", "-i", entry["key"], "-o", "IdentitiesOnly=yes",
-                            "-o", f"UserKnownHostsFile={entry['known_hosts']}", "-o", "StrictHostKeyChecking=yes",
-                            "-o", "BatchMode=yes", "-p", port, user_host, "--", "docker compose version --short;",
-                            "docker info --format '{{.DockerRootDir}}'"], capture_output=True, text=True, timeout=60)
+def test_the_farm_logs_in_with_the_hosts_file_and_finds_this_host_s_docker(sut: SutHost, tmp_path: Path) -> None:
+    # Given the fixture's hosts file, read by the farm
+    hosts = load_hosts(sut.hosts_file(tmp_path / "farm-hosts.yaml"))
+    assert hosts["sutA"].docker_host == sut.docker_host
+    # When the farm's own SSH connection (paramiko, RejectPolicy, the named known_hosts) runs docker there,
+    # without passing DOCKER_HOST itself
+    with SSHConnection(hosts["sutA"]) as conn:
+        compose = conn.run(["docker", "compose", "version", "--short"], timeout=30)
+        root = conn.run(["docker", "info", "--format", "{{.DockerRootDir}}"], timeout=30)
     # Then the session talks to this host's own daemon, with the Compose v2 plugin
-    assert login.returncode == 0, login.stderr
-    version, root = login.stdout.split()
-    assert version.startswith("2.")
-    assert root == str(sut.root / "data")
-    assert entry["docker_host"] == sut.docker_host
+    assert compose.stdout.strip().startswith("2.")
+    assert root.stdout.strip() == str(sut.root / "data")
 
 
 def test_a_generator_namespace_reaches_the_host_over_its_own_link(sut: SutHost) -> None:
