@@ -5,8 +5,9 @@ pairs on 10.214.N.0/30 (lab.py's hosts use 10.213.N.x). dockerd and sshd enter o
 (`nsenter --net`), not a new mount namespace: `ip netns exec` remounts /sys, which hides the cgroup mounts dockerd
 needs, and the daemon's mounts stay visible on the box where teardown can check and unmount them.
 
-Every SSH session on the host sees DOCKER_HOST and DOCKER_CONFIG (sshd's `SetEnv`), so `docker compose …` run over
-SSH talks to this host's daemon, as on a real machine. Teardown removes containers, networks and volumes, stops both
+sshd is the "ssh" fixture's (tests/integration/sshd.py) on port 22 in the namespace. Every SSH session on the host
+sees DOCKER_HOST and DOCKER_CONFIG (sshd's `SetEnv`), so `docker compose …` run over SSH talks to this host's
+daemon, as on a real machine. Teardown removes containers, networks and volumes, stops both
 daemons, unmounts what is left under the host's folder, deletes the namespace and the folder.
 """
 
@@ -34,10 +35,11 @@ import yaml
 from farm.remote.baseimage import BASE_IMAGE, import_command, rootfs_tarball, tarball_key
 from farm.stacks.probe import tcp_open
 from tests.integration.conftest import require
+from tests.integration.sshd import sshd
 
 SUBNET = "10.214"  # box .1, SUT host .2 of 10.214.N.0/30
 PEER_SUBNET = "10.215"  # extra links to other namespaces: SUT host .1, peer .2 of 10.215.N.0/30
-SSH_USER = "root"  # the box's only user in CI; key-only (PermitRootLogin prohibit-password)
+SSH_USER = "root"  # the sshd fixture logs in as the user running the tests (root in CI); key only
 START_TIMEOUT_S = 30.0
 
 
@@ -196,6 +198,8 @@ class SutHostFixture:
         self.netns = f"lfsut-{self.tag}"
         self.links: list[tuple[str | None, str]] = []  # (peer namespace or None for the box, outer veth end)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stack = contextlib.ExitStack()  # the sshd fixture's context
+        self.host_key = Path()  # the sshd's public host key, once it runs
         reap_stale_hosts()
         self.root = Path(tempfile.mkdtemp(prefix=f"lfsut-{self.tag}-"))
         (self.root / "owner").write_text(str(os.getpid()))
@@ -253,7 +257,7 @@ class SutHostFixture:
 
     def _trust(self, host: SutHost, address: str) -> None:
         """Add the host key under ``address`` to the client's known_hosts (a non-22 port as [address]:port)."""
-        kind, blob = (self.root / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        kind, blob = self.host_key.read_text().split()[:2]
         where = address if host.ssh_port == 22 else f"[{address}]:{host.ssh_port}"
         with host.known_hosts.open("a") as handle:
             handle.write(f"{where} {kind} {blob}\n")
@@ -296,37 +300,29 @@ class SutHostFixture:
             raise SutHostError(f"docker import of the base image failed: {done.stderr.strip()}")
 
     def _start_sshd(self, host: SutHost) -> None:
-        client = host.client_key.parent
-        client.mkdir(mode=0o700)
-        hostkey = self.root / "ssh_host_ed25519_key"
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sut-host", "-f", str(hostkey))
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "farm-controller", "-f", str(host.client_key))
-        (self.root / "authorized_keys").write_text(host.client_key.with_suffix(".pub").read_text())
+        """The "ssh" fixture's sshd, on port 22 of every address in the namespace, with Docker's environment."""
+        server = self.stack.enter_context(sshd(
+            listen_address="0.0.0.0", port=host.ssh_port, wrap=["nsenter", f"--net=/run/netns/{self.netns}"],
+            extra_config=[f"SetEnv DOCKER_HOST={host.docker_host} DOCKER_CONFIG={host.docker_config}"],
+            startup_timeout=START_TIMEOUT_S))
+        (self.root / "sshd-root").write_text(str(server.root))  # for the reaper, should this process die
+        host.ssh_user = server.user
+        host.client_key.parent.mkdir(mode=0o700)
+        shutil.copy(server.client_key, host.client_key)
+        host.client_key.chmod(0o600)
+        self.host_key = server.host_key.with_suffix(".pub")
         self._trust(host, host.address)
-        config = self.root / "sshd_config"
-        config.write_text(
-            f"Port {host.ssh_port}\nListenAddress 0.0.0.0\nHostKey {hostkey}\nPidFile {self.root / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {self.root / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-            f"SetEnv DOCKER_HOST={host.docker_host} DOCKER_CONFIG={host.docker_config}\n"
-            "Subsystem sftp internal-sftp\n")
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation folder (the package's own)
-        proc = self._in_netns([_sbin("sshd"), "-D", "-e", "-f", str(config)], self.root / "sshd.log", "sshd")
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not tcp_open(host.address, host.ssh_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (self.root / "sshd.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise SutHostError(f"sshd did not start in the SUT namespace: {' | '.join(tail)}")
-            time.sleep(0.05)
+        if not tcp_open(host.address, host.ssh_port):
+            raise SutHostError(f"sshd does not answer at {host.address}:{host.ssh_port}: {server.log[-300:]}")
 
     def close(self) -> None:
         """Remove everything the host made: containers, networks, volumes, daemons, mounts, links, namespace, folder."""
         if "dockerd" in self.procs and self.procs["dockerd"].poll() is None and self.host is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):  # a hung daemon is killed below all the same
                 self._empty_docker(self.host)
-        for key in ("sshd", "dockerd"):
-            if key in self.procs:
-                _stop(self.procs[key])
+        self.stack.close()  # sshd and every session it started
+        if "dockerd" in self.procs:
+            _stop(self.procs["dockerd"])
         for peer, link in self.links:  # deleting one end deletes the pair, wherever the other end is
             subprocess.run([*(["ip", "netns", "exec", peer] if peer else []), "ip", "link", "del", link],
                            capture_output=True)
@@ -350,6 +346,10 @@ def _remove_host(netns: str, root: Path) -> None:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)  # containerd shims or containers a killed dockerd left
     _unmount_under(root)
+    with contextlib.suppress(OSError, ValueError):  # the sshd fixture's folder, if its owner died
+        sshd_root = Path((root / "sshd-root").read_text())
+        if sshd_root.name.startswith("farm-sshd-"):
+            shutil.rmtree(sshd_root, ignore_errors=True)
     # the box's veth ends would vanish only once the kernel frees the namespace: delete them now
     tag = netns.removeprefix("lfsut-")
     for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines():

@@ -192,15 +192,22 @@ def test_the_host_of_a_killed_test_process_is_reaped_by_the_next_fixture() -> No
     run = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], capture_output=True,
                          text=True, timeout=120)
     netns, root = run.stdout.split()
-    orphans = [p for p in psutil.process_iter(["cmdline"]) if root in " ".join(p.info["cmdline"] or [])]
-    assert run.returncode == -9 and orphans, run.stderr
+    orphans = in_namespace(netns)
+    sshd_root = Path((Path(root) / "sshd-root").read_text())
+    assert run.returncode == -9 and {"dockerd", "sshd"} <= {p.name() for p in orphans}, run.stderr
     # When the next fixture starts (it reaps first)
     reaped = reap_stale_hosts()
     # Then the dead process's host is gone whole: daemons, namespace, mounts, folder
     assert netns in reaped
     assert not [p for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert _leftovers(before, box_snapshot(), netns.removeprefix("lfsut-")) == {}
-    assert not Path(root).exists()
+    assert not Path(root).exists() and not sshd_root.exists()
+
+
+def in_namespace(netns: str) -> list[psutil.Process]:
+    """The processes running in a network namespace."""
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
+    return [psutil.Process(int(pid)) for pid in pids]
 
 
 def _leftovers(before: dict[str, set[str]], after: dict[str, set[str]], tag: str) -> dict[str, set[str]]:
@@ -224,8 +231,9 @@ def test_teardown_leaves_nothing(base_image_tarball: Path) -> None:
                               BASE_IMAGE, "python3", "-m", "http.server", "8000")
         assert running.returncode == 0, running.stderr
         during = box_snapshot()
-        daemons = [p for p in psutil.process_iter(["cmdline"]) if str(host.root) in " ".join(p.info["cmdline"] or [])]
-        assert len(daemons) >= 3  # dockerd, its containerd, sshd
+        daemons = in_namespace(host.netns)
+        names = {p.name() for p in daemons}
+        assert {"dockerd", "containerd", "sshd"} <= names, names
         assert any(str(host.root) in m for m in during["mounts"])  # the daemon's overlay mounts, on the box
     after = box_snapshot()
     # Then the box's own firewall never changed (dockerd's rules live in the namespace)
