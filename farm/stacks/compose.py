@@ -163,7 +163,13 @@ class ComposeDriver:
         return {"DOCKER_HOST": self.host.docker_host} if self.host.docker_host else {}
 
     def _compose_command(self, conn: RemoteShell) -> list[str]:
-        """`docker compose` (the v2 plugin) where it exists, else the standalone `docker-compose` binary."""
+        """`docker compose` (the v2 plugin) where it exists, else the standalone `docker-compose` binary; the
+        daemon must answer."""
+        daemon = conn.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30, check=False,
+                          env=self._env())
+        if daemon.code != 0:
+            raise ProvisionError(f"Docker on {self.host.name} does not answer: {_one_line(daemon.stderr, 300)}",
+                                 hint=f"is dockerd running there? check with `farm hosts check {self.host.name}`")
         for command in (["docker", "compose"], ["docker-compose"]):
             if conn.run([*command, "version", "--short"], timeout=30, check=False, env=self._env()).code == 0:
                 return command
@@ -406,7 +412,9 @@ def _alive(owner: dict[str, Any]) -> bool:
     import psutil
 
     try:
-        return abs(psutil.Process(int(owner["pid"])).create_time() - float(owner["created"])) < 0.01
+        proc = psutil.Process(int(owner["pid"]))
+        # A killed owner whose parent died too may linger as a zombie nobody reaps: dead all the same.
+        return abs(proc.create_time() - float(owner["created"])) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, KeyError, TypeError, ValueError):
         return False
 

@@ -236,9 +236,13 @@ def _same_process(recorded: dict[str, Any]) -> bool:
         proc = psutil.Process(pid)
         if abs(proc.create_time() - float(recorded["created"])) >= 0.01:
             return False
+        owner = recorded.get("session", True) is False
+        if proc.status() == psutil.STATUS_ZOMBIE:  # its pid cannot be reused while it is one
+            # A killed owner nobody reaped is dead; an exited group leader is not: its group may live on.
+            return not owner
         if "cmdline" in recorded and proc.cmdline() != list(recorded["cmdline"]):
             return False
-        return recorded.get("session", True) is False or os.getsid(pid) == pid
+        return owner or os.getsid(pid) == pid
     except (psutil.Error, OSError, KeyError, TypeError, ValueError):
         return False
 

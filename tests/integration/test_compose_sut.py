@@ -86,3 +86,76 @@ def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_
     down = farm("stack", "down", "byhand", cwd=workdir, env=env, timeout=300)
     assert down.returncode == 0 and "removed 4 container(s) on sutA" in down.stdout, down.stdout + down.stderr
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+
+
+def test_a_sut_host_whose_docker_does_not_answer_fails_the_group_at_once_with_a_clear_message(
+        workdir: Path, sut: SutHost) -> None:
+    import time
+
+    import yaml
+
+    # Given a hosts file whose Docker socket on the SUT host does not answer (as when dockerd is stopped)
+    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    doc = yaml.safe_load(hosts.read_text())
+    doc["sut_hosts"]["sutA"]["docker_host"] = "unix:///run/no-such-docker.sock"
+    hosts.write_text(yaml.safe_dump(doc))
+    sweep = workdir / "nodocker.yaml"
+    sweep.write_text(SWEEP.format(name="nodocker", caches="none", instances="1").replace(
+        "[monolith, microservices]", "[monolith]"))
+    # When the sweep runs
+    started = time.monotonic()
+    result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=300)
+    # Then it ends quickly with exit 1, the cell failed at provision with a message naming the host and Docker
+    assert time.monotonic() - started < 90
+    assert result.returncode == 1, result.stdout + result.stderr
+    [cell] = json.loads(farm("results", "nodocker", "-f", "json", cwd=workdir).stdout)
+    assert cell["status"] == "failed" and cell["error"]["stage"] == "provision", cell
+    assert "Docker on sutA does not answer" in cell["error"]["message"], cell
+    assert "Docker on sutA does not answer" in result.stdout + result.stderr
+
+
+def test_farm_submit_and_a_worker_killed_mid_cell_its_next_start_removes_the_remote_deployment(
+        workdir: Path, sut: SutHost) -> None:
+    import time
+
+    from tests.integration.lab import Host, Redis, Worker
+
+    # Given a lab: Redis with a password, a store, one generator worker that knows the SUT host
+    redis = Redis(workdir / "redis", []).start()
+    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    env = {"FARM_BROKER_URL": redis.url(), "FARM_DATABASE_URL": f"sqlite:///{workdir / 'lab.db'}",
+           "FARM_HOSTS_FILE": str(hosts), "FARM_LEASE_S": "6", "FARM_REAP_INTERVAL_S": "1"}
+    worker = Worker(Host("gen1", None, "127.0.0.1"), env, workdir).start()
+    try:
+        sweep = workdir / "killed.yaml"
+        sweep.write_text(SWEEP.format(name="killed", caches="none", instances="2").replace(
+            "[monolith, microservices]", "[monolith]").replace("users: [2]", "users: [2, 3]").replace(
+            "duration: 2s", "duration: 4s"))
+        submitted = farm("submit", str(sweep), cwd=workdir, env=env)
+        assert submitted.returncode == 0, submitted.stderr
+        # When the worker dies at once in the middle of a cell (its compose project stays on the SUT host)
+        deadline = time.monotonic() + 240
+        while not any(c["status"] == "running" for c in
+                      json.loads(farm("results", "killed", "-f", "json", cwd=workdir, env=env).stdout)):
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.3)
+        time.sleep(1)
+        worker.kill9()
+        project = ["ps", "-q", "--filter", "label=com.docker.compose.project"]
+        assert sut.docker(*project).stdout.split(), "the killed worker's stack should still be on the host"
+        # And it starts again
+        worker.start()
+        # Then its start-up removes the dead worker's remote deployment, and the sweep completes
+        deadline = time.monotonic() + 300
+        while True:
+            cells = json.loads(farm("results", "killed", "-f", "json", cwd=workdir, env=env).stdout)
+            if all(c["status"] == "done" for c in cells):
+                break
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(2)
+        assert "removed 1 deployment(s) a dead worker left on SUT hosts" in worker.log.read_text()
+        assert all(c["sut_host"] == "sutA" for c in cells)
+    finally:
+        worker.stop()
+        redis.stop()
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
