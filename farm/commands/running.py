@@ -137,6 +137,8 @@ def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
             err.print("stopping: the running cell is cancelled and its stack torn down …", style="yellow")
             store.cancel(name)
             wait_idle(store, name, status, 30.0)
+            if worker is not None:
+                worker.stop()  # its last words (cancelling what was left) come before the final status
             store.set_sweep_status(store.sweep(name).id, "interrupted")
             raise
         finally:

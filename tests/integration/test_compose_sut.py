@@ -63,6 +63,9 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
     # And with 3 instances, each replica was reset and read: the metrics list every replica of every service
     three = [c for c in cells if c["params"]["instances"] == 3 and c["params"]["architecture"] == "monolith"]
     assert {name.rsplit("-", 1)[-1] for name in three[0]["sut_services"] if "-app-" in name} == {"1", "2", "3"}
+    # And the SUT's CPU was measured per container: the app replicas that served the load used some
+    apps = {n: s for n, s in three[0]["sut_services"].items() if "-app-" in n}
+    assert all(s["cpu_s"] is not None and s["cpu_s"] > 0 for s in apps.values()), apps
     # And nothing is left on the SUT host
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
 
