@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     stacks_dir: Path | None = Field(default=None, description="extra folder searched for stacks by name")
     hosts_file: Path = Field(default=Path("farm-hosts.yaml"), description="the lab's SUT hosts (SSH targets)")
     ssh_connect_timeout_s: float = Field(default=10.0, gt=0, description="SSH connect, banner and auth timeout")
+    image_cache_dir: Path = Field(default=Path.home() / ".cache" / "loadfarm",
+                                  description="where the offline base image's root filesystem is kept once built")
     ready_timeout_s: float = Field(default=60.0, description="deadline for a stack to become ready")
     saturation_cpu_pct: float = Field(default=90.0, description="generator CPU at which a cell is flagged")
     host_name: str | None = Field(default=None, description="name recorded as the host of cells run here")

@@ -105,3 +105,26 @@ def hosts_check(
         out.print(styled((f"{report.host.name}", "bold"), f" ({report.host.target}) is unusable: {report.problem}"))
     if unusable:
         raise typer.Exit(1)
+
+
+@app.command("prepare")
+def hosts_prepare(
+    names: Annotated[list[str] | None, typer.Argument(metavar="NAME…", show_default=False,
+                                                      help="hosts of the hosts file [default: all]")] = None,
+) -> None:
+    """Put the offline base image (Debian packages, built here with debootstrap once) on SUT hosts that cannot
+    pull from a registry; a host that already has the current image is left alone."""
+    from farm.remote.hosts import load_hosts, select_hosts
+    from farm.remote.prepare import prepare_host
+    from farm.stacks.compose import ssh_connector
+
+    cfg = settings()
+    hosts = load_hosts(cfg.hosts_file)
+    chosen = select_hosts(hosts, names)
+    connect = ssh_connector(cfg.ssh_connect_timeout_s)
+    for host in chosen:
+        def say(text: str, name: str = host.name) -> None:
+            out.print(Text(f"{name}: {text}"))
+
+        done = prepare_host(host, connect, cfg.image_cache_dir, say=say)
+        out.print(Text(f"{host.name}: base image {done}"))

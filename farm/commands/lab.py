@@ -40,6 +40,10 @@ def submit(
         raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis (redis://:PASSWORD@host:6379/0), "
                         "or use `farm run` on one machine")
     loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
+    if loaded.spec.sut is not None:
+        from farm.remote.hosts import check_sweep_hosts
+
+        check_sweep_hosts(loaded.spec.sut.hosts, cfg.hosts_file, required=False)
     for line in what_runs(loaded):  # the stack's commands and the locustfile are code: say which
         out.print(line)
     store = open_store(cfg)

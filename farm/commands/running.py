@@ -96,6 +96,10 @@ def run(
 
     cfg = settings(db)
     loaded = load_sweep(sweep_file, stacks_dir=cfg.stacks_dir, max_cells=max_cells)
+    if loaded.spec.sut is not None:
+        from farm.remote.hosts import check_sweep_hosts
+
+        check_sweep_hosts(loaded.spec.sut.hosts, cfg.hosts_file, required=True)
     for line in what_runs(loaded):  # the stack's commands and the locustfile are code: say which
         out.print(line)
     plan = expand(loaded.spec, loaded.manifest)

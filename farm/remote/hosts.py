@@ -174,3 +174,14 @@ def _local_path(text: str, hosts_file: Path) -> Path:
 def _clip(text: str, limit: int = 60) -> str:
     text = _CONTROL.sub("?", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_sweep_hosts(hosts: list[str], path: Path, *, required: bool) -> None:
+    """Refuse a sweep whose `sut.hosts` are not in the hosts file (when the file must exist here, or exists)."""
+    if not required and not path.is_file():
+        return  # a controller need not hold the generators' hosts file
+    known = load_hosts(path)
+    missing = [h for h in hosts if h not in known]
+    if missing:
+        raise SpecError(f"sut.hosts: {', '.join(missing)} not in {path}; known: {', '.join(known) or 'none'}",
+                        hint="add it to the hosts file (FARM_HOSTS_FILE), or fix the name")

@@ -162,3 +162,20 @@ def test_farm_submit_and_a_worker_killed_mid_cell_its_next_start_removes_the_rem
         worker.stop()
         redis.stop()
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+
+
+def test_farm_hosts_prepare_imports_the_base_image_once_and_then_leaves_it(workdir: Path, sut: SutHost) -> None:
+    from tests.integration.sut import base_image_cache
+
+    env = {"FARM_HOSTS_FILE": str(sut.hosts_file(workdir / "farm-hosts.yaml")),
+           "FARM_IMAGE_CACHE_DIR": str(base_image_cache())}
+    # Given a host whose base image is gone (untagged)
+    assert sut.docker("image", "rm", "-f", "loadfarm/base:bookworm").returncode == 0
+    # When it is prepared, then prepared again
+    first = farm("hosts", "prepare", "sutA", cwd=workdir, env=env, timeout=600)
+    second = farm("hosts", "prepare", "sutA", cwd=workdir, env=env, timeout=600)
+    # Then the image is imported once, from the tarball built here, and is current afterwards
+    assert first.returncode == 0 and "sutA: base image imported" in first.stdout, first.stdout + first.stderr
+    assert second.returncode == 0 and "sutA: base image up to date" in second.stdout, second.stdout + second.stderr
+    ran = sut.docker("run", "--rm", "loadfarm/base:bookworm", "python3", "-c", "import aiohttp, redis")
+    assert ran.returncode == 0, ran.stderr
