@@ -179,3 +179,32 @@ def test_farm_hosts_prepare_imports_the_base_image_once_and_then_leaves_it(workd
     assert second.returncode == 0 and "sutA: base image up to date" in second.stdout, second.stdout + second.stderr
     ran = sut.docker("run", "--rm", "loadfarm/base:bookworm", "python3", "-c", "import aiohttp, redis")
     assert ran.returncode == 0, ran.stderr
+
+
+@pytest.mark.usefixtures("nginx_available")
+def test_the_compose_recipe_gives_the_same_answers_as_the_process_recipe_field_for_field(
+        tmp_path: Path, sut: SutHost) -> None:
+    import time
+
+    from farm.remote.hosts import load_hosts
+    from farm.stacks.compose import ComposeDriver, ssh_connector
+    from tests.integration.test_shop_stack import MANIFEST, session, shop
+
+    host = load_hosts(sut.hosts_file(tmp_path / "farm-hosts.yaml"))["sutA"]
+    driver = ComposeDriver(host, tmp_path / "remote", ssh_connector(10.0))
+    for arch in ("monolith", "microservices"):
+        params = {**MANIFEST.defaults(), "architecture": arch, "cache": "shared", "instances": 2}
+        # Given the shop as processes here, and as compose on the SUT host, with the same parameters
+        with shop(tmp_path, **{k: v for k, v in params.items() if k in ("architecture", "cache", "instances")}) as (
+                _local, here):
+            local_answers = session(here.entry_url)
+        deployment = driver.up(MANIFEST, params, f"same-{arch}")
+        try:
+            driver.ready(deployment, time.monotonic() + 60)
+            assert driver.check_instances(deployment) == (2 if arch == "monolith" else 8)
+            remote_answers = session(deployment.entry_url)
+        finally:
+            driver.down(deployment)
+        # Then every answer is the same, field for field
+        assert remote_answers == local_answers, arch
+    assert leftovers(sut)["containers"] == []

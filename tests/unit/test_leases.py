@@ -78,3 +78,21 @@ def test_a_claimed_group_that_never_started_uses_no_attempt_and_a_resume_restore
     assert any(status == "failed" for status, _ in statuses(store))
     assert group in store.reopen("s")
     assert leases.claim(group, "w3", lease_s=30) and leases.begin_attempt(group, "w3")
+
+
+def test_two_generators_never_hold_the_same_sut_host_and_a_released_or_expired_one_is_free(store: Store) -> None:
+    from farm.store.leases import SutLeases
+
+    suts = SutLeases(store)
+    # Given two SUT hosts and three groups on different generators
+    assert suts.claim(["sutA", "sutB"], "g1", "gen1", lease_s=30) == "sutA"
+    assert suts.claim(["sutA", "sutB"], "g2", "gen2", lease_s=30) == "sutB"
+    # Then a third group finds none free
+    assert suts.claim(["sutA", "sutB"], "g3", "gen3", lease_s=30) is None
+    # And a released host, or one whose lease expired (its generator died), is taken next
+    suts.release("sutA", "g1")
+    assert suts.claim(["sutA", "sutB"], "g3", "gen3", lease_s=0.05) == "sutA"
+    time.sleep(0.1)
+    assert not suts.renew("sutB", "g1", 30)  # not g1's
+    assert suts.claim(["sutA"], "g4", "gen1", lease_s=30) == "sutA"
+    assert not suts.renew("sutA", "g3", 30)  # g3 lost it when it expired
