@@ -11,6 +11,7 @@ from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
 from farm.analysis.surfaces import excluded, surfaces
+from farm.analysis.sut import sut_cost
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Analysis:
     per_host: pd.DataFrame = field(default_factory=pd.DataFrame)
     host_crossovers: list[Crossover] = field(default_factory=list)
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sut_cost: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
@@ -53,4 +55,4 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     return Analysis(metric=metric, cells=cells, surface=surface, difference=diff,
                     crossovers=crossovers(surface, metric) if has_arch else [], choices=choices,
                     recommendation=phrase(choices), excluded=excluded(cells), hosts=hosts, per_host=per_host,
-                    host_crossovers=host_cross, agreement=agreement)
+                    host_crossovers=host_cross, agreement=agreement, sut_cost=sut_cost(cells))

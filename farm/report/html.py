@@ -104,6 +104,12 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines.append(f"| {_md(r['architecture'])} | {_md(r['cache'])} | {r['instances']} | {r['users']} | {r['n']} | "
                      f"{_fmt(r['p95_ms'], 0)} ({_fmt(r['p95_ms_lo'], 0)}–{_fmt(r['p95_ms_hi'], 0)}) | "
                      f"{_fmt(r['rps'])} | {_fmt(r['cache_hit_ratio'], 2)} |")
+    if not analysis.sut_cost.empty:
+        lines += ["", "## The SUT host's CPU", "", "| architecture | cache | inst | users | CPU ms / request | CPU % |",
+                  "|---|---|---|---|---|---|"]
+        for _, r in analysis.sut_cost.iterrows():
+            lines.append(f"| {_md(r['architecture'])} | {_md(r['cache'])} | {r['instances']} | {r['users']} | "
+                         f"{_fmt(r['cpu_ms_per_request'], 2)} | {_fmt(r['sut_cpu_pct'])} |")
     if not analysis.excluded.empty:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]

@@ -208,3 +208,38 @@ def test_the_compose_recipe_gives_the_same_answers_as_the_process_recipe_field_f
         # Then every answer is the same, field for field
         assert remote_answers == local_answers, arch
     assert leftovers(sut)["containers"] == []
+
+
+def test_farm_submit_runs_with_the_generator_on_its_own_host_and_the_stack_on_the_sut_host(
+        workdir: Path, sut: SutHost) -> None:
+    import time
+
+    from tests.integration.lab import Redis, Worker, namespaces
+
+    with namespaces(1) as [generator]:
+        # Given a generator host (its own namespace) linked to the SUT host, and the controller (Redis, store) here
+        address = sut.connect(str(generator.netns))
+        redis = Redis(workdir / "redis", [generator.address]).start()
+        store = f"sqlite:///{workdir / 'lab.db'}"
+        env = {"FARM_DATABASE_URL": store, "FARM_LEASE_S": "10",
+               "FARM_HOSTS_FILE": str(sut.hosts_file(workdir / "gen-hosts.yaml", address=address))}
+        worker = Worker(generator, {**env, "FARM_BROKER_URL": redis.url(generator.address)}, workdir).start()
+        try:
+            sweep = workdir / "apart.yaml"
+            sweep.write_text(SWEEP.format(name="apart", caches="shared", instances="1"))
+            # When a sweep is submitted from the controller
+            submitted = farm("submit", str(sweep), cwd=workdir, env={**env, "FARM_BROKER_URL": redis.url()})
+            assert submitted.returncode == 0, submitted.stderr
+            deadline = time.monotonic() + 300
+            while True:
+                cells = json.loads(farm("results", "apart", "-f", "json", cwd=workdir, env=env).stdout)
+                if all(c["status"] in ("done", "failed") for c in cells):
+                    break
+                assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+                time.sleep(2)
+        finally:
+            worker.stop()
+            redis.stop()
+    # Then every cell ran with the load from the generator's host and the stack on the SUT host
+    assert [(c["status"], c["host"], c["sut_host"]) for c in cells] == [("done", "lab1", "sutA")] * 2, cells
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}

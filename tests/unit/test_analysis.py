@@ -131,3 +131,21 @@ def test_hosts_are_compared_within_each_host_and_their_agreement_reported() -> N
     assert {c.host for c in result.host_crossovers} == {"h1", "h2"}
     assert all(c.status == "crosses" for c in result.host_crossovers)
     assert not result.agreement.empty and result.agreement["agree"].mean() > 0.5
+
+
+def test_sut_cost_is_cpu_per_request_per_configuration_and_empty_without_sut_hosts() -> None:
+    from farm.analysis.sut import sut_cost
+
+    cells = pd.DataFrame([
+        {"architecture": "monolith", "cache": "none", "instances": 1, "users": 5, "status": "done",
+         "requests": 1000, "sut_cpu_s": 2.0, "sut_cpu_pct": 40.0, "sut_saturated": False},
+        {"architecture": "monolith", "cache": "none", "instances": 1, "users": 5, "status": "done",
+         "requests": 3000, "sut_cpu_s": 4.0, "sut_cpu_pct": 60.0, "sut_saturated": True},
+        {"architecture": "microservices", "cache": "none", "instances": 1, "users": 5, "status": "failed",
+         "requests": 10, "sut_cpu_s": 9.0, "sut_cpu_pct": 99.0, "sut_saturated": True},
+    ])
+    table = sut_cost(cells)
+    assert list(table["architecture"]) == ["monolith"]  # the failed cell is left out
+    row = table.iloc[0]
+    assert row["cpu_ms_per_request"] == 1.5 and row["sut_cpu_pct"] == 50.0 and row["saturated"] == 1
+    assert sut_cost(cells.drop(columns=["sut_cpu_s"])).empty
