@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farm import files
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stats import LoadResult
@@ -104,6 +105,8 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         category, message = describe(exc)
         if stage == "readiness" and category == "provision":  # a service exited while starting
             stage = "provision"
+        if deployment is not None:
+            message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / f"group-{group_id}")
         log.warning("group %s failed at %s: %s", group_id, stage, message)
         ctx.store.record_failure(remaining, stage, category, message)
         outcome.add("failed", len(remaining))
@@ -137,6 +140,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                 if lost is not None:
                     raise StackLostError(f"the stack stopped answering during {failed.stage} "
                                          f"({message}); {lost}") from failed.error
+                message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / cell.id)
                 log.warning("cell %s failed at %s: %s", cell.id, failed.stage, message)
                 ctx.store.record_failure([cell.id], failed.stage, category, message)
                 status = "failed"
@@ -152,6 +156,18 @@ def _stack_lost(ctx: ExecutionContext, deployment: Deployment) -> str | None:
     except Exception as exc:
         return describe(exc)[1]
     return None
+
+
+def _keep_logs(ctx: ExecutionContext, deployment: Deployment, folder: Path) -> str:
+    """Keep the tail of the stack's logs (`docker compose logs`, or each process's) beside a failure's artefacts;
+    returns the note that points at it."""
+    try:
+        text = ctx.driver.logs(deployment, 40)
+        files.write_text(files.private_dir(folder) / "stack-logs.txt", text + "\n")
+    except Exception as exc:  # a courtesy of the failure report: never hide the failure itself
+        log.warning("stack logs unavailable: %s", describe(exc)[1])
+        return ""
+    return f" (stack logs: {folder / 'stack-logs.txt'})"
 
 
 def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -> None:

@@ -113,6 +113,10 @@ def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_
             assert cell["status"] == "failed", cell
             assert cell["error"]["stage"] == stage, cell
             assert words in cell["error"]["message"], cell
+    # And the tail of the stack's logs is kept beside a failed cell's artefacts, and the message says where
+    reset_cell = by_mode["reset_close"][0]
+    logs = workdir / "farm-artefacts" / "broken" / reset_cell["id"] / "stack-logs.txt"
+    assert f"(stack logs: {logs})" in reset_cell["error"]["message"] and logs.is_file()
     # And no stack process or Locust is left
     assert not stray_processes(str(CONTRACT))
     assert not stray_processes(str(workdir / "farm-artefacts"))
