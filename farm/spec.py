@@ -113,6 +113,20 @@ class LoadSpec(_Frozen):
         return value
 
 
+def ramp_refusal(load: LoadSpec, users: list[Scalar]) -> str | None:
+    """Why a load's warm-up cannot hold the ramp to its largest users level, or None when it can."""
+    most = max((u for u in users if isinstance(u, int) and not isinstance(u, bool)), default=0)
+    ramp = most / load.spawn_rate
+    if ramp <= load.warmup:
+        return None
+    return (f"warm-up {_seconds(load.warmup)} is shorter than the ramp of {most} users at {load.spawn_rate:g}/s "
+            f"({_seconds(ramp)}); raise load.warmup or load.spawn_rate")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g}s" if value < 60 else format_duration(value)
+
+
 class SLO(_Frozen):
     """The service level a configuration must meet to count in a recommendation."""
 
@@ -254,6 +268,9 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
         raise SpecError(f"{source}: {_describe(exc)}") from exc
     if max_cells is not None:
         _check_cell_count(spec, source, max_cells)
+    refusal = ramp_refusal(spec.load, spec.matrix.get("users", []))
+    if refusal is not None:
+        raise SpecError(f"{source}: load.warmup: {refusal}")
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:
