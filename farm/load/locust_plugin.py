@@ -1,7 +1,12 @@
 """Loaded into the Locust subprocess beside the scenario (never imported by farm's own processes).
 
-It resets Locust's statistics when the warm-up ends, so the warm-up is excluded from every figure, and at
-exit writes the measured window's full statistics (histograms included) as JSON for the farm to parse.
+The measured window is fixed when the test starts: it opens ``--farm-warmup`` seconds later and lasts
+``--farm-duration`` seconds. Every process that makes requests (the only one, or each worker of ``--processes``)
+counts a request only if it *started* inside the window — by the request's own start time, so a request sent
+during the warm-up is never counted, however late it completes or however late a worker reports it. The window
+is decided once, by the master (or the only process), and sent to the workers, so all processes share one clock
+reading. Its bounds are written at once to ``<stats-out>.window`` (the farm reads the stack's counters at those
+instants), and at exit the window's statistics (histograms included) are written as JSON to ``--farm-stats-out``.
 """
 
 import json
@@ -9,48 +14,94 @@ import time
 
 import gevent
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
-_state: dict[str, float] = {}
+WINDOW_MESSAGE = "farm_window"
+_state: dict = {"excluded": 0, "excluded_by_workers": 0}
 
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser, **_kwargs):
     parser.add_argument("--farm-warmup", type=float, default=0.0, help="seconds excluded from statistics")
+    parser.add_argument("--farm-duration", type=float, default=0.0, help="seconds measured after the warm-up "
+                        "(0: until the test stops)")
     parser.add_argument("--farm-stats-out", type=str, default="", help="where to write the final statistics")
 
 
-def _begin_measuring(environment):
-    environment.runner.stats.reset_all()
-    environment.runner.exceptions = {}
-    _state["measure_start"] = time.time()
-    _mark_measuring(environment)
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    runner = environment.runner
+    _count_only_the_window(environment)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(WINDOW_MESSAGE, _on_window_message)
+        events.report_to_master.add_listener(_report_excluded)
+    elif isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(_add_excluded)
 
 
-def _mark_measuring(environment):
-    # The farm watches for this file to snapshot stack metrics when the measured window opens.
-    out = getattr(environment.parsed_options, "farm_stats_out", "")
-    if out:
-        with open(out + ".measuring", "w") as fh:
-            fh.write(str(time.time()))
+def _count_only_the_window(environment):
+    """Replace the runner's statistics listener by one that drops requests started outside the window."""
+    hook = environment.events.request
+    originals = [h for h in list(hook._handlers)
+                 if getattr(h, "__qualname__", "").endswith("Runner.__init__.<locals>.on_request")]
+    if len(originals) != 1:
+        raise RuntimeError(f"farm plugin: expected one statistics listener on the request event, found "
+                           f"{len(originals)} (Locust version not supported)")
+    original = originals[0]
+    hook.remove_listener(original)
+
+    def in_window(request_type, name, response_time, response_length, exception=None, start_time=None, **kwargs):
+        started = start_time if start_time is not None else time.time() - (response_time or 0) / 1000
+        window = _state.get("window")
+        if window is None or not window[0] <= started < window[1]:
+            _state["excluded"] += 1
+            return
+        original(request_type, name, response_time, response_length, exception=exception, **kwargs)
+
+    hook.add_listener(in_window)
+
+
+def _on_window_message(environment, msg, **_kwargs):
+    _state["window"] = (float(msg.data["start"]), float(msg.data["end"]))
+
+
+def _report_excluded(client_id, data, **_kwargs):
+    data["farm_excluded"] = _state["excluded"]
+    _state["excluded"] = 0
+
+
+def _add_excluded(client_id, data, **_kwargs):
+    _state["excluded_by_workers"] += int(data.get("farm_excluded", 0))
 
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
-    _state["test_start"] = time.time()
-    warmup = float(environment.parsed_options.farm_warmup or 0.0)
-    if warmup > 0:
-        gevent.spawn_later(warmup, _begin_measuring, environment)
-    else:
-        _state["measure_start"] = time.time()
-        _mark_measuring(environment)
+    options = environment.parsed_options
+    now = time.time()
+    start = now + float(options.farm_warmup or 0.0)
+    duration = float(getattr(options, "farm_duration", 0.0) or 0.0)
+    end = start + duration if duration > 0 else float("inf")
+    _state.update(test_start=now, window=(start, end))
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(WINDOW_MESSAGE, {"start": start, "end": end})
+    out = getattr(options, "farm_stats_out", "")
+    if out:
+        # The farm reads the stack's counters at these instants, so both sides count the same window.
+        with open(out + ".window", "w") as fh:
+            json.dump({"start": start, "end": end if end != float("inf") else None}, fh)
+    gevent.spawn_later(max(0.0, start - time.time()), _open_window, environment)
+
+
+def _open_window(environment):
+    # Exceptions raised by user code during the warm-up are not the window's.
+    environment.runner.exceptions = {}
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
-    _state.setdefault("measure_end", time.time())
+    _state.setdefault("stopped", time.time())
 
 
 @events.quitting.add_listener
@@ -58,13 +109,16 @@ def _on_quitting(environment, **_kwargs):
     out = getattr(environment.parsed_options, "farm_stats_out", "")
     if not out or isinstance(environment.runner, WorkerRunner):
         return
-    end = _state.get("measure_end", time.time())
-    start = _state.get("measure_start")
+    stopped = _state.get("stopped", time.time())
+    start, end = _state.get("window", (None, None))
+    opened = start is not None and stopped > start
     stats = environment.runner.stats
     document = {
-        "measured_s": (end - start) if start else 0.0,
-        "warmup_s": (start - _state["test_start"]) if start and "test_start" in _state else 0.0,
-        "warmup_completed": start is not None,
+        "measured_s": (min(stopped, end) - start) if opened else 0.0,
+        "warmup_s": (start - _state["test_start"]) if opened else 0.0,
+        "warmup_completed": opened,
+        "window": {"start": start, "end": end if end != float("inf") else None},
+        "excluded_requests": _state["excluded"] + _state["excluded_by_workers"],
         "stats": [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures],
         "total": stats.total.serialize(),
         "errors": [

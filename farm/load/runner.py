@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -23,6 +25,9 @@ from farm.errors import CancelledError, LoadError
 from farm.load.stats import LoadResult, parse_locust_stats
 
 PLUGIN = Path(__file__).with_name("locust_plugin.py")
+# Load goes on this long after the measured window closes, so that requests started inside it can finish and be
+# counted (a request is counted by its start time; one still in flight when Locust stops would be lost).
+GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,12 @@ class LoadRunner(Protocol):
     """Generates load against a target and returns what it measured."""
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
-            on_measure_start: Callable[[], None] | None = None) -> LoadResult:
+            on_measure_start: Callable[[], None] | None = None,
+            on_measure_end: Callable[[], None] | None = None) -> LoadResult:
         """Run one cell's load to completion (or until ``cancel`` is set).
 
-        ``on_measure_start`` is called once when the warm-up ends and the measured window opens.
+        ``on_measure_start`` is called once when the warm-up ends and the measured window opens, and
+        ``on_measure_end`` once when it closes (load may go on a little, uncounted, for requests in flight).
         """
         ...
 
@@ -60,7 +67,7 @@ class LocustRunner:
 
     def command(self, request: LoadRequest) -> list[str]:
         """The Locust command line for a request."""
-        run_time = round(request.warmup_s + request.duration_s)
+        run_time = math.ceil(request.warmup_s + request.duration_s + GRACE_S)
         out = request.artefacts
         return [
             self.python, "-m", "locust",
@@ -71,25 +78,27 @@ class LocustRunner:
             "--csv", str(out / "locust"), "--html", str(out / "locust.html"),
             "--only-summary", "--loglevel", "WARNING", "--logfile", str(out / "locust.log"),
             "--exit-code-on-error", "0",
-            "--farm-warmup", str(request.warmup_s), "--farm-stats-out", str(out / "stats.json"),
+            "--farm-warmup", str(request.warmup_s), "--farm-duration", str(request.duration_s),
+            "--farm-stats-out", str(out / "stats.json"),
             *(["--processes", str(request.processes)] if request.processes > 1 else []),
         ]
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
-            on_measure_start: Callable[[], None] | None = None) -> LoadResult:
-        """Run Locust, sample its CPU after the warm-up, and parse the statistics it wrote."""
+            on_measure_start: Callable[[], None] | None = None,
+            on_measure_end: Callable[[], None] | None = None) -> LoadResult:
+        """Run Locust, sample its CPU in the measured window, and parse the statistics it wrote."""
         files.private_dir(request.artefacts)
         _SEEN.clear()
         stats_file = request.artefacts / "stats.json"
-        marker = Path(f"{stats_file}.measuring")
+        window_file = Path(f"{stats_file}.window")
         stats_file.unlink(missing_ok=True)
-        marker.unlink(missing_ok=True)
-        limit = request.warmup_s + request.duration_s + 30.0
+        window_file.unlink(missing_ok=True)
+        limit = request.warmup_s + request.duration_s + GRACE_S + 30.0
         with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))
             try:
-                cpu = self._watch(proc, marker, limit, cancel, on_measure_start)
+                cpu = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end))
             except BaseException:
                 _stop(proc)
                 raise
@@ -100,16 +109,21 @@ class LocustRunner:
         if result.total.requests == 0:
             raise LoadError("Locust made no request in the measured window; see locust.log in the artefacts")
         saturated = cpu is not None and cpu >= self.saturation_cpu_pct
-        return LoadResult(endpoints=result.endpoints, total=result.total, measured_s=result.measured_s,
-                          warmup_s=result.warmup_s, generator_cpu_pct=cpu, generator_saturated=saturated,
-                          artefacts=str(request.artefacts))
+        return dataclasses.replace(result, generator_cpu_pct=cpu, generator_saturated=saturated,
+                                   artefacts=str(request.artefacts))
 
-    def _watch(self, proc: subprocess.Popen[bytes], marker: Path, limit_s: float,
-               cancel: threading.Event | None, on_measure_start: Callable[[], None] | None) -> float | None:
-        """Wait for Locust while sampling its CPU share of one core; returns the mean over the measured window."""
+    def _watch(self, proc: subprocess.Popen[bytes], window_file: Path, limit_s: float,
+               cancel: threading.Event | None,
+               callbacks: tuple[Callable[[], None] | None, Callable[[], None] | None]) -> float | None:
+        """Wait for Locust while sampling its CPU share of one core; returns the mean over the measured window.
+
+        The window's bounds come from the plugin (``<stats>.window``, wall-clock times); the callbacks are called
+        at those instants, so that what the farm reads from the stack covers the same window as Locust's counts.
+        """
         started = time.monotonic()
         samples: list[float] = []
-        measuring = False
+        window: tuple[float, float | None] | None = None
+        measuring = closed = False
         last_sample = 0.0
         try:
             ps: psutil.Process | None = psutil.Process(proc.pid)
@@ -118,24 +132,51 @@ class LocustRunner:
         while proc.poll() is None:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("load run cancelled")
-            time.sleep(0.2)
+            if window is None:
+                window = _read_window(window_file)
+            time.sleep(_until_next(window, measuring, closed))
             if time.monotonic() - started > limit_s:
                 raise LoadError(f"Locust did not finish within {limit_s:.0f}s; it was stopped")
-            if not measuring and marker.exists():
+            now = time.time()
+            if window is not None and not measuring and now >= window[0]:
                 measuring = True
-                if on_measure_start is not None:
-                    on_measure_start()
+                if callbacks[0] is not None:
+                    callbacks[0]()
                 if ps is not None:
                     _cpu(ps)  # the next reading covers only the measured window
                     last_sample = time.monotonic()
-            elif measuring and ps is not None and time.monotonic() - last_sample >= 1.0:
+            elif measuring and not closed and window is not None and window[1] is not None and now >= window[1]:
+                closed = True
+                if callbacks[1] is not None:
+                    callbacks[1]()
+            elif measuring and not closed and ps is not None and time.monotonic() - last_sample >= 1.0:
                 value = _cpu(ps)
                 last_sample = time.monotonic()
                 if value is not None:
                     samples.append(value)
-        # The last sample covers Locust's shutdown, not load.
-        samples = samples[:-1] if len(samples) > 2 else samples
+        if not closed:
+            # The last sample covers Locust's shutdown, not load.
+            samples = samples[:-1] if len(samples) > 2 else samples
         return sum(samples) / len(samples) if samples else None
+
+
+def _read_window(path: Path) -> tuple[float, float | None] | None:
+    """The measured window's (start, end) wall-clock times the plugin wrote, or None before it did."""
+    try:
+        doc = json.loads(path.read_text())
+        return float(doc["start"]), None if doc.get("end") is None else float(doc["end"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not written yet (or half written)
+
+
+def _until_next(window: tuple[float, float | None] | None, measuring: bool, closed: bool) -> float:
+    """How long to sleep: 0.2 s, or less when a window bound comes sooner (callbacks run on time)."""
+    if window is None:
+        return 0.05
+    bound = window[0] if not measuring else (None if closed else window[1])
+    if bound is None:
+        return 0.2
+    return min(0.2, max(0.0, bound - time.time()))
 
 
 _SEEN: dict[int, psutil.Process] = {}

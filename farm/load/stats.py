@@ -68,6 +68,7 @@ class LoadResult:
     generator_cpu_pct: float | None = None
     generator_saturated: bool = False
     artefacts: str | None = None
+    excluded_requests: int | None = None  # requests started outside the window (warm-up, grace), never counted
 
 
 def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> EndpointStats:
@@ -109,4 +110,6 @@ def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
         raise LoadError(f"Locust statistics document is incomplete: missing {exc}") from exc
     endpoints = tuple(endpoint_from_locust(e, measured_s) for e in entries)
     total = endpoint_from_locust({**total_entry, "name": TOTAL, "method": ""}, measured_s)
-    return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s)
+    excluded = document.get("excluded_requests")
+    return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s,
+                      excluded_requests=int(excluded) if isinstance(excluded, int | float) else None)

@@ -1,0 +1,129 @@
+"""Issue 9 item 4: no request sent during the warm-up is counted, with one Locust process or several.
+
+A real Locust (through the farm's LocustRunner) loads a real HTTP server on loopback. The scenario names every
+request by its phase, decided by the wall clock when the request is sent, against the window the farm measures:
+``warmup`` before it opens, ``measure`` inside it, ``after`` once it has closed. The server counts what it was sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from farm.load.runner import LoadRequest, LocustRunner
+from tests.conftest import stray_processes
+
+PHASED = '''
+import json
+import time
+
+import gevent
+from locust import FastHttpUser, constant, events, task
+
+EDGE_S = 0.005  # no request is sent this close to a bound: its name and its start time must agree
+_window = {}
+
+
+@events.init.add_listener
+def _where(environment, **_kwargs):
+    _window["file"] = environment.parsed_options.farm_stats_out + ".window"
+
+
+def _bounds():
+    if "start" not in _window:
+        try:
+            with open(_window["file"]) as fh:
+                _window.update(json.load(fh))
+        except (OSError, ValueError):
+            return None
+    return _window["start"], _window["end"]
+
+
+def phase():
+    bounds = _bounds()
+    if bounds is None:
+        return "warmup"  # the window is written when the test starts; before that it is the warm-up
+    for bound in bounds:
+        if bound is not None and 0 <= bound - time.time() < EDGE_S:
+            gevent.sleep(bound - time.time() + 0.001)
+    now = time.time()
+    start, end = bounds
+    return "warmup" if now < start else "measure" if end is None or now < end else "after"
+
+
+class Phased(FastHttpUser):
+    wait_time = constant(0.005)
+
+    @task
+    def call(self):
+        name = phase()
+        self.client.get("/" + name, name=name)
+'''
+
+
+class Counting(BaseHTTPRequestHandler):
+    """Answers 200 at once and counts requests by path."""
+
+    protocol_version = "HTTP/1.1"
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        with self.lock:
+            self.counts[self.path.strip("/")] += 1
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Counter[str]]]:
+    """A counting HTTP server on loopback, for one test."""
+    Counting.counts = Counter()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", Counting.counts
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_no_request_sent_during_the_warmup_is_counted(processes: int, server: tuple[str, Counter[str]],
+                                                      tmp_path: Path) -> None:
+    # Given a scenario that names each request by the phase it was sent in, and a 1.5 s warm-up
+    url, sent = server
+    locustfile = tmp_path / "phased.py"
+    locustfile.write_text(PHASED)
+    request = LoadRequest(locustfile=locustfile, host=url, users=4, spawn_rate=100, duration_s=2.0,
+                          warmup_s=1.5, artefacts=tmp_path / "out", processes=processes)
+    calls: dict[str, float] = {}
+
+    # When the farm runs it with `processes` Locust processes
+    result = LocustRunner().run(request, on_measure_start=lambda: calls.setdefault("start", time.time()),
+                                on_measure_end=lambda: calls.setdefault("end", time.time()))
+
+    # Then requests were sent in every phase (the test could catch a leak) ...
+    assert sent["warmup"] > 50 and sent["measure"] > 50, sent
+    # ... yet only those sent inside the window are counted, every one of them
+    counted = {e.name: e.requests for e in result.endpoints}
+    assert counted == {"measure": sent["measure"]}, (counted, sent)
+    assert result.total.requests == sent["measure"] and result.total.failures == 0
+    assert result.excluded_requests is not None and result.excluded_requests >= sent["warmup"]
+    # ... over the window that was asked for, and the farm was called back when it opened and closed
+    assert result.measured_s == pytest.approx(2.0, abs=0.01)
+    assert result.warmup_s == pytest.approx(1.5, abs=0.01)
+    assert calls["end"] - calls["start"] == pytest.approx(2.0, abs=0.15)
+    assert stray_processes(str(tmp_path)) == []
