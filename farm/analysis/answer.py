@@ -1,4 +1,4 @@
-"""The whole answer for one sweep: surfaces, difference, crossovers, recommendation, hosts, exclusions."""
+"""The whole answer for one sweep: surfaces, verdicts, crossovers, recommendation, hosts, exclusions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
-from farm.analysis.surfaces import excluded, surfaces
+from farm.analysis.surfaces import excluded, surfaces_with_draws
 from farm.analysis.sut import sut_cost
+from farm.analysis.verdict import Verdict, verdicts
 
 
 @dataclass(frozen=True)
@@ -31,28 +32,32 @@ class Analysis:
     host_crossovers: list[Crossover] = field(default_factory=list)
     agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
     sut_cost: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: list[Verdict] = field(default_factory=list)
+    host_verdicts: list[Verdict] = field(default_factory=list)
+    max_error_ratio: float = 0.01
 
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
             costs: Mapping[str, float] | None = None) -> Analysis:
-    """Compute the answer. With cells from several hosts, crossovers are also computed within each host."""
+    """Compute the answer. With cells from several hosts, verdicts are also computed within each host."""
     defaults = {"architecture": "-", "cache": "-", "instances": 1}
     cells = cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns})
-    surface = surfaces(cells, hist)
+    surface, draws = surfaces_with_draws(cells, hist)
     has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
-    diff = difference(surface, metric) if has_arch else pd.DataFrame()
+    found = verdicts(surface, draws, metric, max_error_ratio) if has_arch else []
     hosts = sorted(str(h) for h in cells.get("host", pd.Series(dtype=str)).dropna().unique())
     per_host = pd.DataFrame()
-    host_cross: list[Crossover] = []
+    host_found: list[Verdict] = []
     agreement = pd.DataFrame()
     if len(hosts) > 1:
-        per_host = surfaces(cells, hist, by_host=True)
-        host_cross = crossovers(per_host, metric) if has_arch else []
+        per_host, host_draws = surfaces_with_draws(cells, hist, by_host=True)
+        host_found = verdicts(per_host, host_draws, metric, max_error_ratio) if has_arch else []
         agreement = host_agreement(per_host, metric)
     choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \
         if has_arch else []
-    return Analysis(metric=metric, cells=cells, surface=surface, difference=diff,
-                    crossovers=crossovers(surface, metric) if has_arch else [], choices=choices,
-                    recommendation=phrase(choices), excluded=excluded(cells), hosts=hosts, per_host=per_host,
-                    host_crossovers=host_cross, agreement=agreement, sut_cost=sut_cost(cells))
+    return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
+                    crossovers=crossovers(found), choices=choices, recommendation=phrase(choices),
+                    excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
+                    agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
+                    max_error_ratio=max_error_ratio)

@@ -79,9 +79,9 @@ def print_results(store: Any, name: str) -> None:
                       num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
     out.print(table)
     analysis, provenance = analysis_for(store, name)
-    for c in analysis.crossovers:
-        out.print(styled(f"microservices' p95 drops below the monolith's, cache {c.cache}, {c.instances} "
-                         "instance(s): ", (c.describe(), "bold")))
+    for v in analysis.verdicts:
+        out.print(styled(f"microservices vs monolith p95, cache {v.cache}, {v.instances} instance(s): ",
+                         (v.describe(), "bold")))
     if provenance.slo and analysis.recommendation:
         out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
 
@@ -90,8 +90,8 @@ def report(
     name: NameArg,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE",
                                          help="the HTML file to write")] = Path("report.html"),
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="html|md",
-                                     help="html (a file) or md (printed)")] = "html",
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="html|md|json",
+                                     help="html (a file), md or json (printed)")] = "html",
     metric: Annotated[str, typer.Option(metavar="METRIC",
                                         help="latency metric compared: p50_ms, p95_ms or p99_ms")] = "p95_ms",
     cost: Annotated[list[str] | None, typer.Option(metavar="ARCH=N",
@@ -100,15 +100,18 @@ def report(
                                                  help="also write every figure as PNG and SVG here")] = None,
     db: DbOption = None,
 ) -> None:
-    """Report a sweep: crossover per cache setting with its interval, recommendation, surfaces, provenance."""
-    from farm.report.build import write_report
+    """Report a sweep: verdict per cache setting with its intervals, recommendation, surfaces, provenance."""
+    from farm.report.build import report_json, write_report
 
-    if fmt not in ("html", "md"):
-        raise SpecError(f"--format: '{fmt}' is not a report format; use html or md")
+    if fmt not in ("html", "md", "json"):
+        raise SpecError(f"--format: '{fmt}' is not a report format; use html, md or json")
     if metric not in ("p50_ms", "p95_ms", "p99_ms"):
         raise SpecError(f"--metric: '{metric}' is not comparable; use p50_ms, p95_ms or p99_ms")
     costs = _costs(cost or [])
     store = open_store(settings(db))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report_json(store, name, metric=metric, costs=costs), indent=2) + "\n")
+        return
     result = write_report(store, name, output, fmt=fmt, metric=metric, costs=costs, figures_dir=figures)
     if fmt == "md":
         sys.stdout.write(result)

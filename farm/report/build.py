@@ -9,7 +9,9 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from farm.analysis.answer import Analysis, analyse
+from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.frame import cell_record, cells_frame, histogram_frame
+from farm.analysis.verdict import UNIT
 from farm.report import figures
 from farm.report.html import Provenance, render_html, render_markdown
 from farm.store.repository import Store
@@ -47,6 +49,19 @@ def write_report(store: Store, name: str, output: Path, *, fmt: str = "html", me
     tmp.write_text(render_html(analysis, provenance))
     tmp.replace(output)
     return str(output)
+
+
+def report_json(store: Store, name: str, *, metric: str = "p95_ms",
+                costs: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The verdicts of a sweep as the document `farm report NAME --format json` prints."""
+    analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
+    return {"sweep": provenance.name, "stack": provenance.stack, "metric": metric, "unit": UNIT,
+            "interval": {"method": "bootstrap over repetitions, pooled histograms", "resamples": RESAMPLES,
+                         "seed": SEED, "level": 0.95},
+            "max_error_ratio": analysis.max_error_ratio,
+            "comparisons": [v.as_json() for v in analysis.verdicts],
+            "per_host": [v.as_json() for v in analysis.host_verdicts],
+            "recommendation": analysis.recommendation}
 
 
 def write_figures(analysis: Analysis, folder: Path) -> list[Path]:

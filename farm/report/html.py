@@ -11,6 +11,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from farm.analysis.answer import Analysis
+from farm.analysis.bootstrap import RESAMPLES
 from farm.report import figures
 
 
@@ -70,7 +71,8 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
                     if c in analysis.surface.columns]
     template = _ENV.get_template("report.html.j2")
     return template.render(
-        p=provenance, a=analysis, metric=analysis.metric.removesuffix("_ms"), figures=figures_svg(analysis),
+        p=provenance, a=analysis, resamples=RESAMPLES, metric=analysis.metric.removesuffix("_ms"),
+        figures=figures_svg(analysis),
         columns=columns, rows=rows, surface_cols=surface_cols,
         surface_rows=[[_fmt(r[c], 3 if c in ("error_ratio", "cache_hit_ratio") else 1) for c in surface_cols]
                       for _, r in analysis.surface.iterrows()],
@@ -87,14 +89,24 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     lines = [f"# {_md(provenance.name)}", "",
              f"stack `{provenance.stack}` · {len(analysis.cells)} cells · hosts: {', '.join(analysis.hosts) or '–'}",
              "", f"## Where microservices overtake the monolith ({analysis.metric.removesuffix('_ms')})", "",
-             "| cache | instances | crossover |", "|---|---|---|"]
-    lines += [f"| {_md(c.cache)} | {c.instances} | {c.describe()} |" for c in analysis.crossovers]
-    if not analysis.crossovers:
-        lines.append("| – | – | no comparable monolith/microservices pairs |")
-    if analysis.host_crossovers:
-        lines += ["", "### Per host", "", "| host | cache | instances | crossover |", "|---|---|---|---|"]
-        lines += [f"| {_md(c.host)} | {_md(c.cache)} | {c.instances} | {c.describe()} |"
-                  for c in analysis.host_crossovers]
+             "| cache | instances | verdict | answer |", "|---|---|---|---|"]
+    lines += [f"| {_md(v.cache)} | {v.instances} | {v.verdict} | {_md(v.describe())} |" for v in analysis.verdicts]
+    if not analysis.verdicts:
+        lines.append("| – | – | – | no comparable monolith/microservices pairs |")
+    if analysis.verdicts:
+        lines += ["", f"Per load, microservices − monolith at 95% (bootstrap over repetitions, {RESAMPLES} resamples; "
+                  "never narrower than a histogram bucket). A point whose error ratio exceeds "
+                  f"{analysis.max_error_ratio:.1%} never counts as the faster one.", "",
+                  "| cache | inst | users | diff ms | 95% interval | classification | errors over SLO |",
+                  "|---|---|---|---|---|---|---|"]
+        for v in analysis.verdicts:
+            lines += [f"| {_md(v.cache)} | {v.instances} | {_fmt(p.load, 0)} | {_fmt(p.diff)} | "
+                      f"{'–' if p.low is None else f'{_fmt(p.low)} – {_fmt(p.high)}'} | {p.classification} | "
+                      f"{', '.join(p.over_error_slo) or '–'} |" for p in v.points]
+    if analysis.host_verdicts:
+        lines += ["", "### Per host", "", "| host | cache | instances | verdict |", "|---|---|---|---|"]
+        lines += [f"| {_md(v.host)} | {_md(v.cache)} | {v.instances} | {_md(v.describe())} |"
+                  for v in analysis.host_verdicts]
     if provenance.slo:
         lines += ["", f"## Recommendation (SLO: {_slo_text(provenance.slo)})", ""]
         lines += [f"- {line}" for line in analysis.recommendation] or ["- no finished cells yet"]

@@ -1,0 +1,273 @@
+"""Verdicts: at each load, is microservices − monolith significantly lower, higher, or inconclusive; then the answer.
+
+Per comparison (cache, instances[, host]) the difference of the chosen metric is classified at every load from
+its bootstrap interval (see `farm.analysis.bootstrap`), never narrower than the two buckets' resolution. The
+answer is one of the words below. A crossover is every change between a significantly higher and a significantly
+lower load (inconclusive loads in between are allowed); its estimate is where the measured difference changes
+sign, its interval the 95% range of where the resampled differences change sign in that span, never narrower
+than the grid bracket the estimate lies in. A point whose error ratio exceeds the SLO's maximum never wins.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from farm.analysis.bootstrap import PointDraws, bucket_width
+from farm.analysis.surfaces import FULL_REPETITIONS
+
+GROUP = ("cache", "instances", "host")
+UNIT = "users"  # the sweep's load unit
+MIN_REPETITIONS = 2  # fewer: nothing independent to resample, so "not enough data"
+
+LOWER, HIGHER, INCONCLUSIVE = "lower", "higher", "inconclusive"
+CROSSOVER = "crossover"
+FASTER = "faster throughout"
+SLOWER = "slower throughout"
+NO_DIFFERENCE = "no significant difference"
+NOT_ENOUGH = "not enough data"
+PARTLY_FASTER = "faster at some loads"  # significant at some loads only, all of one sign
+PARTLY_SLOWER = "slower at some loads"
+
+
+@dataclass(frozen=True)
+class PointVerdict:
+    """Microservices − monolith at one load: the difference, its 95% interval and its classification."""
+
+    load: float
+    classification: str
+    diff: float
+    low: float | None
+    high: float | None
+    monolith: float
+    microservices: float
+    over_error_slo: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One sign change: microservices become faster (``to_lower``) or slower, at ``at`` within [low, high]."""
+
+    at: float
+    low: float
+    high: float
+    bracket: tuple[float, float]
+    to_lower: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one comparison: its verdict word, crossings, per-load classification and their support."""
+
+    cache: str
+    instances: int
+    metric: str
+    verdict: str
+    repetitions: int
+    crossovers: list[Crossing] = field(default_factory=list)
+    points: list[PointVerdict] = field(default_factory=list)
+    share_no_crossing: float | None = None
+    share_multiple: float | None = None
+    host: str | None = None
+
+    @property
+    def indicative(self) -> bool:
+        """Fewer repetitions than an interval needs to be trusted."""
+        return self.repetitions < FULL_REPETITIONS
+
+    def advice(self) -> str | None:
+        """What would make an indicative answer an interval, or None."""
+        if not self.indicative:
+            return None
+        s = "" if self.repetitions == 1 else "s"
+        return (f"indicative: {self.repetitions} repetition{s}; "
+                f"set repetitions: {FULL_REPETITIONS} or more for an interval")
+
+    def describe(self) -> str:
+        """The verdict as one sentence, starting with its word, for the terminal and the report."""
+        name = self.metric.removesuffix("_ms")
+        loads = [p.load for p in self.points]
+        span = f"{_num(min(loads))}–{_num(max(loads))} {UNIT}" if loads else ""
+        if self.verdict == CROSSOVER:
+            text = "; ".join(_crossing_text(c, name) for c in self.crossovers)
+            text = f"{CROSSOVER}{'s' if len(self.crossovers) > 1 else ''} {text}"
+        elif self.verdict == NOT_ENOUGH:
+            seen = ", ".join(f"between {_num(c.bracket[0])} and {_num(c.bracket[1])} {UNIT}"
+                             for c in self.crossovers)
+            text = f"{NOT_ENOUGH}: no interval" + (f"; the measured difference changes sign {seen}" if seen else "")
+        elif self.verdict in (FASTER, SLOWER):
+            word = "lower" if self.verdict == FASTER else "higher"
+            text = f"{self.verdict}: microservices' {name} is significantly {word} at every load ({span})"
+        elif self.verdict in (PARTLY_FASTER, PARTLY_SLOWER):
+            wanted = LOWER if self.verdict == PARTLY_FASTER else HIGHER
+            where = ", ".join(_num(p.load) for p in self.points if p.classification == wanted)
+            text = f"{self.verdict}: microservices' {name} is significantly {wanted} at {where} {UNIT}, " \
+                   "no significant difference elsewhere"
+        else:
+            text = f"{NO_DIFFERENCE} in {name} at any load ({span})"
+        advice = self.advice()
+        return f"{text} ({advice})" if advice else text
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable verdict of `farm report --format json`."""
+        return {"cache": self.cache, "instances": self.instances, "host": self.host, "metric": self.metric,
+                "unit": UNIT, "verdict": self.verdict, "description": self.describe(),
+                "crossovers": [{"at": c.at, "low": c.low, "high": c.high,
+                                "direction": "microservices faster above" if c.to_lower else
+                                "microservices slower above"} for c in self.crossovers],
+                "points": [{"load": p.load, "classification": p.classification, "diff": p.diff, "low": p.low,
+                            "high": p.high, "monolith": p.monolith, "microservices": p.microservices,
+                            "over_error_slo": list(p.over_error_slo)} for p in self.points],
+                "share_no_crossing": self.share_no_crossing, "share_multiple": self.share_multiple,
+                "repetitions": self.repetitions, "indicative": self.indicative, "advice": self.advice()}
+
+
+def _num(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 or abs(value) >= 10 else f"{value:.1f}"
+
+
+def _crossing_text(c: Crossing, name: str) -> str:
+    direction = "microservices faster above" if c.to_lower else "microservices slower above"
+    return f"at ~{_num(c.at)} {UNIT} (95% interval {_num(c.low)}–{_num(c.high)}; {direction})"
+
+
+def verdicts(surface: pd.DataFrame, found: PointDraws | None, metric: str = "p95_ms",
+             max_error_ratio: float = 0.01) -> list[Verdict]:
+    """The verdict of every (cache, instances[, host]) whose points have both architectures."""
+    if surface.empty or found is None or "architecture" not in surface.columns:
+        return []
+    keys = [k for k in GROUP if k in surface.columns and (k != "host" or "host" in surface.columns)]
+    rows = surface.assign(_row=np.arange(len(surface)))
+    out = []
+    for group, part in rows.groupby(keys, dropna=False, sort=True):
+        values = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        mono = part[part["architecture"] == "monolith"].set_index("users")
+        micro = part[part["architecture"] == "microservices"].set_index("users")
+        loads = sorted(set(mono.index) & set(micro.index))
+        if not loads:
+            continue
+        mono, micro = mono.loc[loads], micro.loc[loads]
+        out.append(_verdict(values, metric, np.asarray(loads, dtype=float), mono, micro, found, max_error_ratio))
+    return out
+
+
+def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.DataFrame, micro: pd.DataFrame,
+             found: PointDraws, max_error_ratio: float) -> Verdict:
+    reps = int(min(mono["n"].min(), micro["n"].min()))
+    estimate = micro[metric].to_numpy(dtype=float) - mono[metric].to_numpy(dtype=float)
+    draws = found.draws[metric][micro["_row"].to_numpy()] - found.draws[metric][mono["_row"].to_numpy()]
+    floor = (bucket_width(mono[metric].to_numpy()) + bucket_width(micro[metric].to_numpy())) / 2
+    low, high = simultaneous_interval(estimate, draws, floor, reps)
+    enough = reps >= MIN_REPETITIONS
+    over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
+    over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
+    points, signs = [], np.zeros(len(loads), dtype=int)
+    for i, load in enumerate(loads):
+        sign = (-1 if high[i] < 0 else 1 if low[i] > 0 else 0) if enough else 0
+        # A point over the SLO's error ratio cannot win: its side is never the faster one.
+        if (sign < 0 and over_micro[i]) or (sign > 0 and over_mono[i]):
+            sign = 0
+        signs[i] = sign
+        over = tuple(a for a, flag in (("monolith", over_mono[i]), ("microservices", over_micro[i])) if flag)
+        points.append(PointVerdict(float(load), {-1: LOWER, 1: HIGHER, 0: INCONCLUSIVE}[sign], float(estimate[i]),
+                                   float(low[i]) if enough else None, float(high[i]) if enough else None,
+                                   float(mono[metric].iloc[i]), float(micro[metric].iloc[i]), over))
+    cache, instances = str(values.get("cache", "-")), int(values.get("instances", 1))
+    host = None if values.get("host") is None or pd.isna(values.get("host")) else str(values["host"])
+    base = Verdict(cache, instances, metric, NOT_ENOUGH, reps, points=points, host=host)
+    if not enough:
+        return replace(base, crossovers=_estimate_crossings(loads, estimate))
+    crossings = _significant_crossings(loads, signs, estimate, draws)
+    none_share, many_share = _crossing_shares(draws)
+    if crossings:
+        word = CROSSOVER
+    elif (signs == -1).all():
+        word = FASTER
+    elif (signs == 1).all():
+        word = SLOWER
+    elif (signs == 0).all():
+        word = NO_DIFFERENCE
+    else:
+        word = PARTLY_FASTER if (signs <= 0).all() else PARTLY_SLOWER
+    return replace(base, verdict=word, crossovers=crossings, share_no_crossing=none_share,
+                   share_multiple=many_share)
+
+
+def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray,
+                          repetitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """95% intervals that hold at every load together (bootstrap max-t band), never narrower than ±floor_half.
+
+    Pointwise 95% intervals at ten loads would call one of them significant by chance one time in three; the
+    verdict is about the whole curve, so the band's width comes from the 95th percentile of the largest
+    standardised deviation over the loads. The resamples' spread is scaled by n/(n-1): a bootstrap over n
+    repetitions underestimates the variance by that factor.
+    """
+    spread = np.std(draws, axis=1) * np.sqrt(repetitions / max(repetitions - 1, 1))
+    varies = spread > 0
+    if varies.any():
+        deviation = np.abs(draws[varies] - estimate[varies, None]) / spread[varies, None]
+        critical = float(np.percentile(deviation.max(axis=0), 95))
+    else:
+        critical = 0.0
+    half = np.fmax(critical * spread, floor_half)
+    return estimate - half, estimate + half
+
+
+def _interpolate(loads: np.ndarray, diff: np.ndarray, m: int) -> float:
+    """Where ``diff`` reaches zero between loads m-1 and m (linear)."""
+    before, after = diff[m - 1], diff[m]
+    if before == after:
+        return float(loads[m])
+    return float(loads[m - 1] + before / (before - after) * (loads[m] - loads[m - 1]))
+
+
+def _estimate_crossings(loads: np.ndarray, diff: np.ndarray) -> list[Crossing]:
+    """Every sign change of the measured difference, its interval only its grid bracket (no resampling)."""
+    found, last = [], 0
+    for m, value in enumerate(diff):
+        sign = int(np.sign(value)) if not np.isnan(value) else 0
+        if sign and last and sign != last:
+            at = _interpolate(loads, diff, m)
+            found.append(Crossing(at, float(loads[m - 1]), float(loads[m]), (float(loads[m - 1]), float(loads[m])),
+                                  sign < 0))
+        last = sign or last
+    return found
+
+
+def _significant_crossings(loads: np.ndarray, signs: np.ndarray, diff: np.ndarray,
+                           draws: np.ndarray) -> list[Crossing]:
+    """Every change between significant loads of opposite sign, located and given its bootstrap interval."""
+    significant = np.flatnonzero(signs)
+    found = []
+    for i, j in itertools.pairwise(significant):
+        if signs[i] == signs[j]:
+            continue
+        after = signs[j]
+        m = int(next((k for k in range(i + 1, j + 1) if np.sign(diff[k]) == after), j))
+        at = _interpolate(loads, diff, m)
+        bracket = (float(loads[m - 1]), float(loads[m]))
+        span = draws[i:j + 1]  # (loads in the span, resamples)
+        reached = np.sign(span) == after
+        first = np.argmax(reached, axis=0)
+        prev = np.maximum(first - 1, 0)
+        cols = np.arange(span.shape[1])
+        d0, d1 = span[prev, cols], span[first, cols]
+        u0, u1 = loads[i:j + 1][prev], loads[i:j + 1][first]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            where = np.where(d0 != d1, u0 + d0 / (d0 - d1) * (u1 - u0), u1)
+        where = np.where(first == 0, loads[i], where)
+        where = np.where(reached.any(axis=0), where, loads[j])
+        low, high = np.percentile(where, [2.5, 97.5])
+        found.append(Crossing(at, float(min(low, bracket[0])), float(max(high, bracket[1])), bracket, after < 0))
+    return found
+
+
+def _crossing_shares(draws: np.ndarray) -> tuple[float, float]:
+    """The shares of resamples whose difference never changes sign, and changes sign more than once."""
+    signs = pd.DataFrame(np.sign(draws)).replace(0, np.nan).ffill().to_numpy()
+    changes = (signs[1:] * signs[:-1] < 0).sum(axis=0)
+    return float((changes == 0).mean()), float((changes >= 2).mean())
