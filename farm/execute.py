@@ -17,6 +17,7 @@ from typing import Any
 
 from farm import files
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
+from farm.load.agreement import compare_requests
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stats import LoadResult
 from farm.spec import LoadedSweep, StopWhen, locustfile_for
@@ -191,11 +192,18 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     """Reset, warm up, measure, collect and store one cell; raises _CellFailed with the stage that failed."""
     stage = "start"
     before: list[StackMetrics] = []
+    after: list[StackMetrics] = []  # read when the window closes, while the load's grace period runs
 
     def measure_start() -> None:
         nonlocal stage
         stage = "metrics"
         before.append(ctx.driver.metrics(deployment))
+        stage = "load"
+
+    def measure_end() -> None:
+        nonlocal stage
+        stage = "metrics"
+        after.append(ctx.driver.metrics(deployment))
         stage = "load"
 
     try:
@@ -209,13 +217,16 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
                               warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
                               processes=spec.load.processes)
         stage = "load"
-        result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start)
+        result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end)
         stage = "metrics"
-        metrics = ctx.driver.metrics(deployment)
+        metrics = after[0] if after else ctx.driver.metrics(deployment)
+        agreement = None
         if before:
+            agreement = compare_requests(result.total.requests, before[0].raw, metrics.raw,
+                                         deployment.entry.service)
             metrics = metrics.minus(before[0])
         stage = "store"
-        ctx.store.record_result(cell.id, result, metrics)
+        ctx.store.record_result(cell.id, result, metrics, agreement)
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

@@ -24,6 +24,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
     total = total_of(cell)
     hits, misses = cell.cache_hits, cell.cache_misses
     sut = (cell.stack_metrics or {}).get("sut") or {}
+    agreement = (cell.stack_metrics or {}).get("requests") or {}  # client vs server request counts
     looked_up = (hits or 0) + (misses or 0)
     record: dict[str, Any] = {
         "id": cell.id,
@@ -42,6 +43,9 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "sut_cpu_s": sut.get("cpu_s"),
         "sut_saturated": sut.get("saturated"),
         "sut_services": sut.get("services"),
+        "server_requests": agreement.get("server"),
+        "server_requests_services": ",".join(agreement["services"]) if agreement.get("services") else None,
+        "request_mismatch": agreement.get("mismatch"),
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }

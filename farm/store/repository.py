@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
 from farm.importer import ImportedCell
+from farm.load.agreement import RequestAgreement
 from farm.load.stats import EndpointStats, LoadResult
 from farm.plan import Cell, Plan
 from farm.spec import LoadedSweep
@@ -331,8 +332,12 @@ class Store:
                 row.stage_times = {**(row.stage_times or {}), stage: utcnow().isoformat()}
 
     @transient_retry
-    def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics) -> None:
-        """Store a cell's measurements and mark it done, replacing any earlier result (idempotent)."""
+    def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics,
+                      agreement: RequestAgreement | None = None) -> None:
+        """Store a cell's measurements and mark it done, replacing any earlier result (idempotent).
+
+        ``agreement``: Locust's and the stack's request counts over the window, when the stack counts requests.
+        """
         with self.session() as s:
             row = s.get(CellRow, cell_id)
             if row is None:
@@ -347,7 +352,8 @@ class Store:
             row.generator_cpu_pct, row.generator_saturated = result.generator_cpu_pct, result.generator_saturated
             row.cache_hits, row.cache_misses = metrics.cache_hits, metrics.cache_misses
             row.stack_metrics = {"instances": metrics.raw,
-                                 **({"sut": metrics.resources} if metrics.resources else {})}
+                                 **({"sut": metrics.resources} if metrics.resources else {}),
+                                 **({"requests": agreement.as_json()} if agreement is not None else {})}
             row.artefacts = result.artefacts
 
     @transient_retry
