@@ -217,24 +217,25 @@ def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: n
     return estimate - half, estimate + half
 
 
-def _interpolate(loads: np.ndarray, diff: np.ndarray, m: int) -> float:
-    """Where ``diff`` reaches zero between loads m-1 and m (linear)."""
-    before, after = diff[m - 1], diff[m]
+def _interpolate(loads: np.ndarray, diff: np.ndarray, k: int, m: int) -> float:
+    """Where ``diff`` reaches zero between loads k and m (linear; loads between them measured zero)."""
+    before, after = diff[k], diff[m]
     if before == after:
         return float(loads[m])
-    return float(loads[m - 1] + before / (before - after) * (loads[m] - loads[m - 1]))
+    return float(loads[k] + before / (before - after) * (loads[m] - loads[k]))
 
 
 def _estimate_crossings(loads: np.ndarray, diff: np.ndarray) -> list[Crossing]:
     """Every sign change of the measured difference, its interval only its grid bracket (no resampling)."""
-    found, last = [], 0
+    found, last = [], None
     for m, value in enumerate(diff):
         sign = int(np.sign(value)) if not np.isnan(value) else 0
-        if sign and last and sign != last:
-            at = _interpolate(loads, diff, m)
-            found.append(Crossing(at, float(loads[m - 1]), float(loads[m]), (float(loads[m - 1]), float(loads[m])),
-                                  sign < 0))
-        last = sign or last
+        if not sign:
+            continue
+        if last is not None and sign != np.sign(diff[last]):
+            bracket = (float(loads[last]), float(loads[m]))
+            found.append(Crossing(_interpolate(loads, diff, last, m), *bracket, bracket, sign < 0))
+        last = m
     return found
 
 
@@ -248,8 +249,10 @@ def _significant_crossings(loads: np.ndarray, signs: np.ndarray, diff: np.ndarra
             continue
         after = signs[j]
         m = int(next((k for k in range(i + 1, j + 1) if np.sign(diff[k]) == after), j))
-        at = _interpolate(loads, diff, m)
-        bracket = (float(loads[m - 1]), float(loads[m]))
+        # The bracket starts at the last load measured on the other side: a zero difference is no side.
+        k = int(max(k for k in range(i, m) if np.sign(diff[k]) == -after))
+        at = _interpolate(loads, diff, k, m)
+        bracket = (float(loads[k]), float(loads[m]))
         span = draws[i:j + 1]  # (loads in the span, resamples)
         reached = np.sign(span) == after
         first = np.argmax(reached, axis=0)
