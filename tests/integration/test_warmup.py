@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -71,10 +72,10 @@ class Counting(BaseHTTPRequestHandler):
     """Answers 200 at once and counts requests by path."""
 
     protocol_version = "HTTP/1.1"
-    counts: Counter[str] = Counter()
-    lock = threading.Lock()
+    counts: ClassVar[Counter[str]] = Counter()
+    lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         with self.lock:
             self.counts[self.path.strip("/")] += 1
         body = b"ok"
@@ -111,9 +112,12 @@ def test_no_request_sent_during_the_warmup_is_counted(processes: int, server: tu
                           warmup_s=1.5, artefacts=tmp_path / "out", processes=processes)
     calls: dict[str, float] = {}
 
+    def called(bound: str) -> None:
+        calls.setdefault(bound, time.time())
+
     # When the farm runs it with `processes` Locust processes
-    result = LocustRunner().run(request, on_measure_start=lambda: calls.setdefault("start", time.time()),
-                                on_measure_end=lambda: calls.setdefault("end", time.time()))
+    result = LocustRunner().run(request, on_measure_start=lambda: called("start"),
+                                on_measure_end=lambda: called("end"))
 
     # Then requests were sent in every phase (the test could catch a leak) ...
     assert sent["warmup"] > 50 and sent["measure"] > 50, sent
