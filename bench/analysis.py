@@ -1,4 +1,4 @@
-"""Bench: the analysis of 100,000 cells (surfaces, crossover, recommendation) and the report's rendering.
+"""Bench: the analysis of 100,000 cells (surfaces, bootstrap intervals, verdicts, recommendation) and the report.
 
     .venv/bin/python bench/analysis.py [--cells 100000] [--buckets 30]
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from farm.analysis.answer import analyse
+from farm.analysis.bootstrap import RESAMPLES
 from farm.report.html import Provenance, render_html
 
 
@@ -58,17 +59,18 @@ def main() -> None:
     args = parser.parse_args()
     cells, hist = synthetic(args.cells, args.buckets)
     seconds, result = timed(lambda: analyse(cells, hist, slo_ms=60))
-    crossings = sum(c.status == "crosses" for c in result.crossovers)  # type: ignore[attr-defined]
+    crossings = sum(v.verdict == "crossover" for v in result.verdicts)  # type: ignore[attr-defined]
     small, small_hist = synthetic(600, args.buckets)
     provenance = Provenance("bench", "shop", "name: bench\n", {}, None, None, {"p95_ms": 60})
     small_analysis = analyse(small, small_hist, slo_ms=60)
     render_s, html = timed(lambda: render_html(small_analysis, provenance))
     big_render_s, _ = timed(lambda: render_html(result, provenance), runs=1)  # type: ignore[arg-type]
     print(f"cells: {len(cells)} ({len(hist)} histogram buckets); points: {len(result.surface)}; "  # type: ignore[attr-defined]
-          f"crossovers found: {crossings}")
+          f"comparisons with a crossover: {crossings} of {len(result.verdicts)}")  # type: ignore[attr-defined]
     print("| step | time | goal | ratio to goal |")
     print("|---|---|---|---|")
-    print(f"| analysis of {len(cells):,} cells (surfaces + CIs, crossover, recommendation) | {seconds:.2f} s | 3 s "
+    print(f"| analysis of {len(cells):,} cells (surfaces, bootstrap intervals ({RESAMPLES} resamples), verdicts, "
+          f"recommendation) | {seconds:.2f} s | 3 s "
           f"| {seconds / 3:.2f} |")
     size = len(html) // 1024  # type: ignore[arg-type]
     print(f"| HTML report of a 600-cell sweep (figures included) | {render_s:.2f} s ({size} KiB) | – | – |")
