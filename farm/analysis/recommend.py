@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from farm.analysis.surfaces import FULL_REPETITIONS
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -19,6 +21,7 @@ class Choice:
     cost: float | None
     p95_ms: float | None
     error_ratio: float | None
+    indicative: bool = False  # judged on its estimate: fewer repetitions than an interval needs
 
     def label(self) -> str:
         """E.g. ``monolith, local cache, 1 instance``."""
@@ -31,14 +34,17 @@ class Choice:
 def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: float = 0.01,
               costs: Mapping[str, float] | None = None, metric: str = "p95_ms") -> list[Choice]:
     """For each load level: the configuration with the lowest cost (instances × cost per instance) that meets
-    the SLO — the latency at the upper end of its interval when known, and the error ratio — ties to lower latency.
+    the SLO — the latency at the upper end of its interval when the point has the repetitions an interval needs
+    (else its estimate, and the choice is indicative), and the error ratio — ties to lower latency.
     """
     if surface.empty:
         return []
     costs = costs or {}
     data = surface.copy()
     data["cost"] = data["instances"] * data["architecture"].map(lambda a: costs.get(str(a), 1.0))
-    bound = data[f"{metric}_hi"].fillna(data[metric]) if f"{metric}_hi" in data else data[metric]
+    full = data["n"] >= FULL_REPETITIONS if "n" in data else pd.Series(True, index=data.index)
+    data["indicative"] = ~full
+    bound = data[f"{metric}_hi"].where(full).fillna(data[metric]) if f"{metric}_hi" in data else data[metric]
     meets = data["error_ratio"].fillna(0) <= max_error_ratio
     if p95_ms is not None:
         meets &= bound <= p95_ms
@@ -51,7 +57,8 @@ def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: f
             continue
         best = ok.iloc[0]
         choices.append(Choice(int(users), str(best["architecture"]), str(best["cache"]), int(best["instances"]),
-                              float(best["cost"]), float(best[metric]), float(best["error_ratio"])))
+                              float(best["cost"]), float(best[metric]), float(best["error_ratio"]),
+                              bool(best["indicative"])))
     return choices
 
 
@@ -76,5 +83,6 @@ def phrase(choices: list[Choice]) -> list[str]:
             span = f"from ~{first} users"
         else:
             span = f"from ~{first} to ~{last} users"
-        lines.append(f"{span}: {run[0].label()}")
+        note = f" (indicative: fewer than {FULL_REPETITIONS} repetitions)" if any(c.indicative for c in run) else ""
+        lines.append(f"{span}: {run[0].label()}{note}")
     return lines

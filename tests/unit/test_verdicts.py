@@ -190,3 +190,23 @@ def test_the_json_shape_of_a_verdict() -> None:
 def test_the_bootstrap_is_deterministic() -> None:
     cells, hist = sweep(lines, USERS, reps=4)
     assert analyse(cells, hist).verdicts == analyse(cells, hist).verdicts
+
+
+def test_a_load_measured_equal_is_no_side_of_the_bracket() -> None:
+    # Given microservices slower at 10, equal (same bucket) at 20, faster at 30 users, identical repetitions
+    values = {("monolith", 10): 20, ("monolith", 20): 20, ("monolith", 30): 20,
+              ("microservices", 10): 30, ("microservices", 20): 20, ("microservices", 30): 10}
+    verdict = only(fixed(values, reps=3))
+    # Then the crossing is at 20 but its interval is the whole 10–30 bracket, not 20–30
+    [crossing] = verdict.crossovers
+    assert crossing.at == pytest.approx(20) and (crossing.low, crossing.high) == (10.0, 30.0)
+
+
+def test_the_recommendation_judges_points_without_enough_repetitions_on_their_estimate_and_says_so() -> None:
+    # Given one repetition per point and an SLO every monolith point meets
+    result = analyse(*sweep(lines, [5, 10], reps=1), slo_ms=200)
+    # Then the choice is the monolith, marked indicative
+    assert [c.architecture for c in result.choices] == ["monolith", "monolith"]
+    assert all(c.indicative for c in result.choices)
+    assert result.recommendation == ["at every load measured (5–10 users): monolith, none cache, 1 instance "
+                                     "(indicative: fewer than 3 repetitions)"]
