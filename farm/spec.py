@@ -243,7 +243,8 @@ def parse_sweep(text: str, *, source: str, base: Path, stacks_dir: Path | None =
                 max_cells: int | None = DEFAULT_MAX_CELLS) -> LoadedSweep:
     """Validate sweep YAML text; `source` names it in errors and `base` resolves relative stack paths.
 
-    A sweep of more than `max_cells` cells is refused (None: no limit, for sweeps already accepted).
+    A sweep of more than `max_cells` cells, or whose ramp to its largest users level is longer than its warm-up,
+    is refused (max_cells None: neither check, for sweeps already accepted).
     Every problem, whatever the text holds, is one `SpecError` line with control characters escaped.
     """
     try:
@@ -266,11 +267,11 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(f"{source}: {_describe(exc)}") from exc
-    if max_cells is not None:
+    if max_cells is not None:  # a new sweep; one already accepted (a worker reading it) stays readable
         _check_cell_count(spec, source, max_cells)
-    refusal = ramp_refusal(spec.load, spec.matrix.get("users", []))
-    if refusal is not None:
-        raise SpecError(f"{source}: load.warmup: {refusal}")
+        refusal = ramp_refusal(spec.load, spec.matrix.get("users", []))
+        if refusal is not None:
+            raise SpecError(f"{source}: load.warmup: {refusal}")
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:

@@ -49,3 +49,11 @@ def test_farm_run_refuses_it_with_exit_code_2_and_one_line(tmp_path: Path) -> No
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "shorter than the ramp of 80 users at 10/s (8s)" in lines[0], result.stderr
+
+
+def test_a_sweep_already_accepted_stays_readable() -> None:
+    # Given a sweep accepted before the rule (a worker reads it with no cell limit)
+    text = SWEEP.format(users=80, rate=10, warmup="4s")
+    # When it is read as an accepted sweep, Then it loads
+    loaded = parse_sweep(text, source="sweep 'ramp'", base=ROOT, max_cells=None)
+    assert loaded.spec.load.warmup == 4.0
