@@ -44,10 +44,15 @@ def crossovers(found: list[Verdict]) -> list[Crossover]:
     return out
 
 
+def _load(value: float) -> float | int:
+    """A grid load as the sweep wrote it: 5, not 5.0."""
+    return int(value) if float(value).is_integer() else value
+
+
 def difference(found: list[Verdict]) -> pd.DataFrame:
     """The microservices − monolith difference per point, with its interval and classification."""
     rows = [{"cache": v.cache, "instances": v.instances, **({"host": v.host} if v.host is not None else {}),
-             "users": p.load, "monolith": p.monolith, "microservices": p.microservices, "diff": p.diff,
+             "users": _load(p.load), "monolith": p.monolith, "microservices": p.microservices, "diff": p.diff,
              "diff_lo": p.low, "diff_hi": p.high, "classification": p.classification}
             for v in found for p in v.points]
     return pd.DataFrame(rows)

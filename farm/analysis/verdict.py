@@ -119,7 +119,8 @@ class Verdict:
                 "crossovers": [{"at": c.at, "low": c.low, "high": c.high,
                                 "direction": "microservices faster above" if c.to_lower else
                                 "microservices slower above"} for c in self.crossovers],
-                "points": [{"load": p.load, "classification": p.classification, "diff": p.diff, "low": p.low,
+                "points": [{"load": int(p.load) if p.load.is_integer() else p.load,
+                            "classification": p.classification, "diff": p.diff, "low": p.low,
                             "high": p.high, "monolith": p.monolith, "microservices": p.microservices,
                             "over_error_slo": list(p.over_error_slo)} for p in self.points],
                 "share_no_crossing": self.share_no_crossing, "share_multiple": self.share_multiple,

@@ -89,10 +89,10 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     lines = [f"# {_md(provenance.name)}", "",
              f"stack `{provenance.stack}` · {len(analysis.cells)} cells · hosts: {', '.join(analysis.hosts) or '–'}",
              "", f"## Where microservices overtake the monolith ({analysis.metric.removesuffix('_ms')})", "",
-             "| cache | instances | verdict | answer |", "|---|---|---|---|"]
-    lines += [f"| {_md(v.cache)} | {v.instances} | {v.verdict} | {_md(v.describe())} |" for v in analysis.verdicts]
+             "| cache | instances | verdict |", "|---|---|---|"]
+    lines += [f"| {_md(v.cache)} | {v.instances} | {_md(v.describe())} |" for v in analysis.verdicts]
     if not analysis.verdicts:
-        lines.append("| – | – | – | no comparable monolith/microservices pairs |")
+        lines.append("| – | – | no comparable monolith/microservices pairs |")
     if analysis.verdicts:
         lines += ["", f"Per load, microservices − monolith at 95% (bootstrap over repetitions, {RESAMPLES} resamples; "
                   "never narrower than a histogram bucket). A point whose error ratio exceeds "
