@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from farm.analysis.bootstrap import PointDraws, bucket_width
+from farm.analysis.bootstrap import PointDraws, bucket_width, small_sample_stretch
 from farm.analysis.surfaces import FULL_REPETITIONS
 
 GROUP = ("cache", "instances", "host")
@@ -204,17 +204,19 @@ def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: n
 
     Pointwise 95% intervals at ten loads would call one of them significant by chance one time in three; the
     verdict is about the whole curve, so the band's width comes from the 95th percentile of the largest
-    standardised deviation over the loads. The resamples' spread is scaled by n/(n-1): a bootstrap over n
-    repetitions underestimates the variance by that factor.
+    standardised deviation over the loads. With few repetitions the band is stretched as every interval is
+    (`small_sample_stretch`): in simulations of identical architectures with 3 repetitions, the unstretched
+    band called 17% of sweeps different, the stretched one none of 60, while still finding every crossover
+    with 5 repetitions.
     """
-    spread = np.std(draws, axis=1) * np.sqrt(repetitions / max(repetitions - 1, 1))
+    spread = np.std(draws, axis=1)
     varies = spread > 0
     if varies.any():
         deviation = np.abs(draws[varies] - estimate[varies, None]) / spread[varies, None]
         critical = float(np.percentile(deviation.max(axis=0), 95))
     else:
         critical = 0.0
-    half = np.fmax(critical * spread, floor_half)
+    half = np.fmax(critical * spread * small_sample_stretch(repetitions), floor_half)
     return estimate - half, estimate + half
 
 

@@ -101,7 +101,7 @@ def test_failed_saturated_and_skipped_cells_are_excluded_and_listed() -> None:
 
 
 def test_microservices_never_faster_is_slower_throughout() -> None:
-    cells, hist = synthetic(reps=3)
+    cells, hist = synthetic(reps=5)
     cells = cells[cells["users"] <= 10]
     [found] = analyse(cells, hist[hist["cell_id"].isin(cells["id"])]).verdicts
     assert found.verdict == "slower throughout" and found.crossovers == []
@@ -123,8 +123,8 @@ def test_recommendation_picks_the_cheapest_configuration_meeting_the_slo() -> No
 
 
 def test_hosts_are_compared_within_each_host_and_their_agreement_reported() -> None:
-    a_cells, a_hist = synthetic(reps=3, seed=1, host="h1")
-    b_cells, b_hist = synthetic(reps=3, seed=2, host="h2")
+    a_cells, a_hist = synthetic(reps=5, seed=1, host="h1")
+    b_cells, b_hist = synthetic(reps=5, seed=2, host="h2")
     result = analyse(pd.concat([a_cells, b_cells]), pd.concat([a_hist, b_hist]))
     assert result.hosts == ["h1", "h2"]
     assert {c.host for c in result.host_crossovers} == {"h1", "h2"}
