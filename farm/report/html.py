@@ -95,8 +95,8 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines.append("| – | – | no comparable monolith/microservices pairs |")
     if analysis.verdicts:
         lines += ["", f"Per load, microservices − monolith at 95% (bootstrap over repetitions, {RESAMPLES} resamples; "
-                  "widened for few repetitions by Student's t, never narrower than a histogram bucket; jointly over the "
-                  "loads). A point whose error ratio exceeds "
+                  "widened for few repetitions by Student's t, never narrower than a histogram bucket; "
+                  "jointly over the loads). A point whose error ratio exceeds "
                   f"{analysis.max_error_ratio:.1%} never counts as the faster one.", "",
                   "| cache | inst | users | diff ms | 95% interval | classification | errors over SLO |",
                   "|---|---|---|---|---|---|---|"]
