@@ -19,6 +19,7 @@ from farm import files
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.agreement import compare_requests
 from farm.load.runner import LoadRequest, LoadRunner
+from farm.load.stability import Settling
 from farm.load.stats import LoadResult
 from farm.spec import LoadedSweep, StopWhen, locustfile_for
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
@@ -206,6 +207,16 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         after.append(ctx.driver.metrics(deployment))
         stage = "load"
 
+    settling = Settling(earliest=0.0)
+
+    def settled() -> bool:
+        nonlocal stage
+        stage = "metrics"
+        now = ctx.driver.metrics(deployment)
+        stage = "load"
+        counts = [d["requests"] for d in now.raw if isinstance(d.get("requests"), int)]
+        return settling.add(time.monotonic(), sum(counts) if counts else None, now.cache_hits, now.cache_misses)
+
     try:
         ctx.store.mark_running(cell.id, ctx.host)
         stage = "reset"
@@ -215,9 +226,10 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=cell.users,
                               spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
                               warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
-                              processes=spec.load.processes)
+                              processes=spec.load.processes, until_stable=spec.load.warmup_until_stable)
         stage = "load"
-        result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end)
+        settling.earliest = time.monotonic() + cell.users / spec.load.spawn_rate  # never before the ramp's end
+        result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end, settled)
         stage = "metrics"
         metrics = after[0] if after else ctx.driver.metrics(deployment)
         agreement = None

@@ -19,8 +19,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
+    model_validator,
 )
 
 from farm.bounded_yaml import load_bounded
@@ -104,6 +107,29 @@ class LoadSpec(_Frozen):
     warmup: Seconds = Field(default=10.0, description="load before measuring; excluded from statistics")
     locustfile: PlainText | None = Field(default=None, description="defaults to the stack's own scenario")
     processes: int = Field(default=1, ge=1, le=64, description="Locust processes: 1, or a master + N workers")
+    warmup_until_stable: bool = Field(default=False, description="end the warm-up once throughput and hit ratio "
+                                      "settle (written `warmup: {until_stable: true, max: 60s}`; warmup is the max)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warmup_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("warmup"), dict):
+            return data
+        form = dict(data["warmup"])
+        unknown = sorted(set(form) - {"until_stable", "max"})
+        if unknown:
+            raise ValueError(f"warmup: unknown key {_clip(repr(unknown[0]), 40)}; allowed keys here: until_stable, max")
+        if not isinstance(form.get("until_stable", False), bool):
+            raise ValueError("warmup.until_stable: must be true or false")
+        return {**data, "warmup": form.get("max", "60s"), "warmup_until_stable": form.get("until_stable", False)}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Left out when off, so that sweeps stored before the option keep their fingerprint.
+        data = handler(self)
+        if isinstance(data, dict) and not self.warmup_until_stable:
+            data.pop("warmup_until_stable", None)
+        return data
 
     @field_validator("duration")
     @classmethod

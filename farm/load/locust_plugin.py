@@ -7,17 +7,25 @@ during the warm-up is never counted, however late it completes or however late a
 is decided once, by the master (or the only process), and sent to the workers, so all processes share one clock
 reading. Its bounds are written at once to ``<stats-out>.window`` (the farm reads the stack's counters at those
 instants), and at exit the window's statistics (histograms included) are written as JSON to ``--farm-stats-out``.
+
+With ``--farm-until-stable`` the warm-up (``--farm-warmup`` is then its longest) ends when the farm, having seen
+the stack's throughput and hit ratio settle, writes the window's start to ``<stats-out>.open``; until every process
+knows the window, recent requests are held and then counted or dropped by the same start-time rule.
 """
 
 import json
 import time
+from collections import deque
 
 import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 WINDOW_MESSAGE = "farm_window"
+GRACE_S = 1.0  # load goes on this long after the window, so that requests started inside it can finish
+PENDING_S = 5.0  # before the window is known, requests are held this long (older ones are surely warm-up)
 _state: dict = {"excluded": 0, "excluded_by_workers": 0}
+_pending: deque = deque()  # (start time, listener arguments) of requests completed before the window was known
 
 
 @events.init_command_line_parser.add_listener
@@ -26,6 +34,8 @@ def _add_arguments(parser, **_kwargs):
     parser.add_argument("--farm-duration", type=float, default=0.0, help="seconds measured after the warm-up "
                         "(0: until the test stops)")
     parser.add_argument("--farm-stats-out", type=str, default="", help="where to write the final statistics")
+    parser.add_argument("--farm-until-stable", action="store_true", default=False,
+                        help="the warm-up (at most --farm-warmup) ends when the farm writes <stats-out>.open")
 
 
 @events.init.add_listener
@@ -53,16 +63,32 @@ def _count_only_the_window(environment):
     def in_window(request_type, name, response_time, response_length, exception=None, start_time=None, **kwargs):
         started = start_time if start_time is not None else time.time() - (response_time or 0) / 1000
         window = _state.get("window")
+        if window is None and _state.get("until_stable"):
+            # The farm has not said yet when the warm-up ends: hold recent requests until it does.
+            _pending.append((started, (request_type, name, response_time, response_length, exception, kwargs)))
+            while _pending and _pending[0][0] < time.time() - PENDING_S:
+                _pending.popleft()
+                _state["excluded"] += 1
+            return
         if window is None or not window[0] <= started < window[1]:
             _state["excluded"] += 1
             return
         original(request_type, name, response_time, response_length, exception=exception, **kwargs)
 
+    def replay():
+        while _pending:
+            started, (request_type, name, response_time, response_length, exception, kwargs) = _pending.popleft()
+            in_window(request_type, name, response_time, response_length, exception=exception,
+                      start_time=started, **kwargs)
+
+    _state["replay"] = replay
+    _state["until_stable"] = bool(getattr(environment.parsed_options, "farm_until_stable", False))
     hook.add_listener(in_window)
 
 
 def _on_window_message(environment, msg, **_kwargs):
     _state["window"] = (float(msg.data["start"]), float(msg.data["end"]))
+    _state["replay"]()
 
 
 def _report_excluded(client_id, data, **_kwargs):
@@ -80,10 +106,41 @@ def _on_test_start(environment, **_kwargs):
         return
     options = environment.parsed_options
     now = time.time()
-    start = now + float(options.farm_warmup or 0.0)
+    _state["test_start"] = now
+    longest = now + float(options.farm_warmup or 0.0)
+    if getattr(options, "farm_until_stable", False):
+        gevent.spawn(_await_stable, environment, longest)
+    else:
+        _set_window(environment, longest)
+
+
+def _await_stable(environment, longest):
+    """The window opens when the farm writes the time it judged the load settled, or at the longest warm-up."""
+    path = environment.parsed_options.farm_stats_out + ".open"
+    while True:
+        try:
+            with open(path) as fh:
+                start = float(json.load(fh)["start"])
+            break
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if time.time() >= longest:
+            start = longest
+            break
+        gevent.sleep(0.02)
+    _set_window(environment, min(start, longest))
+    _state["replay"]()
+    # A warm-up of unknown length: stop once the window (and its grace) has passed, not at the --run-time bound.
+    end = _state["window"][1]
+    if end != float("inf"):
+        gevent.spawn_later(max(0.0, end + GRACE_S - time.time()), environment.runner.quit)
+
+
+def _set_window(environment, start):
+    options = environment.parsed_options
     duration = float(getattr(options, "farm_duration", 0.0) or 0.0)
     end = start + duration if duration > 0 else float("inf")
-    _state.update(test_start=now, window=(start, end))
+    _state["window"] = (start, end)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(WINDOW_MESSAGE, {"start": start, "end": end})
     out = getattr(options, "farm_stats_out", "")

@@ -28,6 +28,7 @@ PLUGIN = Path(__file__).with_name("locust_plugin.py")
 # Load goes on this long after the measured window closes, so that requests started inside it can finish and be
 # counted (a request is counted by its start time; one still in flight when Locust stops would be lost).
 GRACE_S = 1.0
+OPEN_LEAD_S = 0.1  # a settled warm-up ends this long after the farm decides it
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class LoadRequest:
     warmup_s: float
     artefacts: Path
     processes: int = 1
+    until_stable: bool = False  # warmup_s is then the longest warm-up; it ends once `settled` says so
 
 
 class LoadRunner(Protocol):
@@ -49,11 +51,14 @@ class LoadRunner(Protocol):
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
             on_measure_start: Callable[[], None] | None = None,
-            on_measure_end: Callable[[], None] | None = None) -> LoadResult:
+            on_measure_end: Callable[[], None] | None = None,
+            settled: Callable[[], bool] | None = None) -> LoadResult:
         """Run one cell's load to completion (or until ``cancel`` is set).
 
         ``on_measure_start`` is called once when the warm-up ends and the measured window opens, and
         ``on_measure_end`` once when it closes (load may go on a little, uncounted, for requests in flight).
+        With ``request.until_stable``, ``settled`` is asked about once a second during the warm-up whether the
+        load has settled; the window opens when it says so (or at the longest warm-up).
         """
         ...
 
@@ -81,24 +86,28 @@ class LocustRunner:
             "--farm-warmup", str(request.warmup_s), "--farm-duration", str(request.duration_s),
             "--farm-stats-out", str(out / "stats.json"),
             *(["--processes", str(request.processes)] if request.processes > 1 else []),
+            *(["--farm-until-stable"] if request.until_stable else []),
         ]
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
             on_measure_start: Callable[[], None] | None = None,
-            on_measure_end: Callable[[], None] | None = None) -> LoadResult:
+            on_measure_end: Callable[[], None] | None = None,
+            settled: Callable[[], bool] | None = None) -> LoadResult:
         """Run Locust, sample its CPU in the measured window, and parse the statistics it wrote."""
         files.private_dir(request.artefacts)
         _SEEN.clear()
         stats_file = request.artefacts / "stats.json"
         window_file = Path(f"{stats_file}.window")
-        stats_file.unlink(missing_ok=True)
-        window_file.unlink(missing_ok=True)
+        open_file = Path(f"{stats_file}.open")
+        for stale in (stats_file, window_file, open_file):
+            stale.unlink(missing_ok=True)
+        judge = _Judge(settled, open_file) if request.until_stable and settled is not None else None
         limit = request.warmup_s + request.duration_s + GRACE_S + 30.0
         with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))
             try:
-                cpu = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end))
+                cpu = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end), judge)
             except BaseException:
                 _stop(proc)
                 raise
@@ -114,7 +123,8 @@ class LocustRunner:
 
     def _watch(self, proc: subprocess.Popen[bytes], window_file: Path, limit_s: float,
                cancel: threading.Event | None,
-               callbacks: tuple[Callable[[], None] | None, Callable[[], None] | None]) -> float | None:
+               callbacks: tuple[Callable[[], None] | None, Callable[[], None] | None],
+               judge: _Judge | None = None) -> float | None:
         """Wait for Locust while sampling its CPU share of one core; returns the mean over the measured window.
 
         The window's bounds come from the plugin (``<stats>.window``, wall-clock times); the callbacks are called
@@ -134,6 +144,8 @@ class LocustRunner:
                 raise CancelledError("load run cancelled")
             if window is None:
                 window = _read_window(window_file)
+            if window is None and judge is not None:
+                judge.ask()
             time.sleep(_until_next(window, measuring, closed))
             if time.monotonic() - started > limit_s:
                 raise LoadError(f"Locust did not finish within {limit_s:.0f}s; it was stopped")
@@ -158,6 +170,27 @@ class LocustRunner:
             # The last sample covers Locust's shutdown, not load.
             samples = samples[:-1] if len(samples) > 2 else samples
         return sum(samples) / len(samples) if samples else None
+
+
+class _Judge:
+    """Asks ``settled`` about once a second; when it answers yes, tells Locust that the window opens now."""
+
+    def __init__(self, settled: Callable[[], bool], open_file: Path) -> None:
+        self.settled, self.open_file = settled, open_file
+        self.last = 0.0
+        self.done = False
+
+    def ask(self) -> None:
+        """One question, if a second has passed since the last; writes the open file on a yes."""
+        if self.done or time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        if self.settled():
+            partial = self.open_file.with_suffix(".tmp")
+            # A moment ahead, so that every Locust process knows the window before it opens.
+            partial.write_text(json.dumps({"start": time.time() + OPEN_LEAD_S}))
+            partial.replace(self.open_file)  # the plugin never reads half a file
+            self.done = True
 
 
 def _read_window(path: Path) -> tuple[float, float | None] | None:

@@ -7,6 +7,8 @@ request by its phase, decided by the wall clock when the request is sent, agains
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -18,7 +20,8 @@ from typing import ClassVar
 import pytest
 
 from farm.load.runner import LoadRequest, LocustRunner
-from tests.conftest import stray_processes
+from farm.load.stability import Settling
+from tests.conftest import farm, stray_processes
 
 PHASED = '''
 import json
@@ -42,7 +45,11 @@ def _bounds():
             with open(_window["file"]) as fh:
                 _window.update(json.load(fh))
         except (OSError, ValueError):
-            return None
+            try:  # a warm-up until stable: the farm has said when the window opens, Locust not yet
+                with open(_window["file"].replace(".window", ".open")) as fh:
+                    return json.load(fh)["start"], None
+            except (OSError, ValueError):
+                return None
     return _window["start"], _window["end"]
 
 
@@ -131,3 +138,47 @@ def test_no_request_sent_during_the_warmup_is_counted(processes: int, server: tu
     assert result.warmup_s == pytest.approx(1.5, abs=0.01)
     assert calls["end"] - calls["start"] == pytest.approx(2.0, abs=0.15)
     assert stray_processes(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_warmup_until_stable_ends_once_the_load_settles_and_counts_no_warmup_request(
+        processes: int, server: tuple[str, Counter[str]], tmp_path: Path) -> None:
+    # Given a warm-up of at most 20 s that ends once the server's request rate has settled
+    url, sent = server
+    locustfile = tmp_path / "phased.py"
+    locustfile.write_text(PHASED)
+    request = LoadRequest(locustfile=locustfile, host=url, users=4, spawn_rate=100, duration_s=2.0,
+                          warmup_s=20.0, artefacts=tmp_path / "out", processes=processes, until_stable=True)
+    settling = Settling(earliest=time.monotonic())
+
+    def settled() -> bool:
+        return settling.add(time.monotonic(), sum(sent.values()), None, None)
+
+    # When the farm runs it
+    started = time.monotonic()
+    result = LocustRunner().run(request, settled=settled)
+    took = time.monotonic() - started
+
+    # Then the warm-up ended when the rate had settled (a few seconds), long before its max, and so did the run
+    assert 2.5 <= result.warmup_s <= 12.0, result.warmup_s
+    assert took < result.warmup_s + 2.0 + 6.0, took
+    # And still no request sent during the warm-up is counted, and every one sent in the window is
+    assert sent["warmup"] > 50 and sent["measure"] > 50, sent
+    assert {e.name: e.requests for e in result.endpoints} == {"measure": sent["measure"]}, sent
+    assert result.measured_s == pytest.approx(2.0, abs=0.01)
+    assert stray_processes(str(tmp_path)) == []
+
+
+def test_farm_run_with_a_warmup_until_stable_ends_it_early_on_a_real_stack(workdir: Path) -> None:
+    # Given the sleepy stack and a warm-up of at most 20 s that ends once its throughput settles
+    (workdir / "sweep.yaml").write_text("name: settle\nstack: sleepy\nmatrix: {users: [4], delay_ms: [5]}\n"
+                                        "load: {duration: 2s, warmup: {until_stable: true, max: 20s}}\n")
+    # When it runs
+    result = farm("run", "sweep.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr + result.stdout
+    # Then the cell is done, its warm-up lasted a few seconds, not 20, and client and server still agree
+    [cell] = json.loads(farm("results", "settle", "--format", "json", cwd=workdir).stdout)
+    assert cell["status"] == "done" and cell["requests"] > 50 and cell["request_mismatch"] is False, cell
+    with sqlite3.connect(workdir / "farm.db") as conn:
+        [(warmup_s, measured_s)] = conn.execute("SELECT warmup_s, measured_s FROM cells").fetchall()
+    assert 2.5 <= warmup_s <= 12.0 and measured_s == pytest.approx(2.0, abs=0.01)
