@@ -33,12 +33,21 @@ def sut(base_image_tarball: Path) -> Iterator[SutHost]:
         yield host
 
 
+def remote_root(sut: SutHost) -> str:
+    """This SUT host's own upload folder (it vanishes with the host; the box's /tmp is shared by every test)."""
+    return str(sut.root / "work")
+
+
+def hosts_file(sut: SutHost, path: Path, **kwargs: str) -> Path:
+    return sut.hosts_file(path, workdir=remote_root(sut), **kwargs)
+
+
 def leftovers(sut: SutHost) -> dict[str, list[str]]:
     """What a deployment could leave on the host: containers, networks, volumes, uploaded folders."""
     found = {kind: sut.docker(*argv).stdout.split() for kind, argv in (
         ("containers", ("ps", "-aq")), ("volumes", ("volume", "ls", "-q")),
         ("networks", ("network", "ls", "--filter", "type=custom", "-q")))}
-    listing = __import__("subprocess").run(sut.ssh_command("ls -A /tmp/loadfarm 2>/dev/null || true"),
+    listing = __import__("subprocess").run(sut.ssh_command(f"ls -A {remote_root(sut)} 2>/dev/null || true"),
                                           capture_output=True, text=True, timeout=30)
     found["uploads"] = [n for n in listing.stdout.split() if n != "build"]
     return found
@@ -47,7 +56,7 @@ def leftovers(sut: SutHost) -> dict[str, list[str]]:
 def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_nothing(workdir: Path,
                                                                                    sut: SutHost) -> None:
     # Given a hosts file naming the SUT host and a sweep that runs its stack there
-    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
     sweep = workdir / "remote.yaml"
     sweep.write_text(SWEEP.format(name="remote", caches="none, shared", instances="1, 3"))
     # When the sweep runs from this machine (the generator)
@@ -74,7 +83,7 @@ def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_
                                                                                   sut: SutHost) -> None:
     import urllib.request
 
-    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
     env = {"FARM_HOSTS_FILE": str(hosts)}
     # When the shop is brought up by hand on the SUT host with 3 instances
     up = farm("stack", "up", "shop", "--sut", "sutA", "--instances", "3", "--name", "byhand", cwd=workdir, env=env,
@@ -98,7 +107,7 @@ def test_a_sut_host_whose_docker_does_not_answer_fails_the_group_at_once_with_a_
     import yaml
 
     # Given a hosts file whose Docker socket on the SUT host does not answer (as when dockerd is stopped)
-    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
     doc = yaml.safe_load(hosts.read_text())
     doc["sut_hosts"]["sutA"]["docker_host"] = "unix:///run/no-such-docker.sock"
     hosts.write_text(yaml.safe_dump(doc))
@@ -125,7 +134,7 @@ def test_farm_submit_and_a_worker_killed_mid_cell_its_next_start_removes_the_rem
 
     # Given a lab: Redis with a password, a store, one generator worker that knows the SUT host
     redis = Redis(workdir / "redis", []).start()
-    hosts = sut.hosts_file(workdir / "farm-hosts.yaml")
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
     env = {"FARM_BROKER_URL": redis.url(), "FARM_DATABASE_URL": f"sqlite:///{workdir / 'lab.db'}",
            "FARM_HOSTS_FILE": str(hosts), "FARM_LEASE_S": "6", "FARM_REAP_INTERVAL_S": "1"}
     worker = Worker(Host("gen1", None, "127.0.0.1"), env, workdir).start()
@@ -167,7 +176,7 @@ def test_farm_submit_and_a_worker_killed_mid_cell_its_next_start_removes_the_rem
 def test_farm_hosts_prepare_imports_the_base_image_once_and_then_leaves_it(workdir: Path, sut: SutHost) -> None:
     from tests.integration.sut import base_image_cache
 
-    env = {"FARM_HOSTS_FILE": str(sut.hosts_file(workdir / "farm-hosts.yaml")),
+    env = {"FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "farm-hosts.yaml")),
            "FARM_IMAGE_CACHE_DIR": str(base_image_cache())}
     # Given a host whose base image is gone (untagged)
     assert sut.docker("image", "rm", "-f", "loadfarm/base:bookworm").returncode == 0
@@ -190,7 +199,7 @@ def test_the_compose_recipe_gives_the_same_answers_as_the_process_recipe_field_f
     from farm.stacks.compose import ComposeDriver, ssh_connector
     from tests.integration.test_shop_stack import MANIFEST, session, shop
 
-    host = load_hosts(sut.hosts_file(tmp_path / "farm-hosts.yaml"))["sutA"]
+    host = load_hosts(hosts_file(sut, tmp_path / "farm-hosts.yaml"))["sutA"]
     driver = ComposeDriver(host, tmp_path / "remote", ssh_connector(10.0))
     for arch in ("monolith", "microservices"):
         params = {**MANIFEST.defaults(), "architecture": arch, "cache": "shared", "instances": 2}
@@ -222,7 +231,7 @@ def test_farm_submit_runs_with_the_generator_on_its_own_host_and_the_stack_on_th
         redis = Redis(workdir / "redis", [generator.address]).start()
         store = f"sqlite:///{workdir / 'lab.db'}"
         env = {"FARM_DATABASE_URL": store, "FARM_LEASE_S": "10",
-               "FARM_HOSTS_FILE": str(sut.hosts_file(workdir / "gen-hosts.yaml", address=address))}
+               "FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "gen-hosts.yaml", address=address))}
         worker = Worker(generator, {**env, "FARM_BROKER_URL": redis.url(generator.address)}, workdir).start()
         try:
             sweep = workdir / "apart.yaml"
