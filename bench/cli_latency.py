@@ -31,7 +31,7 @@ stack: sleepy
 matrix:
   users: [{users}]
   delay_ms: [{delays}]
-load: {{duration: 10s, warmup: 2s}}
+load: {{spawn_rate: 50, duration: 10s, warmup: 2s}}
 """
 GOAL_S = 0.2
 

@@ -35,7 +35,7 @@ matrix:
   instances: [1, 2, 3, 4, 5]
   users: [5, 10, 20, 30, 40, 60, 80, 100, 150, 200]
 repetitions: 34
-load: {{duration: 30s, warmup: 10s}}
+load: {{spawn_rate: 20, duration: 30s, warmup: 10s}}
 """
 
 

@@ -42,7 +42,7 @@ stack: ./flaky
 matrix:
   fail: [1, 0]
   users: [1, 2]
-load: {duration: 1s, warmup: 0s}
+load: {spawn_rate: 100, duration: 1s, warmup: 0.1s}
 """
 
 

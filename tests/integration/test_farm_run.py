@@ -154,7 +154,7 @@ def test_a_stack_that_cannot_start_fails_its_cells_with_the_stage_and_exit_1(wor
 
 def test_stop_when_skips_the_higher_loads_of_a_saturated_group(workdir: Path) -> None:
     sweep = write(workdir, "name: sat\nstack: shop\nmatrix: {users: [2, 50, 80]}\n"
-                           "load: {duration: 2s, warmup: 1s}\nstop_when: {p95_ms: 0.5}\n")
+                           "load: {spawn_rate: 80, duration: 2s, warmup: 1s}\nstop_when: {p95_ms: 0.5}\n")
     result = farm("run", str(sweep), cwd=workdir)
     assert result.returncode == 0, result.stderr
     cells = json.loads(farm("results", "sat", "-f", "json", cwd=workdir).stdout)
