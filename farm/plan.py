@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +44,10 @@ class Group:
 
 @dataclass(frozen=True)
 class Plan:
-    """The cells of a sweep, grouped by stack configuration, in run order."""
+    """The cells of a sweep, grouped by provisioning, in run order; ``seed`` shuffled the repetitions."""
 
     groups: tuple[Group, ...]
+    seed: int = 0
 
     @property
     def cells(self) -> list[Cell]:
@@ -63,11 +65,29 @@ def cell_id(sweep_name: str, params: dict[str, Scalar], repetition: int) -> str:
     return _digest(sweep_name, params, repetition)
 
 
+def group_id(sweep_name: str, config: dict[str, Scalar], repetition: int | None = None) -> str:
+    """The deterministic id of a group: one stack configuration, in one repetition if each has its own stack."""
+    return _digest(sweep_name, config) if repetition is None else _digest(sweep_name, config, repetition)
+
+
+def plan_seed(spec: SweepSpec) -> int:
+    """The seed that shuffles the repetitions: the spec's own, else one derived from the sweep's name."""
+    if spec.seed is not None:
+        return spec.seed
+    return int(hashlib.sha256(f"loadfarm-seed:{spec.name}".encode()).hexdigest()[:15], 16)
+
+
+def per_repetition(spec: SweepSpec) -> bool:
+    """Whether each repetition gets its own provisioning (a group of its own): the default, with 2+ repetitions."""
+    return spec.reprovision is not False and spec.repetitions > 1
+
+
 def refinement(sweep_name: str, groups: dict[str, dict[str, Scalar]],
                brackets: list[tuple[dict[str, Any], int, int]], repetitions: int, points: int = 1) -> list[Cell]:
     """Cells between two grid loads that bracket a crossover, for every group matching the bracket's parameters.
 
-    ``brackets`` holds (parameters to match, e.g. cache and instances; lower users; upper users).
+    ``brackets`` holds (parameters to match, e.g. cache and instances; lower users; upper users). A group of one
+    repetition (``reprovision``) gets that repetition's cells; a group of all repetitions gets them all.
     """
     cells: list[Cell] = []
     for match, low, high in brackets:
@@ -75,7 +95,8 @@ def refinement(sweep_name: str, groups: dict[str, dict[str, Scalar]],
         for gid, config in groups.items():
             if any(config.get(k) != v for k, v in match.items()):
                 continue
-            for rep in range(1, repetitions + 1):
+            own = [r for r in range(1, repetitions + 1) if gid == group_id(sweep_name, config, r)]
+            for rep in own or range(1, repetitions + 1):  # a group per repetition, or one for them all
                 for users in levels:
                     params = {**config, "users": users}
                     cells.append(Cell(cell_id(sweep_name, params, rep), gid, params, rep, 0))
@@ -86,14 +107,26 @@ def _excluded(params: dict[str, Scalar], rules: list[dict[str, Scalar]]) -> bool
     return any(all(params.get(k) == v for k, v in rule.items()) for rule in rules)
 
 
+def _comparison(config: dict[str, Scalar]) -> tuple[str, ...]:
+    # Configurations compared point by point: the same except for the architecture.
+    return tuple(repr(v) for k, v in sorted(config.items()) if k != "architecture")
+
+
 def _group_order(config: dict[str, Scalar]) -> tuple[str, ...]:
     # Architectures of one configuration run next to each other, so a partial sweep is comparable.
-    rest = tuple(repr(v) for k, v in sorted(config.items()) if k != "architecture")
-    return (*rest, repr(config.get("architecture")))
+    return (*_comparison(config), repr(config.get("architecture")))
 
 
 def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
-    """Cells = matrix product − excludes, × repetitions; grouped by everything but users."""
+    """Cells = matrix product − excludes, × repetitions; grouped by everything but users (and, by default, by
+    repetition: each repetition provisions its own stack).
+
+    Run order: configurations that differ only by architecture stay together; with a group per repetition, the
+    repetitions of each such pair run in a shuffled order (``plan_seed``) and the architecture that goes first
+    alternates from one repetition to the next (A B, B A, A B …), so drift over time cancels out instead of
+    passing for an architecture difference. Cell ids never depend on the grouping; group ids do only with a
+    group per repetition, so a sweep stored before ``reprovision`` existed keeps its ids.
+    """
     keys = list(spec.matrix)
     defaults = manifest.defaults()
     configs: dict[str, dict[str, Scalar]] = {}
@@ -103,17 +136,33 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         if _excluded(params, spec.exclude):
             continue
         config = {k: v for k, v in params.items() if k != "users"}
-        gid = _digest(spec.name, config)
-        configs[gid] = config
-        users_of.setdefault(gid, set()).add(int(params["users"]))
+        key = _digest(config)
+        configs[key] = config
+        users_of.setdefault(key, set()).add(int(params["users"]))
+    ordered = sorted(configs, key=lambda k: _group_order(configs[k]))
+    seed = plan_seed(spec)
+    reps = list(range(1, spec.repetitions + 1))
+    runs: list[tuple[str, list[int], int | None]] = []  # (config key, repetitions, repetition of its own group)
+    if per_repetition(spec):
+        rng = random.Random(seed)
+        pairs: dict[tuple[str, ...], list[str]] = {}
+        for key in ordered:
+            pairs.setdefault(_comparison(configs[key]), []).append(key)
+        for pair in pairs.values():
+            shuffled = rng.sample(reps, len(reps))
+            for slot, rep in enumerate(shuffled):
+                runs += [(key, [rep], rep) for key in (pair if slot % 2 == 0 else pair[::-1])]
+    else:
+        runs = [(key, reps, None) for key in ordered]
     groups = []
     order = 0
-    for gid in sorted(configs, key=lambda g: _group_order(configs[g])):
+    for key, repetitions, own in runs:
+        gid = group_id(spec.name, configs[key], own)
         cells = []
-        for rep in range(1, spec.repetitions + 1):
-            for users in sorted(users_of[gid]):
-                params = {**configs[gid], "users": users}
+        for rep in repetitions:
+            for users in sorted(users_of[key]):
+                params = {**configs[key], "users": users}
                 cells.append(Cell(cell_id(spec.name, params, rep), gid, params, rep, order))
                 order += 1
-        groups.append(Group(gid, configs[gid], tuple(cells)))
-    return Plan(tuple(groups))
+        groups.append(Group(gid, configs[key], tuple(cells)))
+    return Plan(tuple(groups), seed)

@@ -188,6 +188,9 @@ class SutSpec(_Frozen):
         return hosts
 
 
+_UNSET_UNHASHED = ("reprovision", "seed")
+
+
 class SweepSpec(_Frozen):
     """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
 
@@ -197,6 +200,10 @@ class SweepSpec(_Frozen):
     exclude: list[dict[PlainText, MatrixValue]] = Field(default_factory=list, max_length=MAX_EXCLUDES)
     load: LoadSpec = Field(default_factory=LoadSpec)
     repetitions: int = Field(default=1, ge=1, le=100)
+    reprovision: bool | None = Field(default=None, description="a fresh stack per repetition (default: true); "
+                                     "false provisions once for all repetitions of a configuration")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1,
+                             description="shuffles the repetitions' run order; default: derived from the name")
     slo: SLO | None = None
     stop_when: StopWhen | None = None
     targets: list[PlainText] = Field(default_factory=list, description="worker names; groups are spread over them")
@@ -229,7 +236,11 @@ class SweepSpec(_Frozen):
 
     def fingerprint(self) -> str:
         """A hash of the spec's meaning (not its formatting): equal specs have equal fingerprints."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for key in _UNSET_UNHASHED:  # absent newer fields leave the fingerprint of a sweep stored before them
+            if data[key] is None:
+                del data[key]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -32,12 +32,27 @@ def test_cells_are_the_product_minus_excludes_times_repetitions() -> None:
                    for c in result.cells)
 
 
-def test_a_group_is_one_stack_configuration_in_ascending_users_per_repetition() -> None:
-    result = plan()
+def test_without_reprovision_a_group_is_one_stack_configuration_in_ascending_users_per_repetition() -> None:
+    result = plan(SWEEP + "reprovision: false\n")
     assert len(result.groups) == 10
     for group in result.groups:
         assert {frozenset(c.stack_params().items()) for c in group.cells} == {frozenset(group.config.items())}
         assert [(c.repetition, c.users) for c in group.cells] == [(1, 5), (1, 25), (1, 50), (2, 5), (2, 25), (2, 50)]
+
+
+def test_by_default_a_group_is_one_stack_configuration_in_one_repetition() -> None:
+    # Given a sweep with 2 repetitions and no reprovision field; When planned
+    result = plan()
+    # Then every configuration has one group (one provisioning) per repetition, ascending users within it
+    assert len(result.groups) == 10 * 2
+    for group in result.groups:
+        assert {frozenset(c.stack_params().items()) for c in group.cells} == {frozenset(group.config.items())}
+        assert len({c.repetition for c in group.cells}) == 1
+        assert [c.users for c in group.cells] == [5, 25, 50]
+    per_config: dict[str, list[int]] = {}
+    for group in result.groups:
+        per_config.setdefault(repr(sorted(group.config.items())), []).append(group.cells[0].repetition)
+    assert all(sorted(reps) == [1, 2] for reps in per_config.values())
 
 
 def test_cells_carry_every_stack_parameter_with_defaults() -> None:
@@ -54,7 +69,7 @@ def test_ids_are_deterministic_and_unique() -> None:
 
 
 def test_architectures_of_one_configuration_run_next_to_each_other() -> None:
-    configs = [g.config for g in plan().groups]
+    configs = [g.config for g in plan(SWEEP + "reprovision: false\n").groups]
     for a, b in zip(configs[::2], configs[1::2], strict=True):
         assert {a["architecture"], b["architecture"]} in ({"monolith", "microservices"}, {"monolith"},
                                                           {"microservices"})
