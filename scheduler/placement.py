@@ -1,7 +1,9 @@
 """Placement: which cell groups travel together, and to which queue.
 
 Groups that the analysis compares point by point (same configuration except `architecture`) form one unit and
-run on the same host, so that hardware differences do not pass for architecture differences.
+run on the same host, so that hardware differences do not pass for architecture differences. With a group per
+repetition (``reprovision``), every repetition's pair falls in the same unit, in the plan's interleaved order: the
+groups run in the order they are given.
 """
 
 from __future__ import annotations
