@@ -1,0 +1,67 @@
+"""A stack with a known latency model: each answer waits base + per_request × requests in flight (no CPU).
+
+The wait is decided when a request arrives, from the number of requests then in flight (itself included), and
+spent in ``asyncio.sleep``: on a busy 2-core machine the latency is still the model's, up to a millisecond of
+scheduling jitter. With the calibration locustfile (no think time) every one of U users has its request in
+flight, so a cell of U users sees ``base + per_request × U`` (its p95 exactly that, in Locust's 1 ms buckets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from aiohttp import web
+
+# (base ms, ms per request in flight) per model and architecture. "crossing": the monolith is a single server
+# whose latency grows fast with load; microservices pay a fixed extra hop but grow slower. Their p95 are equal
+# at 20 + 20U = 170 + 5U, i.e. U = 10 users. "identical": both architectures are the same server.
+MODELS: dict[str, dict[str, tuple[float, float]]] = {
+    "crossing": {"monolith": (20.0, 20.0), "microservices": (170.0, 5.0)},
+    "identical": {"monolith": (50.0, 10.0), "microservices": (50.0, 10.0)},
+}
+
+
+def latency_ms(model: str, architecture: str, in_flight: int) -> float:
+    """The model's latency of a request that arrives with ``in_flight`` requests in flight (itself included)."""
+    base, per_request = MODELS[model][architecture]
+    return base + per_request * in_flight
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--architecture", choices=["monolith", "microservices"], required=True)
+    args = parser.parse_args()
+    state = {"requests": 0, "in_flight": 0}
+
+    async def work(_request: web.Request) -> web.Response:
+        state["requests"] += 1
+        state["in_flight"] += 1
+        try:
+            await asyncio.sleep(latency_ms(args.model, args.architecture, state["in_flight"]) / 1000)
+        finally:
+            state["in_flight"] -= 1
+        return web.json_response({"ok": True})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.json_response({"requests": state["requests"], "cache": {"mode": "none"}})
+
+    async def reset(_request: web.Request) -> web.Response:
+        state["requests"] = 0
+        return web.json_response({"reset": True})
+
+    app = web.Application()
+    app.router.add_get("/", work)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/admin/reset", reset)
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
