@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ repetitions: 3
 """
 
 
-def _comparison(folder: Path, name: str) -> dict[str, object]:
+def _comparison(folder: Path, name: str) -> dict[str, Any]:
     """The one comparison of sweep ``name``'s JSON report."""
     result = farm("report", name, "--format", "json", cwd=folder)
     assert result.returncode == 0, result.stderr
@@ -65,21 +66,21 @@ def test_the_farm_recovers_a_known_crossover_and_no_difference_between_identical
     crossing = _comparison(tmp_path / "crossing", "crossing")
     assert crossing["verdict"] == "crossover" and crossing["repetitions"] == 3, crossing
     assert crossing["indicative"] is False
-    [found] = crossing["crossovers"]  # type: ignore[misc]
+    [found] = crossing["crossovers"]
     assert found["direction"] == "microservices faster above", found
     assert found["low"] <= CROSSING_USERS <= found["high"], found
     assert found["low"] >= 2 and found["high"] <= 14, found
     assert found["at"] == pytest.approx(CROSSING_USERS, abs=1.0), found
     # And every load is classified as the model says: microservices slower at 2 users, faster at 14, and at 6
     # users (60 ms slower) slower or not significantly different, never faster
-    classes = {p["load"]: p["classification"] for p in crossing["points"]}  # type: ignore[attr-defined]
+    classes = {p["load"]: p["classification"] for p in crossing["points"]}
     assert classes[2] == "higher" and classes[14] == "lower", crossing["points"]
     assert classes[6] in ("higher", "inconclusive"), crossing["points"]
     # And the identical model's verdict is no significant difference, every load inconclusive
     same = _comparison(tmp_path / "identical", "identical")
     assert same["verdict"] == "no significant difference" and same["repetitions"] == 3, same
     assert same["crossovers"] == []
-    assert {p["classification"] for p in same["points"]} == {"inconclusive"}  # type: ignore[attr-defined]
+    assert {p["classification"] for p in same["points"]} == {"inconclusive"}
     # And the calibration stays within its time budget and leaves no process behind
     assert elapsed < 240, f"the two sweeps took {elapsed:.0f} s"
     assert stray_processes(str(tmp_path)) == []
