@@ -3,7 +3,7 @@
 The wait is decided when a request arrives, from the number of requests then in flight (itself included), and
 spent in ``asyncio.sleep``: on a busy 2-core machine the latency is still the model's, up to a millisecond of
 scheduling jitter. With the calibration locustfile (no think time) every one of U users has its request in
-flight, so a cell of U users sees ``base + per_request × U`` (its p95 exactly that, in Locust's 1 ms buckets).
+flight, so a cell of U users sees ``base + per_request × U`` (its p95 that, within Locust's bucket).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from aiohttp import web
 
 # (base ms, ms per request in flight) per model and architecture. "crossing": the monolith is a single server
 # whose latency grows fast with load; microservices pay a fixed extra hop but grow slower. Their p95 are equal
-# at 20 + 20U = 170 + 5U, i.e. U = 10 users. "identical": both architectures are the same server.
+# at 17 + 20U = 167 + 5U, i.e. U = 10 users. "identical": both architectures are the same server. The bases end
+# in 7: above 100 ms Locust rounds to the nearest 10 ms, so a model value of 107 leaves 8 ms of sleep overshoot and
+# scheduling jitter before the bucket of 110, where 110 would be 5 ms from the bucket of 120.
 MODELS: dict[str, dict[str, tuple[float, float]]] = {
-    "crossing": {"monolith": (20.0, 20.0), "microservices": (170.0, 5.0)},
-    "identical": {"monolith": (50.0, 10.0), "microservices": (50.0, 10.0)},
+    "crossing": {"monolith": (17.0, 20.0), "microservices": (167.0, 5.0)},
+    "identical": {"monolith": (47.0, 10.0), "microservices": (47.0, 10.0)},
 }
 
 
