@@ -16,7 +16,7 @@ from aiohttp import web
 # (base ms, ms per request in flight) per model and architecture. "crossing": the monolith is a single server
 # whose latency grows fast with load; microservices pay a fixed extra hop but grow slower. Their p95 are equal
 # at 17 + 20U = 167 + 5U, i.e. U = 10 users. "identical": both architectures are the same server. The bases end
-# in 7: above 100 ms Locust rounds to the nearest 10 ms, so a model value of 107 leaves 8 ms of sleep overshoot and
+# in 7: above 100 ms Locust rounds to the nearest 10 ms, so a model value of 107 leaves 7 ms of sleep overshoot and
 # scheduling jitter before the bucket of 110, where 110 would be 5 ms from the bucket of 120.
 MODELS: dict[str, dict[str, tuple[float, float]]] = {
     "crossing": {"monolith": (17.0, 20.0), "microservices": (167.0, 5.0)},
