@@ -12,7 +12,7 @@ user would, side by side in their own folders: 18 + 6 cells of ~4.5 s each run o
 and their verdicts are read from ``farm report NAME --format json``. The differences are tens of ms, several
 Locust buckets, because on a shared 2-core machine the p95 tails move by up to 15 ms (a first model with 10 ms
 differences was called "slower at some loads"). Measured wall time of this file on the 2-core development
-machine, with other test suites running on it: 107 s.
+machine, with other test suites running on it: 94-107 s (three runs).
 """
 
 from __future__ import annotations
