@@ -23,6 +23,8 @@ from farm.stacks.driver import StackDriver
 from workers.runtime import Runtime
 
 log = logging.getLogger("loadfarm.worker")
+STOPPING = threading.Event()  # set when this worker is asked to stop (SIGTERM): running groups hand their cells back
+WORKER_STOPPING = "worker stopping"
 
 
 class Heartbeat:
@@ -49,6 +51,9 @@ class Heartbeat:
         waited = 0.0
         while not self._stop.wait(1.0):
             waited += 1.0
+            if STOPPING.is_set():
+                self._halt(WORKER_STOPPING)
+                return
             try:
                 if self.rt.store.sweep_status(self.sweep) == "cancelled":
                     self._halt("sweep cancelled")
@@ -103,6 +108,9 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
                     for status, n in outcome.counts.items():
                         counts[status] = counts.get(status, 0) + n
                 except CancelledError:
+                    if beat.reason == WORKER_STOPPING:  # not the user's cancel: its cells run again elsewhere
+                        rt.store.requeue_cancelled(group_id)
+                        error = "its worker was stopped"
                     raise
                 except Exception as exc:  # the store is away, or worse: this attempt ends, the next may work
                     error = describe(exc)[1]

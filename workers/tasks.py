@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from celery import current_app, shared_task
@@ -9,7 +10,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from scheduler.contract import EXECUTE_GROUPS
 from scheduler.control import Reaper
-from workers.execution import run_groups
+from workers.execution import STOPPING, run_groups
 from workers.runtime import runtime
 
 _REAPER: list[Reaper] = []
@@ -25,6 +26,9 @@ def execute_groups(sweep: str, groups: list[str], label: dict[str, Any] | None =
 def _start_reaper(**_kwargs: Any) -> None:
     # The reaper thread lives in the pool process, started after the fork: a thread in the forking parent
     # could hold a lock (SQLAlchemy's, psycopg's) at fork time and deadlock the child.
+    # SIGTERM reaching the pool process (a service manager stops the whole group) must not kill it mid-teardown:
+    # it stops the running cell, tears the stack down and hands the unfinished cells back, then the task ends.
+    signal.signal(signal.SIGTERM, lambda *_args: STOPPING.set())
     rt = runtime()
     _REAPER.append(Reaper(rt.store, current_app, rt.settings.reap_interval_s, rt.settings.max_attempts).start())
 

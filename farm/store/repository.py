@@ -367,6 +367,13 @@ class Store:
                 status=status, error_stage=stage, error_category=category, error_message=message[:2000],
                 finished_at=utcnow()))
 
+    @transient_retry
+    def requeue_cancelled(self, group_id: str) -> None:
+        """Hand a group's cells cancelled by a stopping worker (not by the user) back as pending."""
+        with self.session() as s:
+            s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "cancelled")
+                      .values(status="pending", error_stage="queued", error_message="its worker was stopped"))
+
     def import_sweep(self, name: str, spec: dict[str, Any], text: str, cells: list[ImportedCell],
                      host: str) -> SweepInfo:
         """Store imported runs as a done sweep (one group per configuration); refuses an existing name."""
