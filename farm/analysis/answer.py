@@ -37,12 +37,28 @@ class Analysis:
     max_error_ratio: float = 0.01
 
 
+KEYED = ("architecture", "cache", "instances", "users", "repetition")
+
+
+def separate_other_parameters(cells: pd.DataFrame) -> pd.DataFrame:
+    """Keep configurations that differ in any other varying parameter apart (never pooled as repetitions): each
+    comparison is labelled by its cache setting and those parameters, e.g. ``local · delay_ms=50``."""
+    params = cells.attrs.get("params", ())
+    extra = [k for k in params if k not in KEYED and k in cells.columns and cells[k].nunique(dropna=False) > 1]
+    if not extra:
+        return cells
+    label = cells["cache"].astype(str)
+    for key in extra:
+        label = label + f" · {key}=" + cells[key].astype(str)
+    return cells.assign(cache=label)
+
+
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
             costs: Mapping[str, float] | None = None) -> Analysis:
     """Compute the answer. With cells from several hosts, verdicts are also computed within each host."""
     defaults = {"architecture": "-", "cache": "-", "instances": 1}
-    cells = cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns})
+    cells = separate_other_parameters(cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}))
     surface, draws = surfaces_with_draws(cells, hist)
     has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
     found = verdicts(surface, draws, metric, max_error_ratio) if has_arch else []

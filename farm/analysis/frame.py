@@ -56,10 +56,14 @@ def cell_record(cell: Any) -> dict[str, Any]:
 
 
 def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """A data frame with one row per cell: parameters as columns, then results."""
+    """A data frame with one row per cell: parameters as columns, then results (``attrs["params"]`` names the
+    parameter columns)."""
+    records = list(records)
     rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services")}}
             for r in records]
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["params"] = sorted({k for r in records for k in r["params"]})
+    return frame
 
 
 def histogram_frame(cells: Iterable[Any]) -> pd.DataFrame:

@@ -148,3 +148,17 @@ def test_sut_cost_is_cpu_per_request_per_configuration_and_empty_without_sut_hos
     row = table.iloc[0]
     assert row["cpu_ms_per_request"] == 1.5 and row["sut_cpu_pct"] == 50.0 and row["saturated"] == 1
     assert sut_cost(cells.drop(columns=["sut_cpu_s"])).empty
+
+
+def test_configurations_differing_in_another_parameter_are_compared_apart_never_pooled() -> None:
+    from farm.analysis.answer import separate_other_parameters
+    from farm.analysis.frame import cells_frame
+
+    records = [{"params": {"architecture": a, "cache": "none", "instances": 1, "users": 6, "model": m},
+                "id": f"{a}{m}", "status": "done", "repetition": 1} for a in ("monolith", "microservices")
+               for m in ("crossing", "identical")]
+    cells = separate_other_parameters(cells_frame(records))
+    assert sorted(set(cells["cache"])) == ["none · model=crossing", "none · model=identical"]
+    # And a parameter that does not vary changes nothing
+    same = [{**r, "params": {**r["params"], "model": "crossing"}} for r in records]
+    assert set(separate_other_parameters(cells_frame(same))["cache"]) == {"none"}
