@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -114,8 +115,9 @@ def run(
     def start(celery: Any) -> None:
         sweep, _tasks = submit(store, celery, loaded)
         state = "new" if sweep.new else f"resuming: {todo} to run"
-        out.print(styled((name, "bold"), f": {len(plan.cells)} cells in {len(plan.groups)} stack configurations "
-                         f"({state}) · store {cfg.redacted_database_url()}"))
+        configs = len({json.dumps(g.config, sort_keys=True, default=str) for g in plan.groups})
+        out.print(styled((name, "bold"), f": {len(plan.cells)} cells in {configs} stack configurations, "
+                         f"{len(plan.groups)} provisionings ({state}) · store {cfg.redacted_database_url()}"))
 
     _drive(cfg, store, name, start)
     _finish(store, name, report)

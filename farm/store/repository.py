@@ -265,9 +265,10 @@ class Store:
             return len(new)
 
     def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
-        """Stack configuration of every group of a sweep, by group id."""
+        """Stack configuration of every group of a sweep, by group id, in run order (dispatch keeps it)."""
         with self.session() as s:
-            rows = s.execute(select(GroupRow.id, GroupRow.config).where(GroupRow.sweep_id == sweep_id)).all()
+            rows = s.execute(select(GroupRow.id, GroupRow.config).where(GroupRow.sweep_id == sweep_id)
+                             .order_by(GroupRow.position)).all()
             return {str(gid): dict(config) for gid, config in rows}
 
     def progress(self, name: str) -> dict[str, Any]:
