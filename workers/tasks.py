@@ -19,16 +19,20 @@ _REAPER: list[Reaper] = []
 @shared_task(name=EXECUTE_GROUPS, acks_late=True, reject_on_worker_lost=True)
 def execute_groups(sweep: str, groups: list[str], label: dict[str, Any] | None = None) -> dict[str, int]:
     """Run the given cell groups of a sweep on this host, one provisioning per group."""
-    return run_groups(runtime(), sweep, list(groups))
+    # SIGTERM reaching the pool process (a service manager stops the whole group) must not kill it mid-teardown:
+    # it stops the running cell, tears the stack down and hands the unfinished cells back, then the task ends.
+    # Installed per task: billiard resets the pool's handlers after worker_process_init.
+    previous = signal.signal(signal.SIGTERM, lambda *_args: STOPPING.set())
+    try:
+        return run_groups(runtime(), sweep, list(groups))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @worker_process_init.connect
 def _start_reaper(**_kwargs: Any) -> None:
     # The reaper thread lives in the pool process, started after the fork: a thread in the forking parent
     # could hold a lock (SQLAlchemy's, psycopg's) at fork time and deadlock the child.
-    # SIGTERM reaching the pool process (a service manager stops the whole group) must not kill it mid-teardown:
-    # it stops the running cell, tears the stack down and hands the unfinished cells back, then the task ends.
-    signal.signal(signal.SIGTERM, lambda *_args: STOPPING.set())
     rt = runtime()
     _REAPER.append(Reaper(rt.store, current_app, rt.settings.reap_interval_s, rt.settings.max_attempts).start())
 

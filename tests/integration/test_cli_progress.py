@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import re
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -63,6 +64,8 @@ def run_in_a_terminal(args: list[str], cwd: Path, timeout: float = 120) -> tuple
     chunks, deadline = [], time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            if not select.select([main], [], [], 1.0)[0]:  # never block past the deadline
+                continue
             try:
                 chunk = os.read(main, 65536)
             except OSError:  # EIO: the child closed the terminal

@@ -42,6 +42,16 @@ def hosts_file(sut: SutHost, path: Path, **kwargs: str) -> Path:
     return sut.hosts_file(path, workdir=remote_root(sut), **kwargs)
 
 
+def torn_down(sut: SutHost, timeout: float = 60.0) -> None:
+    """Wait until the host runs no project: a sweep's last cell is stored before its group's teardown ends."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while sut.docker("ps", "-q", "--filter", "label=com.docker.compose.project").stdout.split():
+        assert time.monotonic() < deadline, "the last group was never torn down"
+        time.sleep(0.5)
+
+
 def leftovers(sut: SutHost) -> dict[str, list[str]]:
     """What a deployment could leave on the host: containers, networks, volumes, uploaded folders."""
     found = {kind: sut.docker(*argv).stdout.split() for kind, argv in (
@@ -167,6 +177,7 @@ def test_farm_submit_and_a_worker_killed_mid_cell_its_next_start_removes_the_rem
             time.sleep(2)
         assert "removed 1 deployment(s) a dead worker left on SUT hosts" in worker.log.read_text()
         assert all(c["sut_host"] == "sutA" for c in cells)
+        torn_down(sut)
     finally:
         worker.stop()
         redis.stop()
@@ -246,6 +257,7 @@ def test_farm_submit_runs_with_the_generator_on_its_own_host_and_the_stack_on_th
                     break
                 assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
                 time.sleep(2)
+            torn_down(sut)
         finally:
             worker.stop()
             redis.stop()
