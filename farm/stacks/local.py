@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import shutil
@@ -21,12 +22,13 @@ from farm.environment import child_environment
 from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
 from farm.stacks import contract
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
-from farm.stacks.manifest import Scalar, Service, StackManifest
+from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
 from farm.stacks.probe import free_port, http_ok, tcp_open
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
 INSTALL_HINTS = {"nginx": "apt-get install nginx-light", "redis-server": "apt-get install redis-server"}
+SETUP_READY_TIMEOUT_S = 120.0  # the `start: before-setup` services' time to become ready
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
@@ -45,7 +47,11 @@ class LocalDriver:
 
     # ------------------------------------------------------------------------------------------ up
     def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
-        """Render the recipe, start every replica, and return the deployment (not yet ready)."""
+        """Render the recipe and start every replica (not yet ready).
+
+        With setup steps, the ``start: before-setup`` services start first and must be ready within
+        SETUP_READY_TIMEOUT_S; then each step runs in order; then the other services start.
+        """
         check_deployment_name(name)
         self.clean(name)
         workdir = files.private_dir(files.private_dir(self.root) / name)
@@ -58,25 +64,39 @@ class LocalDriver:
         }
         plans = [(s, e, self._render(s, e, context, workdir)) for s in services
                  for e in endpoints if e.service == s.name]
-        for _service, _endpoint, command in plans:
+        steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
+                 if step.enabled(params)]
+        for command in [c for _s, _e, c in plans] + [c for _s, c in steps]:
             if shutil.which(command[0]) is None:
                 hint = INSTALL_HINTS.get(command[0], "install it or put it on PATH")
                 raise ToolMissingError(f"stack '{manifest.name}' needs '{command[0]}', which is not installed",
                                        hint=hint)
+        checks = {(e.service, e.replica): [_render_text(part, {**context, "port": e.port, "replica": e.replica})
+                                           for part in s.ready.command]
+                  for s, e, _c in plans if isinstance(s.ready, ReadyCommand)}
         entry = next(e for e in endpoints if e.service == manifest.local.entry)
-        deployment = Deployment(name, manifest, params, entry, endpoints, workdir, {"procs": []},
+        deployment = Deployment(name, manifest, params, entry, endpoints, workdir,
+                                {"procs": [], "ready_commands": checks},
                                 frozenset(s.name for s in manifest.local.services if s.instance))
+        early = [p for p in plans if steps and p[0].start == "before-setup"]
         try:
-            for service, endpoint, command in plans:
+            for service, endpoint, command in early:
                 self._start(deployment, service, endpoint, command)
+            if early:
+                self._wait(deployment, [e for _s, e, _c in early], time.monotonic() + SETUP_READY_TIMEOUT_S)
+            for step, command in steps:
+                self._run_step(deployment, step, command)
+            for service, endpoint, command in plans:
+                if (service, endpoint, command) not in early:
+                    self._start(deployment, service, endpoint, command)
         except BaseException:
             self.down(deployment)
             raise
         return deployment
 
     def _context(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> dict[str, Any]:
-        return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder),
-                "workdir": str(workdir.resolve()), "services": {}}
+        return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder.resolve()),
+                "workdir": str(workdir.resolve()), "services": {}, "user": getpass.getuser()}
 
     def _allocate(self, services: list[Service], context: dict[str, Any]) -> list[Endpoint]:
         endpoints = []
@@ -100,6 +120,47 @@ class LocalDriver:
             local["files"][target] = str(path.resolve())
         return [_render_text(part, local) for part in service.command]
 
+    def _render_step(self, step: SetupStep, context: dict[str, Any], workdir: Path) -> list[str]:
+        local = {**context, "files": {}}
+        for target, template in step.files.items():
+            source = Path(local["stack_dir"]) / template
+            path = workdir / f"setup-{step.name}-{target}"
+            try:
+                files.write_text(path, _render_text(source.read_text(), local))
+            except OSError as exc:
+                raise SpecError(f"setup step '{step.name}': cannot render {source}: {exc}") from exc
+            local["files"][target] = str(path.resolve())
+        return [_render_text(part, local) for part in step.command]
+
+    def _run_step(self, deployment: Deployment, step: SetupStep, command: list[str]) -> None:
+        """Run one setup step to its end; a non-zero exit or the step's timeout fails the provisioning."""
+        log = deployment.workdir / f"setup-{step.name}.log"
+        env = child_environment({**step.env, "PYTHONUNBUFFERED": "1"})
+        with files.open_log(log) as out:
+            try:
+                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        cwd=deployment.workdir, env=env, start_new_session=True)
+            except OSError as exc:
+                raise ProvisionError(f"setup step '{step.name}' cannot start: {exc}") from exc
+        record = {"service": f"setup:{step.name}", "replica": 0, **_process_identity(proc.pid), "log": str(log),
+                  "popen": proc}
+        deployment.handles["procs"].append(record)  # so that a teardown (or a successor's clean-up) stops it
+        self._save_state(deployment)
+        try:
+            code = proc.wait(step.timeout)
+        except subprocess.TimeoutExpired:
+            _terminate([record], grace=2.0)
+            proc.wait()
+            raise ProvisionError(f"setup step '{step.name}' did not finish within {step.timeout:g} s: "
+                                 f"{_tail(log, 3)}", hint=f"see {log}") from None
+        finally:
+            if proc.poll() is not None:
+                deployment.handles["procs"].remove(record)
+                self._save_state(deployment)
+        if code != 0:
+            raise ProvisionError(f"setup step '{step.name}' failed with exit code {code}: {_tail(log, 3)}",
+                                 hint=f"see {log}")
+
     def _start(self, deployment: Deployment, service: Service, endpoint: Endpoint, command: list[str]) -> None:
         log = deployment.workdir / f"{service.name}-{endpoint.replica}.log"
         env = child_environment({**service.env, "PYTHONUNBUFFERED": "1"})
@@ -122,17 +183,21 @@ class LocalDriver:
 
     # --------------------------------------------------------------------------------------- ready
     def ready(self, deployment: Deployment, deadline: float) -> None:
-        """Poll every replica (TCP or HTTP health) until all answer; fail fast if a process exits."""
+        """Poll every replica (TCP, HTTP health or a readiness command) until all answer; fail fast if a process
+        exits."""
+        self._wait(deployment, list(deployment.endpoints), deadline)
+        if any("cmdline" not in p for p in deployment.handles["procs"]):
+            _record_command_lines(deployment.handles["procs"])
+            self._save_state(deployment)
+
+    def _wait(self, deployment: Deployment, endpoints: list[Endpoint], deadline: float) -> None:
         kinds = {s.name: s.ready for s in deployment.manifest.local.services}
-        waiting = list(deployment.endpoints)
+        waiting = list(endpoints)
         delay = 0.02
         while waiting:
             self._check_alive(deployment)
             waiting = [e for e in waiting if not self._answers(e, kinds[e.service], deployment)]
             if not waiting:
-                if any("cmdline" not in p for p in deployment.handles["procs"]):
-                    _record_command_lines(deployment.handles["procs"])
-                    self._save_state(deployment)
                 return
             if time.monotonic() > deadline:
                 names = ", ".join(f"{e.service}#{e.replica}" for e in waiting)
@@ -141,14 +206,28 @@ class LocalDriver:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
 
-    def _answers(self, endpoint: Endpoint, kind: str, deployment: Deployment) -> bool:
+    def _answers(self, endpoint: Endpoint, kind: str | ReadyCommand, deployment: Deployment) -> bool:
+        if isinstance(kind, ReadyCommand):
+            return self._command_ready(endpoint, kind, deployment)
         if kind == "tcp":
             return tcp_open(endpoint.host, endpoint.port)
         return http_ok(endpoint.url + deployment.manifest.health)
 
+    def _command_ready(self, endpoint: Endpoint, ready: ReadyCommand, deployment: Deployment) -> bool:
+        command = deployment.handles["ready_commands"][(endpoint.service, endpoint.replica)]
+        try:
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, cwd=deployment.workdir, timeout=ready.timeout,
+                                  env=child_environment({}), start_new_session=True, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
+
     def _check_alive(self, deployment: Deployment) -> None:
         for proc in deployment.handles["procs"]:
             code = proc["popen"].poll()
+            if code is not None and proc["service"].startswith("setup:"):
+                continue
             if code is not None:
                 tail = _tail(Path(proc["log"]), 3)
                 raise ProvisionError(f"{proc['service']}#{proc['replica']} exited with code {code}: {tail}")

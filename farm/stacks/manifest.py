@@ -2,7 +2,9 @@
 
 A manifest declares the stack's parameters (allowed values and defaults), where its health, metrics and
 cache-reset endpoints are, and a recipe to run it as local processes: services with templated commands and
-config files, a replica count, and a condition on parameters. Adding a stack needs no Python.
+config files, a replica count, and a condition on parameters, plus one-time setup steps (initialise a database,
+install and seed a site) that run between the services marked ``start: before-setup`` and the others. Adding a
+stack needs no Python.
 """
 
 from __future__ import annotations
@@ -106,6 +108,22 @@ class Parameter(_Frozen):
         return f"any {self.kind}"
 
 
+def _enabled(when: dict[str, Scalar | list[Scalar]], params: dict[str, Scalar]) -> bool:
+    for key, wanted in when.items():
+        options = wanted if isinstance(wanted, list) else [wanted]
+        if params.get(key) not in options:
+            return False
+    return True
+
+
+class ReadyCommand(_Frozen):
+    """Readiness by a command: the replica is ready once the command exits 0 (e.g. ``SELECT 1`` as the app's
+    database user over TCP, where a TCP connect or ``mysqladmin ping`` would pass too early)."""
+
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: float = Field(default=5.0, gt=0, le=300, description="seconds one attempt may take")
+
+
 class Service(_Frozen):
     """One process of the local recipe, started ``replicas`` times on free loopback ports."""
 
@@ -115,16 +133,30 @@ class Service(_Frozen):
     replicas: int | str = 1
     files: dict[str, str] = Field(default_factory=dict, description="rendered name -> template in stack folder")
     env: dict[str, str] = Field(default_factory=dict)
-    ready: Literal["http", "tcp"] = "http"
+    ready: Literal["http", "tcp"] | ReadyCommand = "http"
     instance: bool = Field(default=False, description="an app instance: connectivity-checked, metrics, reset")
+    start: Literal["before-setup", "after-setup"] = Field(
+        default="after-setup", description="before-setup: started and ready before the setup steps run")
 
     def enabled(self, params: dict[str, Scalar]) -> bool:
         """Whether this service runs for the given stack parameters."""
-        for key, wanted in self.when.items():
-            options = wanted if isinstance(wanted, list) else [wanted]
-            if params.get(key) not in options:
-                return False
-        return True
+        return _enabled(self.when, params)
+
+
+class SetupStep(_Frozen):
+    """A one-time command of the local recipe, run in order after the ``start: before-setup`` services are ready
+    and before the others start; a non-zero exit or its timeout fails the provisioning."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds the step may take")
+    when: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="rendered name -> template in stack folder")
+    env: dict[str, str] = Field(default_factory=dict)
+
+    def enabled(self, params: dict[str, Scalar]) -> bool:
+        """Whether this step runs for the given stack parameters."""
+        return _enabled(self.when, params)
 
 
 class LocalRecipe(_Frozen):
@@ -133,6 +165,7 @@ class LocalRecipe(_Frozen):
     requires: tuple[str, ...] = ()
     services: tuple[Service, ...] = Field(min_length=1)
     entry: str = Field(description="the service whose first replica is the stack's entry point")
+    setup: tuple[SetupStep, ...] = Field(default=(), description="one-time steps, in order, before the instances")
 
     @model_validator(mode="after")
     def _entry_exists(self) -> LocalRecipe:
@@ -141,6 +174,14 @@ class LocalRecipe(_Frozen):
             raise ValueError(f"entry '{self.entry}' is not one of the services: {', '.join(names)}")
         if len(set(names)) != len(names):
             raise ValueError("service names must be unique")
+        steps = [s.name for s in self.setup]
+        if len(set(steps)) != len(steps):
+            raise ValueError("setup step names must be unique")
+        early = [s.name for s in self.services if s.start == "before-setup"]
+        if self.entry in early:
+            raise ValueError(f"entry '{self.entry}' cannot start before setup: the load must meet a set-up stack")
+        if early and not self.setup:
+            raise ValueError(f"{', '.join(early)} start before setup, but the recipe has no setup steps")
         return self
 
 
