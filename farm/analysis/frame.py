@@ -12,6 +12,9 @@ from farm.host import host_class
 from farm.load.stats import TOTAL
 
 RESULT_COLUMNS = ("requests", "failures", "rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+# Percentiles of successful requests alone; RESULT_COLUMNS' include failed requests, and the analysis compares
+# those (a timeout counts as slow); a point with too many errors never wins instead (see farm.analysis.verdict).
+OK_COLUMNS = ("p50_ok_ms", "p95_ok_ms", "p99_ok_ms")
 
 
 def total_of(cell: Any) -> Any:
@@ -46,10 +49,18 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "server_requests": agreement.get("server"),
         "server_requests_services": ",".join(agreement["services"]) if agreement.get("services") else None,
         "request_mismatch": agreement.get("mismatch"),
+        "offered_rps": cell.offered_rps,
+        "achieved_rps": cell.achieved_rps,
+        "rate_saturated": cell.rate_saturated,
+        "cpu_sets": cell.cpu_sets,
+        "host_cpu_pct": (cell.host_cpu or {}).get("host"),
+        "stack_set_cpu_pct": (cell.host_cpu or {}).get("stack"),
+        "generator_set_cpu_pct": (cell.host_cpu or {}).get("generator"),
+        "host_saturated": cell.host_saturated,
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }
-    for column in RESULT_COLUMNS:
+    for column in (*RESULT_COLUMNS, *OK_COLUMNS):
         record[column] = getattr(total, column) if total is not None else None
     record["error_ratio"] = (total.failures / total.requests) if total is not None and total.requests else None
     return record
@@ -59,7 +70,7 @@ def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results (``attrs["params"]`` names the
     parameter columns)."""
     records = list(records)
-    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services")}}
+    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services", "cpu_sets")}}
             for r in records]
     frame = pd.DataFrame(rows)
     frame.attrs["params"] = sorted({k for r in records for k in r["params"]})

@@ -6,6 +6,11 @@ answer is one of the words below. A crossover is every change between a signific
 lower load (inconclusive loads in between are allowed); its estimate is where the measured difference changes
 sign, its interval the 95% range of where the resampled differences change sign in that span, never narrower
 than the grid bracket the estimate lies in. A point whose error ratio exceeds the SLO's maximum never wins.
+
+Which p95: the comparison uses the percentiles of *all* requests (``p95_ms``, failed ones included), as Locust
+reports them — a timeout is a slow answer, not a missing one. Fast failures could pull that figure down, which is
+why a point over the error-ratio SLO can never be the faster one. The p95 of successful requests alone
+(``p95_ok_ms``) is stored beside it per cell and shown in `farm results`.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def results(
 def _csv(records: list[dict[str, Any]]) -> str:
     params = sorted({k for r in records for k in r["params"]})
     fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
-              "p99_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
+              "p99_ms", "p95_ok_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -69,14 +69,14 @@ def print_results(store: Any, name: str) -> None:
               if records and k in records[0]["params"]]
     short = {"architecture": "arch", "instances": "inst"}
     table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
-                  "errors", "hit ratio", title=f"sweep {name}")
+                  "p95 ok", "errors", "hit ratio", title=f"sweep {name}")
     for r in records:
         def num(v: Any, f: str = "{:.0f}") -> str:
             return "–" if v is None else f.format(v)
         table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
                       r["status"] + (" (gen. saturated)" if r["generator_saturated"] else ""),
                       num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
-                      num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
+                      num(r["p95_ok_ms"]), num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
     out.print(table)
     analysis, provenance = analysis_for(store, name)
     for v in analysis.verdicts:

@@ -11,6 +11,14 @@ instants), and at exit the window's statistics (histograms included) are written
 With ``--farm-until-stable`` the warm-up (``--farm-warmup`` is then its longest) ends when the farm, having seen
 the stack's throughput and hit ratio settle, writes the window's start to ``<stats-out>.open``; until every process
 knows the window, recent requests are held and then counted or dropped by the same start-time rule.
+
+Locust's own histogram mixes failed requests into response times (a fast 503 pulls the p95 down, a slow timeout
+pushes it up). Beside it, every process keeps a histogram of the window's *successful* requests alone, in Locust's
+own buckets (``bucket_response_time``); workers send theirs with each report, and the master writes the merged one
+as ``total_ok``.
+
+With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with ``constant_pacing(P)``: each
+user starts a task every P seconds whatever the response time, so N users offer N / P tasks per second.
 """
 
 import json
@@ -18,13 +26,16 @@ import time
 from collections import deque
 
 import gevent
-from locust import events
+from locust import constant_pacing, events
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import bucket_response_time
 
 WINDOW_MESSAGE = "farm_window"
 GRACE_S = 1.0  # load goes on this long after the window, so that requests started inside it can finish
 PENDING_S = 5.0  # before the window is known, requests are held this long (older ones are surely warm-up)
 _state: dict = {"excluded": 0, "excluded_by_workers": 0}
+_ok: dict = {}  # this process's successful requests in the window: rounded ms -> count (sent to the master)
+_ok_total: dict = {}  # the master's merge of every process's (or the only process's own)
 _pending: deque = deque()  # (start time, listener arguments) of requests completed before the window was known
 
 
@@ -36,12 +47,18 @@ def _add_arguments(parser, **_kwargs):
     parser.add_argument("--farm-stats-out", type=str, default="", help="where to write the final statistics")
     parser.add_argument("--farm-until-stable", action="store_true", default=False,
                         help="the warm-up (at most --farm-warmup) ends when the farm writes <stats-out>.open")
+    parser.add_argument("--farm-pacing", type=float, default=0.0, help="open-loop load: every user starts a task "
+                        "every this many seconds, whatever the response time (0: the scenario's own wait_time)")
 
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
     runner = environment.runner
     _count_only_the_window(environment)
+    pacing = float(getattr(environment.parsed_options, "farm_pacing", 0.0) or 0.0)
+    if pacing > 0:
+        for user_class in environment.user_classes:
+            user_class.wait_time = constant_pacing(pacing)
     if isinstance(runner, WorkerRunner):
         runner.register_message(WINDOW_MESSAGE, _on_window_message)
         events.report_to_master.add_listener(_report_excluded)
@@ -74,6 +91,9 @@ def _count_only_the_window(environment):
             _state["excluded"] += 1
             return
         original(request_type, name, response_time, response_length, exception=exception, **kwargs)
+        if exception is None and response_time is not None:
+            bucket = bucket_response_time(response_time)
+            _ok[bucket] = _ok.get(bucket, 0) + 1
 
     def replay():
         while _pending:
@@ -94,10 +114,14 @@ def _on_window_message(environment, msg, **_kwargs):
 def _report_excluded(client_id, data, **_kwargs):
     data["farm_excluded"] = _state["excluded"]
     _state["excluded"] = 0
+    data["farm_ok"] = dict(_ok)
+    _ok.clear()
 
 
 def _add_excluded(client_id, data, **_kwargs):
     _state["excluded_by_workers"] += int(data.get("farm_excluded", 0))
+    for bucket, count in (data.get("farm_ok") or {}).items():
+        _ok_total[int(bucket)] = _ok_total.get(int(bucket), 0) + int(count)
 
 
 @events.test_start.add_listener
@@ -170,6 +194,9 @@ def _on_quitting(environment, **_kwargs):
     start, end = _state.get("window", (None, None))
     opened = start is not None and stopped > start
     stats = environment.runner.stats
+    ok = dict(_ok_total)
+    for bucket, count in _ok.items():  # the only process's own (a master makes no request)
+        ok[bucket] = ok.get(bucket, 0) + count
     document = {
         "measured_s": (min(stopped, end) - start) if opened else 0.0,
         "warmup_s": (start - _state["test_start"]) if opened else 0.0,
@@ -178,6 +205,7 @@ def _on_quitting(environment, **_kwargs):
         "excluded_requests": _state["excluded"] + _state["excluded_by_workers"],
         "stats": [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures],
         "total": stats.total.serialize(),
+        "total_ok": {"response_times": ok},
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

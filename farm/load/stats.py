@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from farm.errors import LoadError
@@ -50,6 +50,11 @@ class EndpointStats:
     p99_ms: float | None
     max_ms: float | None
     histogram: dict[int, int] = field(default_factory=dict, repr=False)
+    # Successful requests alone (the aggregate only; None where not measured, e.g. imported runs).
+    histogram_ok: dict[int, int] | None = field(default=None, repr=False)
+    p50_ok_ms: float | None = None
+    p95_ok_ms: float | None = None
+    p99_ok_ms: float | None = None
 
     @property
     def error_ratio(self) -> float:
@@ -81,7 +86,8 @@ def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> Endpoin
         max_rt = entry.get("max_response_time")
     except (KeyError, TypeError, ValueError) as exc:
         raise LoadError(f"Locust statistics are malformed: {exc!r}") from exc
-    # Locust counts successful and failed requests in its histogram; both are in the latency figures.
+    # Locust counts successful and failed requests in its histogram; both are in these latency figures (the
+    # successful requests' own come from the plugin: `with_successful`).
     samples = sum(hist.values())
     return EndpointStats(
         method=str(entry.get("method") or ""),
@@ -99,6 +105,16 @@ def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> Endpoin
     )
 
 
+def with_successful(stats: EndpointStats, histogram: Mapping[Any, Any]) -> EndpointStats:
+    """``stats`` with the histogram and percentiles of its successful requests alone."""
+    try:
+        ok = {int(float(k)): int(v) for k, v in histogram.items()}
+    except (TypeError, ValueError) as exc:
+        raise LoadError(f"Locust statistics are malformed: successful requests' histogram: {exc!r}") from exc
+    return replace(stats, histogram_ok=ok, p50_ok_ms=percentile(ok, 0.50), p95_ok_ms=percentile(ok, 0.95),
+                   p99_ok_ms=percentile(ok, 0.99))
+
+
 def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
     """Parse the JSON document our Locust plugin writes at the end of a run."""
     try:
@@ -110,6 +126,9 @@ def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
         raise LoadError(f"Locust statistics document is incomplete: missing {exc}") from exc
     endpoints = tuple(endpoint_from_locust(e, measured_s) for e in entries)
     total = endpoint_from_locust({**total_entry, "name": TOTAL, "method": ""}, measured_s)
+    ok_entry = document.get("total_ok")
+    if isinstance(ok_entry, Mapping):
+        total = with_successful(total, ok_entry.get("response_times") or {})
     excluded = document.get("excluded_requests")
     return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s,
                       excluded_requests=int(excluded) if isinstance(excluded, int | float) else None)

@@ -97,6 +97,12 @@ class CellRow(Base):
     cache_misses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     stack_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     artefacts: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    offered_rps: Mapped[float | None] = mapped_column(Float, nullable=True)  # open-loop load: requests/s offered
+    achieved_rps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_saturated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # achieved < 95% of offered
+    cpu_sets: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {generator: [..], stack: [..]}
+    host_cpu: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # busy % over the window
+    host_saturated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     sweep: Mapped[SweepRow] = relationship(back_populates="cells")
     measurements: Mapped[list[MeasurementRow]] = relationship(
@@ -124,5 +130,9 @@ class MeasurementRow(Base):
     p99_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     histogram: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    p50_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # successful requests alone
+    p95_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p99_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    histogram_ok: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     cell: Mapped[CellRow] = relationship(back_populates="measurements")

@@ -28,7 +28,7 @@ from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcno
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0002"  # the newest migration's revision; a unit test checks it against Alembic's scripts
+HEAD = "0003"  # the newest migration's revision; a unit test checks it against Alembic's scripts
 FINISHED = ("done", "skipped")
 UNFINISHED = ("pending", "running", "failed", "cancelled")
 
@@ -413,7 +413,10 @@ class Store:
 def _measurements(cell_id: str, endpoints: tuple[EndpointStats, ...]) -> list[MeasurementRow]:
     return [MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests, failures=e.failures,
                            rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms, p90_ms=e.p90_ms, p95_ms=e.p95_ms,
-                           p99_ms=e.p99_ms, max_ms=e.max_ms, histogram={str(k): v for k, v in e.histogram.items()})
+                           p99_ms=e.p99_ms, max_ms=e.max_ms, histogram={str(k): v for k, v in e.histogram.items()},
+                           p50_ok_ms=e.p50_ok_ms, p95_ok_ms=e.p95_ok_ms, p99_ok_ms=e.p99_ok_ms,
+                           histogram_ok=None if e.histogram_ok is None else
+                           {str(k): v for k, v in e.histogram_ok.items()})
             for e in endpoints]
 
 

@@ -1,0 +1,87 @@
+"""Real Locust, through the farm's LocustRunner and `farm run`: the p95 of successful requests beside the p95 of
+all (issue 9 item 8), and open-loop load whose offered rate holds while the target keeps up (item 5)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from farm.load.runner import LoadRequest, LocustRunner
+from tests.conftest import stray_processes
+
+SCENARIO = '''
+from locust import FastHttpUser, constant, task
+
+
+class Caller(FastHttpUser):
+    wait_time = constant(0.01)
+
+    @task
+    def call(self):
+        self.client.get("/")
+'''
+
+
+class SlowFailures(BaseHTTPRequestHandler):
+    """Every tenth request fails slowly (503 after 150 ms); the others succeed at once."""
+
+    protocol_version = "HTTP/1.1"
+    served: ClassVar[int] = 0
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            SlowFailures.served += 1
+            failing = SlowFailures.served % 10 == 0
+        if failing:
+            time.sleep(0.15)
+        body = b"no" if failing else b"ok"
+        self.send_response(503 if failing else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def failing_server() -> Iterator[str]:
+    """An HTTP server on loopback whose failures are slow, for one test."""
+    SlowFailures.served = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), SlowFailures)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_p95_of_successful_requests_is_kept_apart_from_the_p95_of_all(failing_server: str,
+                                                                          tmp_path: Path) -> None:
+    # Given a target where one request in ten fails after 150 ms and the rest succeed at once,
+    # loaded by a master and two Locust workers (so the successful requests' histograms travel to the master)
+    locustfile = tmp_path / "scenario.py"
+    locustfile.write_text(SCENARIO)
+    request = LoadRequest(locustfile=locustfile, host=failing_server, users=6, spawn_rate=100, duration_s=3.0,
+                          warmup_s=1.0, artefacts=tmp_path / "out", processes=2)
+
+    # When the farm runs the load
+    total = LocustRunner().run(request).total
+
+    # Then the p95 of all requests is a failure's (~150 ms), while that of successful requests alone is fast
+    assert total.requests > 100 and 0.05 < total.error_ratio < 0.15, total
+    assert total.p95_ms is not None and total.p95_ms >= 140, total.p95_ms
+    assert total.p95_ok_ms is not None and total.p95_ok_ms < 50, total.p95_ok_ms
+    # And the successful requests' histogram holds exactly the requests that did not fail
+    assert total.histogram_ok is not None
+    assert sum(total.histogram_ok.values()) == total.requests - total.failures
+    assert max(total.histogram_ok) < 140
+    assert stray_processes(str(tmp_path)) == []
