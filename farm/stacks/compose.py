@@ -5,6 +5,8 @@ Compose runs *on the host*, in one SSH command per step (upload by SFTP, `up -d 
 One connection per deployment, opened in the process that uses it (never across a fork) and closed at teardown.
 Every replica the farm reaches publishes its port on an ephemeral port of the host, so health, reset and metrics
 reach each replica directly, from the generator, with the same HTTP contract as the local driver.
+The recipe's extra files are rendered when their name ends in `.j2` and uploaded as they are otherwise (code the
+containers mount, such as a PHP drop-in); only the images the rendered compose file names are built.
 """
 
 from __future__ import annotations
@@ -129,11 +131,13 @@ class ComposeDriver:
             handles["compose"] = compose = self._compose_command(conn)
             self._remove(conn, compose, name, remote)  # what a crashed predecessor left under this name
             self._record(workdir, name)
-            images = self._images(conn, manifest, recipe)
+            images = image_tags(manifest, recipe)
             rendered = _render(manifest, recipe, params, name, images)
+            self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images))
             for target, text in rendered.items():
                 files.write_text(workdir / target, text)
-            conn.run(["mkdir", "-p", "--", remote], timeout=30)
+            folders = {f"{remote}/{Path(target).parent}" for target in rendered if Path(target).parent != Path(".")}
+            conn.run(["mkdir", "-p", "--", remote, *sorted(folders)], timeout=30)
             for target, text in rendered.items():
                 conn.put_text(f"{remote}/{target}", text)
             services = set((yaml.safe_load(rendered["compose.yaml"]) or {}).get("services") or {})
@@ -177,18 +181,17 @@ class ComposeDriver:
                              hint=f"install Docker and the Compose v2 plugin; check with `farm hosts check "
                                   f"{self.host.name}`")
 
-    def _images(self, conn: RemoteShell, manifest: StackManifest, recipe: ComposeRecipe) -> dict[str, str]:
-        """Tags of the recipe's images, built on the host from their contexts unless already there (by hash)."""
-        tags: dict[str, str] = {}
+    def _build(self, conn: RemoteShell, manifest: StackManifest, recipe: ComposeRecipe,
+               used: dict[str, str]) -> None:
+        """Build on the host the recipe's images this project uses, each from its context unless its tag (the
+        context's hash) is already there; an image the parameters leave out is never built."""
         base: str | None = None
-        for image, context in recipe.images.items():
-            folder = manifest.folder / context
-            tag = f"loadfarm/{manifest.name}-{image}:{context_hash(folder)}"
-            tags[image] = tag
+        for image, tag in used.items():
             if self._has_image(conn, tag):
                 continue
             if base is None:
                 base = BASE_IMAGE if self._has_image(conn, BASE_IMAGE) else ""
+            folder = manifest.folder / recipe.images[image]
             build_dir = f"{self.host.workdir}/build/{manifest.name}-{image}-{tag.rsplit(':', 1)[1]}"
             conn.run(["mkdir", "-p", "--", build_dir], timeout=30)
             try:
@@ -202,7 +205,6 @@ class ComposeDriver:
                 hint = "" if base else f"; without a registry, run `farm hosts prepare {self.host.name}` first"
                 raise ProvisionError(f"building image {tag} on {self.host.name} failed: "
                                      f"{_one_line(result.stderr or result.stdout, 400)}{hint}")
-        return tags
 
     def _has_image(self, conn: RemoteShell, tag: str) -> bool:
         return conn.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], timeout=30, check=False,
@@ -351,6 +353,22 @@ def clean_dead(root: Path, hosts: Mapping[str, SutHost], connect: Connector) -> 
     return removed
 
 
+def image_tags(manifest: StackManifest, recipe: ComposeRecipe) -> dict[str, str]:
+    """Each image of the recipe and its tag, `loadfarm/<stack>-<image>:<hash of its build context>`."""
+    return {image: f"loadfarm/{manifest.name}-{image}:{context_hash(manifest.folder / context)}"
+            for image, context in recipe.images.items()}
+
+
+def _used_images(compose_file: str, tags: dict[str, str]) -> dict[str, str]:
+    """The recipe's images that the rendered compose file's services name (the others need no build)."""
+    try:
+        services = (yaml.safe_load(compose_file) or {}).get("services") or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(f"the rendered compose file is not YAML: {_one_line(str(exc), 300)}") from exc
+    named = {str(spec.get("image")) for spec in services.values() if isinstance(spec, dict)}
+    return {image: tag for image, tag in tags.items() if tag in named}
+
+
 def context_hash(folder: Path) -> str:
     """A hash of a build context's files (paths and contents): the image tag, so a second sweep does not rebuild."""
     digest = hashlib.sha256()
@@ -378,8 +396,20 @@ def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Sc
                "port": recipe.port, "instances": instances}
     rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
     for target, template in recipe.files.items():
-        rendered[target] = _render_file(manifest.folder / template, context)
+        if Path(target).is_absolute() or ".." in Path(target).parts:
+            raise SpecError(f"compose file name {target!r} must stay inside the project folder",
+                            hint="name it relative to the project, without '..'")
+        source = manifest.folder / template
+        # a `.j2` file is a template; any other (a PHP drop-in, a script) goes to the host byte for byte
+        rendered[target] = _render_file(source, context) if source.suffix == ".j2" else _read(source)
     return rendered
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def _render_file(path: Path, context: dict[str, Any]) -> str:

@@ -49,3 +49,54 @@ def test_an_image_tag_changes_with_its_build_context_and_only_then(tmp_path: Pat
     assert context_hash(tmp_path) == first
     (tmp_path / "app.py").write_text("print(1)\n")
     assert context_hash(tmp_path) != first
+
+
+def test_extra_files_are_rendered_only_when_they_are_templates(tmp_path: Path) -> None:
+    # Given a recipe with a template and a PHP file that looks like a template but is code
+    folder = stack(tmp_path)
+    (folder / "lb.conf.j2").write_text("upstream {{ upstreams.app | join(' ') }};\n")
+    (folder / "cache.php").write_text("<?php $a = ['{{' => '{%']; // {# not a comment #}\n")
+    text = (folder / "stack.yaml").read_text().replace(
+        "compose: {", "compose: {files: {lb.conf: lb.conf.j2, wp/object-cache.php: cache.php}, ")
+    (folder / "stack.yaml").write_text(text)
+    manifest = load_manifest(folder)
+    # When the project is rendered
+    rendered = _render(manifest, manifest.compose, {"motd": "hi", "instances": 2}, "p", {"app": "t-app:1"})
+    # Then the template is rendered and the code arrives byte for byte, under its folder
+    assert rendered["lb.conf"] == "upstream p-app-1:8080 p-app-2:8080;\n"
+    assert rendered["wp/object-cache.php"] == (folder / "cache.php").read_text()
+
+
+def test_an_extra_file_may_not_leave_the_project_folder(tmp_path: Path) -> None:
+    import pytest
+
+    from farm.errors import SpecError
+
+    folder = stack(tmp_path)
+    (folder / "x.txt").write_text("x")
+    text = (folder / "stack.yaml").read_text().replace("compose: {", "compose: {files: {../x.txt: x.txt}, ")
+    (folder / "stack.yaml").write_text(text)
+    manifest = load_manifest(folder)
+    with pytest.raises(SpecError, match="must stay inside the project folder"):
+        _render(manifest, manifest.compose, {"motd": "hi", "instances": 1}, "p", {"app": "t-app:1"})
+
+
+def test_only_the_images_the_rendered_project_names_are_built(tmp_path: Path) -> None:
+    from farm.stacks.compose import _used_images, image_tags
+
+    # Given a recipe with two images, of which the compose file (as the parameters render it) names one
+    folder = stack(tmp_path)
+    for image in ("debian", "official"):
+        (folder / image).mkdir()
+        (folder / image / "Dockerfile").write_text(f"FROM {image}\n")
+    text = (folder / "stack.yaml").read_text().replace("compose: {", "compose: {images: {app: debian, "
+                                                                          "other: official}, ")
+    (folder / "stack.yaml").write_text(text)
+    manifest = load_manifest(folder)
+    tags = image_tags(manifest, manifest.compose)
+    rendered = _render(manifest, manifest.compose, {"motd": "hi", "instances": 1}, "p", tags)
+    # When the images to build are chosen
+    used = _used_images(rendered["compose.yaml"], tags)
+    # Then only the named one is, under a tag that carries its context's hash
+    assert used == {"app": tags["app"]} and tags["app"].startswith("loadfarm/t-app:")
+    assert tags["other"] != tags["app"]
