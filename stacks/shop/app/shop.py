@@ -1,7 +1,8 @@
 """The reference shop: one HTTP API served as a monolith or as a gateway plus three services.
 
-Run one process per role:  python shop.py --role monolith|gateway|catalog|pricing|cart --port P [...]
-Loadfarm never imports this file; it starts it as a process from the stack recipe (stack.yaml).
+Run one instance per role:  python shop.py --role monolith|gateway|catalog|pricing|cart --port P [...]
+``--processes N`` runs the instance as N worker processes sharing its port and its state (see pool.py): the
+monolith's equal CPU budget. Loadfarm never imports this file; it starts it from the recipe (stack.yaml).
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import hashlib
 import itertools
 import json
 import random
+import shutil
+import socket
 import sqlite3
+import tempfile
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from pool import Counters, serve
 
 PRODUCTS = 2000
 REVIEWS_PER_PRODUCT = 8
@@ -45,11 +53,15 @@ def dumps(obj: Any) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- cache
 class Cache:
-    """`none`, `local` (in-process LRU with TTL) or `shared` (one Redis for every instance)."""
+    """`none`, `local` (an LRU with TTL in this process) or `shared` (one Redis for every instance).
 
-    def __init__(self, mode: str, capacity: int, ttl: float, redis_url: str | None, prefix: str) -> None:
+    Hits, misses and entries are counted in this worker's slot of the instance's shared counters.
+    """
+
+    def __init__(self, mode: str, capacity: int, ttl: float, redis_url: str | None, prefix: str,
+                 counters: Counters) -> None:
         self.mode, self.capacity, self.ttl, self.prefix = mode, max(0, capacity), ttl, prefix
-        self.hits = self.misses = 0
+        self.counters = counters
         self.lru: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self.redis: Any = None
         if mode == "shared":
@@ -70,12 +82,10 @@ class Cache:
                 value = item[1]
             elif item is not None:
                 del self.lru[key]
+                self.counters.set("entries", len(self.lru))
         else:
             value = await self.redis.get(self.prefix + key)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
+        self.counters.add("misses" if value is None else "hits")
         return value
 
     async def put(self, key: str, value: bytes) -> None:
@@ -84,23 +94,32 @@ class Cache:
             self.lru.move_to_end(key)
             while len(self.lru) > self.capacity:
                 self.lru.popitem(last=False)
+            self.counters.set("entries", len(self.lru))
         elif self.mode == "shared":
             await self.redis.set(self.prefix + key, value, ex=max(1, int(self.ttl)))
 
-    async def clear(self) -> None:
-        self.hits = self.misses = 0
+    def forget(self) -> None:
+        """Empty this process's LRU (a reset asked by any worker of the instance)."""
         self.lru.clear()
+        self.counters.set("entries", 0)
+
+    async def clear(self) -> None:
+        """Empty this process's LRU and the shared cache."""
+        self.forget()
         if self.redis is not None:
             await self.redis.flushdb()
 
     def stats(self) -> dict[str, Any]:
-        return {"mode": self.mode, "hits": self.hits, "misses": self.misses,
-                "entries": len(self.lru) if self.mode == "local" else None, "capacity": self.capacity}
+        """The instance's cache counters, summed over its workers."""
+        total = self.counters.total
+        return {"mode": self.mode, "hits": total("hits"), "misses": total("misses"),
+                "entries": total("entries") if self.mode == "local" else None,
+                "capacity": self.capacity * self.counters.workers}
 
 
 # ------------------------------------------------------------------------------------------------ data
 def open_database(tables: set[str]) -> sqlite3.Connection:
-    """This process's own database, generated deterministically (every instance holds the same data)."""
+    """Read-only data (catalog, pricing) in memory, generated deterministically: every instance holds the same."""
     db = sqlite3.connect(":memory:", check_same_thread=False)
     db.row_factory = sqlite3.Row
     if "catalog" in tables:
@@ -121,12 +140,47 @@ def open_database(tables: set[str]) -> sqlite3.Connection:
         db.executemany("INSERT INTO prices VALUES (?,?,?,?)",
                        [(pid, rnd.randint(199, 99999), rnd.randint(0, 500), f"wh-{pid % 7}")
                         for pid in range(1, PRODUCTS + 1)])
-    if "cart" in tables:
+    db.commit()
+    return db
+
+
+def copy_of(image: bytes) -> sqlite3.Connection:
+    """A private in-memory copy of a database serialised by the parent (built once, not once per worker)."""
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    if image:
+        db.deserialize(image)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def create_carts(path: Path) -> None:
+    """The instance's carts and orders: one SQLite file (WAL) that every worker of the instance writes."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE cart_items (session TEXT, product_id INT, qty INT, cents INT)")
         db.execute("CREATE INDEX cart_session ON cart_items(session)")
         db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, session TEXT, total_cents INT, digest TEXT)")
-    db.commit()
+        db.commit()
+
+
+def open_carts(path: Path) -> sqlite3.Connection:
+    """This worker's connection to the instance's carts (autocommit; explicit transactions where it matters)."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA synchronous=OFF")  # carts need not survive a crash of the host: no fsync per request
     return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on the carts, taken at once so that concurrent workers queue instead of failing."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def product_details(db: sqlite3.Connection, pid: int) -> dict[str, Any] | None:
@@ -154,31 +208,42 @@ def catalog_page(db: sqlite3.Connection, page: int) -> list[dict[str, Any]]:
 
 
 def record_order(db: sqlite3.Connection, session: str, checkout_ms: float) -> dict[str, Any]:
-    items = [dict(r) for r in db.execute("SELECT * FROM cart_items WHERE session = ?", (session,))]
-    total = sum(i["qty"] * i["cents"] for i in items)
-    burn(checkout_ms)  # payment, fraud checks, invoice rendering: the slow endpoint
-    digest = hashlib.sha256(dumps(items)).hexdigest()
-    cur = db.execute("INSERT INTO orders (session, total_cents, digest) VALUES (?,?,?)", (session, total, digest))
-    db.execute("DELETE FROM cart_items WHERE session = ?", (session,))
-    db.commit()
+    """Turn a session's cart into an order."""
+    # Payment, fraud checks, invoice rendering: the slow endpoint. Spent before the write transaction, so the
+    # instance's other workers can write carts meanwhile.
+    burn(checkout_ms)
+    with transaction(db):
+        items = [dict(r) for r in db.execute("SELECT * FROM cart_items WHERE session = ?", (session,))]
+        total = sum(i["qty"] * i["cents"] for i in items)
+        digest = hashlib.sha256(dumps(items)).hexdigest()
+        cur = db.execute("INSERT INTO orders (session, total_cents, digest) VALUES (?,?,?)",
+                         (session, total, digest))
+        db.execute("DELETE FROM cart_items WHERE session = ?", (session,))
     return {"order": cur.lastrowid, "items": len(items), "total_cents": total}
 
 
 # ------------------------------------------------------------------------------------------- services
-class Shop:
-    """One process of the shop in a given role; holds its database, cache and counters."""
+TABLES = {"monolith": {"catalog", "pricing"}, "catalog": {"catalog"}, "pricing": {"pricing"}, "cart": set(),
+          "gateway": set()}
+KEEPS_CARTS = {"monolith", "cart"}
 
-    def __init__(self, args: argparse.Namespace) -> None:
+
+class Shop:
+    """One worker process of a shop instance in a given role: its data, its cache, its view of the counters."""
+
+    def __init__(self, args: argparse.Namespace, counters: Counters, data: bytes, carts: Path | None) -> None:
         self.args = args
         self.role: str = args.role
-        self.requests = 0
+        self.counters = counters
         self.started = time.time()
-        tables = {"monolith": {"catalog", "pricing", "cart"}, "catalog": {"catalog"},
-                  "pricing": {"pricing"}, "cart": {"cart"}, "gateway": set()}[self.role]
-        self.db = open_database(tables)
-        # The cache budget is per instance: the microservices split it between their two caching services.
-        capacity = args.cache_size if self.role == "monolith" else args.cache_size // 2
-        self.cache = Cache(args.cache, capacity, args.cache_ttl, args.redis_url, prefix=f"{self.role}:")
+        self.db = copy_of(data)
+        self.carts = open_carts(carts) if carts is not None else None
+        # The cache budget is per instance: the microservices split it between their two caching services, a
+        # monolith instance between its worker processes (one LRU each: a per-process cache, as in each service).
+        share = args.cache_size if self.role == "monolith" else args.cache_size // 2
+        capacity = max(1, share // counters.workers) if share else 0
+        self.cache = Cache(args.cache, capacity, args.cache_ttl, args.redis_url, prefix=f"{self.role}:",
+                           counters=counters)
         self.backends = {name: itertools.cycle(urls) for name, urls in _backends(args.backend).items()}
         self.backend_lists = _backends(args.backend)
         self.http: ClientSession | None = None
@@ -188,6 +253,7 @@ class Shop:
         if self.backend_lists:
             self.http = ClientSession(connector=TCPConnector(limit=0, keepalive_timeout=30),
                                       timeout=ClientTimeout(total=30))
+        self.counters.mark_ready()
 
     async def stop(self, _app: web.Application) -> None:
         if self.http is not None:
@@ -214,22 +280,35 @@ class Shop:
         return body
 
     # -- handlers shared by every role
+    def obey_reset(self) -> None:
+        """Start afresh if any worker of the instance was reset since this one last looked."""
+        if self.counters.obey_reset():
+            self.cache.forget()
+
     async def healthz(self, _req: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "role": self.role, "port": self.args.port})
+        # Healthy once every worker serves: the instance is ready with its whole CPU budget, not part of it.
+        ready = self.counters.all_ready()
+        return web.json_response({"status": "ok" if ready else "starting", "role": self.role,
+                                  "port": self.args.port, "processes": self.counters.workers},
+                                 status=200 if ready else 503)
 
     async def metrics(self, _req: web.Request) -> web.Response:
+        workers = [self.counters.slot(w) for w in range(self.counters.workers)]
         return web.json_response({
-            "role": self.role, "port": self.args.port, "requests": self.requests,
-            "cache": self.cache.stats(), "cpu_s": time.process_time(), "uptime_s": time.time() - self.started,
+            "role": self.role, "port": self.args.port, "requests": self.counters.total("requests"),
+            "cache": self.cache.stats(), "cpu_s": self.counters.cpu_seconds(),
+            "uptime_s": time.time() - self.started, "processes": self.counters.workers,
+            "workers": [{k: w[k] for k in ("pid", "requests", "hits", "misses", "entries")} for w in workers],
         })
 
     async def reset(self, _req: web.Request) -> web.Response:
+        self.counters.request_reset()  # every other worker obeys before its next request
+        self.obey_reset()
         await self.cache.clear()
-        self.requests = 0
-        if self.role in ("monolith", "cart"):
-            self.db.execute("DELETE FROM cart_items")
-            self.db.execute("DELETE FROM orders")
-            self.db.commit()
+        if self.carts is not None:
+            with transaction(self.carts):
+                self.carts.execute("DELETE FROM cart_items")
+                self.carts.execute("DELETE FROM orders")
         return web.json_response({"reset": True})
 
     # -- monolith
@@ -258,16 +337,18 @@ class Shop:
         return web.json_response(self._cart(req.match_info["session"]))
 
     async def m_checkout(self, req: web.Request) -> web.Response:
-        return web.json_response(record_order(self.db, req.match_info["session"], self.args.checkout_ms))
+        assert self.carts is not None
+        return web.json_response(record_order(self.carts, req.match_info["session"], self.args.checkout_ms))
 
     def _add_item(self, session: str, item: dict[str, Any], cents: int) -> dict[str, Any]:
-        self.db.execute("INSERT INTO cart_items VALUES (?,?,?,?)",
-                        (session, int(item["product_id"]), int(item.get("qty", 1)), cents))
-        self.db.commit()
+        assert self.carts is not None
+        self.carts.execute("INSERT INTO cart_items VALUES (?,?,?,?)",
+                           (session, int(item["product_id"]), int(item.get("qty", 1)), cents))
         return self._cart(session)
 
     def _cart(self, session: str) -> dict[str, Any]:
-        items = [dict(r) for r in self.db.execute("SELECT * FROM cart_items WHERE session = ?", (session,))]
+        assert self.carts is not None
+        items = [dict(r) for r in self.carts.execute("SELECT * FROM cart_items WHERE session = ?", (session,))]
         return {"session": session, "items": items, "total_cents": sum(i["qty"] * i["cents"] for i in items)}
 
     # -- microservices: catalog, pricing, cart
@@ -322,8 +403,9 @@ def _backends(specs: list[str]) -> dict[str, list[str]]:
 def build_app(shop: Shop) -> web.Application:
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        shop.obey_reset()
         if not request.path.startswith(("/healthz", "/metrics", "/admin")):
-            shop.requests += 1
+            shop.counters.add("requests")
         return await handler(request)
 
     app = web.Application(middlewares=[count])
@@ -369,10 +451,30 @@ def main() -> None:
     p.add_argument("--work-ms", type=float, default=4.0, help="CPU ms to render a page on a cache miss")
     p.add_argument("--checkout-ms", type=float, default=25.0, help="CPU ms of a checkout")
     p.add_argument("--backend", action="append", default=[], help="service=host:port[,host:port...]")
+    p.add_argument("--processes", type=int, default=1, choices=range(1, 65), metavar="N",
+                   help="worker processes of this instance, sharing its port, carts and counters")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where the instance's carts file lives while it runs (default: a temporary folder)")
     args = p.parse_args()
-    shop = Shop(args)
-    web.run_app(build_app(shop), host=args.host, port=args.port, access_log=None, print=None,
-                handle_signals=True)
+    # Built once before the workers fork: each worker gets a private in-memory copy.
+    with closing(open_database(TABLES[args.role])) as db:
+        data = db.serialize() if TABLES[args.role] else b""  # SQLite cannot serialise an empty database
+    state = Path(tempfile.mkdtemp(prefix=f"shop-{args.role}-", dir=args.state_dir)) \
+        if args.role in KEEPS_CARTS else None
+    try:
+        carts = None if state is None else state / "carts.sqlite"
+        if carts is not None:
+            create_carts(carts)
+
+        def run(sock: socket.socket, counters: Counters) -> None:
+            shop = Shop(args, counters, data, carts)
+            web.run_app(build_app(shop), sock=sock, access_log=None, print=None, handle_signals=True)
+
+        code = serve(args.processes, args.host, args.port, run)
+    finally:
+        if state is not None:
+            shutil.rmtree(state, ignore_errors=True)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
