@@ -1,0 +1,105 @@
+"""Setup steps in the local driver, with real processes: order, failure, timeout, and nothing left behind."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from farm.errors import ProvisionError
+from farm.stacks.local import LocalDriver
+from farm.stacks.manifest import load_manifest
+from tests.conftest import stray_processes
+
+pytestmark = pytest.mark.integration
+
+# A step that records, in order, whether the database and the app accept connections while it runs.
+PROBE = ("import socket, sys\n"
+         "def up(port):\n"
+         "    try:\n"
+         "        socket.create_connection(('127.0.0.1', port), 1).close(); return 'up'\n"
+         "    except OSError: return 'down'\n"
+         "with open(sys.argv[1], 'a') as out:\n"
+         "    out.write(f'{sys.argv[2]} db={up(int(sys.argv[3]))} app={up(int(sys.argv[4]))}\\n')\n")
+STACK = """\
+name: steps
+locustfile: scenario.py
+health: /
+local:
+  entry: app
+  services:
+    - name: db
+      start: before-setup
+      ready:
+        command: [{python}, -c, "import socket; socket.create_connection(('127.0.0.1', {{{{ port }}}}), 1)"]
+      command: [{python}, -m, http.server, --bind, 127.0.0.1, "{{{{ port }}}}"]
+    - name: app
+      command: [{python}, -m, http.server, --bind, 127.0.0.1, "{{{{ port }}}}"]
+      instance: true
+  setup:
+{steps}
+"""
+
+
+def stack(tmp_path: Path, steps: str) -> Path:
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    (folder / "probe.py").write_text(PROBE)
+    (folder / "stack.yaml").write_text(STACK.format(python=sys.executable, steps=steps))
+    return folder
+
+
+def probe_step(name: str) -> str:
+    return (f'    - name: {name}\n      command: ["{{{{ python }}}}", "{{{{ stack_dir }}}}/probe.py", '
+            f'"{{{{ workdir }}}}/order.txt", {name}, "{{{{ services.db[0].port }}}}", '
+            f'"{{{{ services.app[0].port }}}}"]\n')
+
+
+def test_steps_run_in_order_between_the_early_services_and_the_others(tmp_path: Path) -> None:
+    # Given a stack whose database starts before two setup steps, and an app after them
+    manifest = load_manifest(stack(tmp_path, probe_step("schema") + probe_step("seed")))
+    driver = LocalDriver(tmp_path / "deployments")
+    # When it is brought up and made ready
+    deployment = driver.up(manifest, {"instances": 1}, "d")
+    try:
+        driver.ready(deployment, time.monotonic() + 20)
+        # Then each step ran once, in order, with the database up and the app not yet started
+        order = (deployment.workdir / "order.txt").read_text().splitlines()
+        assert order == ["schema db=up app=down", "seed db=up app=down"]
+        # And the steps' processes are no longer recorded; the two services are
+        assert sorted(p["service"] for p in deployment.handles["procs"]) == ["app", "db"]
+        # And a second readiness check (the farm's alive check) runs no step again
+        driver.ready(deployment, time.monotonic() + 5)
+        assert len((deployment.workdir / "order.txt").read_text().splitlines()) == 2
+    finally:
+        driver.down(deployment)
+    assert stray_processes(str(tmp_path)) == []
+
+
+def test_a_failing_step_fails_the_provisioning_naming_it_and_its_output(tmp_path: Path) -> None:
+    failing = ('    - name: migrate\n      command: [sh, -c, "echo applying 0001; echo no such table: posts >&2; '
+               'exit 3"]\n')
+    manifest = load_manifest(stack(tmp_path, probe_step("schema") + failing + probe_step("seed")))
+    driver = LocalDriver(tmp_path / "deployments")
+    # When it is brought up, then one line names the step, its exit code and the tail of its output
+    with pytest.raises(ProvisionError) as caught:
+        driver.up(manifest, {"instances": 1}, "d")
+    assert caught.value.message == ("setup step 'migrate' failed with exit code 3: applying 0001 | "
+                                 "no such table: posts")
+    # And the later step never ran, and the database started for setup is stopped
+    assert (tmp_path / "deployments" / "d" / "order.txt").read_text() == "schema db=up app=down\n"
+    assert stray_processes(str(tmp_path)) == []
+
+
+def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path) -> None:
+    slow = '    - name: seed\n      timeout: 0.5\n      command: [sh, -c, "echo seeding; exec sleep 60"]\n'
+    manifest = load_manifest(stack(tmp_path, slow))
+    driver = LocalDriver(tmp_path / "deployments")
+    started = time.monotonic()
+    with pytest.raises(ProvisionError) as caught:
+        driver.up(manifest, {"instances": 1}, "d")
+    assert caught.value.message == "setup step 'seed' did not finish within 0.5 s: seeding"
+    assert time.monotonic() - started < 30  # not the step's 60 s
+    assert stray_processes(str(tmp_path)) == []
