@@ -1,0 +1,141 @@
+"""A lab for ansible/site.yml on one box: hosts reached over SSH, an inventory, and ansible-playbook runs.
+
+The generators are network namespaces (10.216.N.0/30 links to the box, N chosen free so that other tests' labs on
+10.213.N and SUT hosts on 10.214/10.215 never collide) with their own sshd; the controller is this box, reached
+through an sshd on loopback; the SUT host is tests/integration/sut.py's namespace with dockerd and sshd.
+Every host's `farm_root` is its own folder below one lab folder: the namespaces share the box's filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.integration.lab import Host
+
+ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+BIN = Path(sys.executable).parent  # ansible-playbook and ansible-lint come with the dev extras
+SUBNET = "10.216"
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$", re.MULTILINE)
+
+
+def program(name: str) -> str:
+    """The path of an Ansible program installed beside this Python."""
+    return str(BIN / name)
+
+
+def _sh(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def _used_subnets() -> set[str]:
+    text = _sh("ip", "-o", "addr")
+    for line in _sh("ip", "netns", "list").splitlines():
+        if line.strip():
+            text += subprocess.run(["ip", "netns", "exec", line.split()[0], "ip", "-o", "addr"],
+                                   capture_output=True, text=True).stdout
+    return set(re.findall(rf"inet {re.escape(SUBNET)}\.(\d+)\.", text))
+
+
+@contextlib.contextmanager
+def generator_namespaces(names: list[str]) -> Iterator[list[Host]]:
+    """One network namespace per name, each linked to the box; `Host.address` is the box's side of the link."""
+    tag = secrets.token_hex(2)
+    made: list[str] = []
+    hosts: list[Host] = []
+    try:
+        used = _used_subnets()
+        free = [n for n in range(1, 255) if str(n) not in used]
+        for i, name in enumerate(names, start=1):
+            n = free.pop(secrets.randbelow(len(free)))
+            ns, outer, inner = f"lfans{tag}-{i}", f"la{tag}o{i}", f"la{tag}i{i}"
+            _sh("ip", "netns", "add", ns)
+            made.append(ns)
+            _sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+            _sh("ip", "link", "set", inner, "netns", ns)
+            _sh("ip", "addr", "add", f"{SUBNET}.{n}.1/30", "dev", outer)
+            _sh("ip", "link", "set", outer, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{SUBNET}.{n}.2/30", "dev", inner)
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", inner, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+            hosts.append(Host(name, ns, f"{SUBNET}.{n}.1"))
+        yield hosts
+    finally:
+        for ns in made:
+            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for i in range(1, len(names) + 1):  # the box's ends, should the namespace linger
+            subprocess.run(["ip", "link", "del", f"la{tag}o{i}"], capture_output=True)
+
+
+def guest_address(host: Host) -> str:
+    """The namespace's own address on its link to the box."""
+    return host.address.rsplit(".", 1)[0] + ".2"
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: its exit status, its output, and the PLAY RECAP's counts per host."""
+
+    returncode: int
+    output: str
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def changed(self) -> dict[str, int]:
+        """Tasks reported changed, per host."""
+        return {host: counts.get("changed", 0) for host, counts in self.recap.items()}
+
+    def changed_tasks(self) -> list[str]:
+        """The `changed: [host]` lines with the task they follow (to say which task was not idempotent)."""
+        lines, task = [], ""
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                task = line
+            elif line.startswith("changed:"):
+                lines.append(f"{task} {line}")
+        return lines
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """``{host: {"ok": n, "changed": n, ...}}`` from ansible-playbook's PLAY RECAP."""
+    tail = output.rsplit("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
+    return {m["host"]: {k: int(v) for k, v in (pair.split("=") for pair in m["counts"].split())}
+            for m in _RECAP.finditer(tail)}
+
+
+def ansible_env(root: Path) -> dict[str, str]:
+    """Environment for Ansible's programs: the repo's ansible.cfg, state and SSH sockets in the lab folder."""
+    return {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_HOME": str(root / ".ansible"),
+            "ANSIBLE_LOCAL_TEMP": str(root / ".ansible" / "tmp"),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(root / ".ansible" / "cp"), "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1", "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+
+
+def run_playbook(root: Path, inventory: Path, playbook: str = "site.yml", *extra: str,
+                 timeout: float = 600) -> PlaybookRun:
+    """``ansible-playbook -i INVENTORY PLAYBOOK`` from ansible/, as the README says."""
+    done = subprocess.run([program("ansible-playbook"), "-i", str(inventory), playbook, *extra], cwd=ANSIBLE_DIR,
+                          env=ansible_env(root), capture_output=True, text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    return PlaybookRun(done.returncode, output, parse_recap(output))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=value lines of an env file the roles wrote (values shell-quoted)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    return env

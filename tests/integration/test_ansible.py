@@ -1,0 +1,306 @@
+"""ansible/site.yml for real: lint and syntax, then a lab provisioned over SSH, run twice, that completes a sweep.
+
+The lab: the controller is this box (an sshd on loopback; Redis, PostgreSQL and Flower run here as the controller
+role's services), two generators are network namespaces with their own sshd, and the SUT host is a namespace with
+its own dockerd and sshd (tests/integration/sut.py). Ansible reaches every host over SSH with strict host keys.
+
+What this machine cannot exercise, and what stands in for it:
+- systemd is not PID 1 here, so the roles' systemd units (unit files, `systemctl enable/restart`, stopping
+  Debian's own redis-server/postgresql units, starting docker.service) stay unexercised; the documented fallback,
+  a start-stop-daemon supervisor per service that restarts its process on exit, is what runs and is checked
+  (a worker killed with SIGKILL comes back).
+- Debian packages: the namespaces share the box's filesystem, so the apt tasks find the box's packages installed
+  and change nothing; installing them on a bare machine is not exercised. The SUT host's dockerd and Compose
+  plugin are the fixture's; the role checks that both answer.
+- The SUT host's farm user is root (the fixture's sshd logs root in, and creating a user would change the box's
+  /etc/passwd): the `user` task is skipped; the farm's own key is what logs the generators in.
+- The three hosts share one venv (farm_venv) to keep the file within its time budget (one 40 s install instead of
+  three); everything host-specific (env files, pidfiles, logs, keys, known_hosts, hosts files) is per farm_root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from farm.stacks.probe import free_port
+from tests.conftest import stray_processes
+from tests.integration.ansible_lab import (
+    ANSIBLE_DIR,
+    ansible_env,
+    generator_namespaces,
+    guest_address,
+    program,
+    read_env_file,
+    run_playbook,
+)
+from tests.integration.conftest import require
+from tests.integration.sshd import sshd
+from tests.integration.sut import SutHostFixture, base_image_cache, base_image_tarball, require_sut_host
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["base_image_tarball"]
+
+SWEEP = """
+name: ansible-lab
+stack: shop
+matrix:
+  architecture: [monolith]
+  cache: [none, local]
+  users: [2]
+load: {spawn_rate: 10, duration: 2s, warmup: 1s}
+sut: {hosts: [sutA], driver: compose}
+targets: [lab1, lab2]
+"""
+
+
+def require_ansible() -> None:
+    """ansible-playbook and ansible-lint (the dev extras): skip on a laptop without them, fail in CI."""
+    for name in ("ansible-playbook", "ansible-lint"):
+        if not Path(program(name)).exists():
+            message = f"{name} is not installed (pip install -e '.[dev]')"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+
+
+def test_every_playbook_passes_ansible_lint_and_the_syntax_check(tmp_path: Path) -> None:
+    require_ansible()
+    # Given the playbooks in ansible/ and the example inventory
+    playbooks = sorted(p.name for p in ANSIBLE_DIR.glob("*.yml"))
+    assert "site.yml" in playbooks
+    env = ansible_env(tmp_path)
+    # When ansible-lint (the production profile, .ansible-lint) and --syntax-check run on each
+    lint = subprocess.run([program("ansible-lint"), "--nocolor", *playbooks], cwd=ANSIBLE_DIR, env=env,
+                          capture_output=True, text=True, timeout=120)
+    checks = [subprocess.run([program("ansible-playbook"), "-i", "inventory.example", "--syntax-check", name],
+                             cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=60)
+              for name in playbooks]
+    # Then both pass
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-2000:]
+    assert "Profile 'production' was required, and it passed" in lint.stdout + lint.stderr
+    for name, check in zip(playbooks, checks, strict=True):
+        assert check.returncode == 0, f"{name}: {check.stdout[-2000:]}{check.stderr[-2000:]}"
+
+
+@pytest.fixture
+def lab_root() -> Iterator[Path]:
+    """The lab's folder, readable by the postgres user (pytest's tmp_path is not), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="farm-ansible-"))
+    os.chmod(root, 0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_services(root: Path) -> None:
+    """Stop every service the roles started (workers first), through their own supervisor scripts."""
+    for service in ("worker", "flower", "postgres", "redis"):
+        for script in sorted(root.glob(f"hosts/*/bin/{service}")):
+            subprocess.run([str(script), "stop"], capture_output=True, timeout=180)
+
+
+def http_status(url: str, auth: str | None = None) -> int:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def worker_pids(name: str) -> list[int]:
+    """The main `farm worker --name NAME` processes (not Celery's pool children)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "ppid"]):
+        with contextlib.suppress(psutil.Error):
+            cmd = proc.info["cmdline"] or []
+            if cmd[-3:] == ["worker", "--name", name] and "farm" in " ".join(cmd[:2]):
+                parent = psutil.Process(proc.info["ppid"]).cmdline()
+                if parent[-3:] != ["worker", "--name", name]:
+                    found.append(proc.pid)
+    return found
+
+
+def write_inventory(root: Path, *, controller: object, generators: list[tuple[object, object, str]],
+                    sut: object, secrets_: dict[str, str], ports: dict[str, int]) -> Path:
+    """The lab's inventory (YAML): every host over SSH with its key and one strict known_hosts."""
+    known_hosts = root / "known_hosts"
+    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+    lab_addresses = [g[0].address for g in generators]  # type: ignore[attr-defined]
+    ctl = controller  # an Sshd on loopback
+    ctl.write_known_hosts(known_hosts)  # type: ignore[attr-defined]
+    known_hosts.write_text(known_hosts.read_text() + sut.known_hosts.read_text())  # type: ignore[attr-defined]
+    sshd_root = Path((sut.root / "sshd-root").read_text())  # type: ignore[attr-defined]
+    hosts: dict[str, dict[str, object]] = {
+        "controller": {"ctl": {
+            "ansible_host": "127.0.0.1", "ansible_port": ctl.port,  # type: ignore[attr-defined]
+            "ansible_user": ctl.user, "ansible_ssh_private_key_file": str(ctl.client_key),  # type: ignore[attr-defined]
+            "farm_lab_address": lab_addresses[0], "farm_listen_addresses": lab_addresses,
+            "farm_postgres_clients": ["10.216.0.0/16"], "farm_image_cache_dir": str(base_image_cache())}},
+        "sut_hosts": {"sutA": {
+            "ansible_host": sut.address, "ansible_port": sut.ssh_port,  # type: ignore[attr-defined]
+            "ansible_user": sut.ssh_user, "ansible_ssh_private_key_file": str(sut.client_key),  # type: ignore[attr-defined]
+            "farm_sut_user": sut.ssh_user, "farm_sut_workdir": str(sut.root / "work"),  # type: ignore[attr-defined]
+            "farm_sut_docker_host": sut.docker_host,  # type: ignore[attr-defined]
+            "farm_sut_host_key_file": str(sshd_root / "ssh_host_ed25519_key.pub"),
+            "farm_sut_authorized_keys_file": str(sshd_root / "authorized_keys")}},
+        "generators": {},
+    }
+    for host, server, sut_address in generators:
+        server.write_known_hosts(known_hosts)  # type: ignore[attr-defined]
+        hosts["generators"][host.name] = {  # type: ignore[attr-defined,index]
+            "ansible_host": guest_address(host), "ansible_port": server.port,  # type: ignore[arg-type,attr-defined]
+            "ansible_user": server.user, "ansible_ssh_private_key_file": str(server.client_key),  # type: ignore[attr-defined]
+            "farm_controller_address": host.address,  # type: ignore[attr-defined]
+            "farm_sut_addresses": {"sutA": sut_address}}
+    inventory = {"all": {
+        "hosts": {"localhost": {"ansible_connection": "local",
+                                "ansible_python_interpreter": "{{ ansible_playbook_python }}"}},
+        "vars": {"ansible_ssh_common_args": ssh_args, "farm_apt_update_cache": False,
+                 "farm_root": str(root / "hosts" / "{{ inventory_hostname }}"), "farm_venv": str(root / "venv"),
+                 "farm_wheelhouse_archive": str(root / "build" / "wheelhouse.tar.gz"),
+                 "farm_ssh_key_local": str(root / "build" / "farm_id_ed25519"),
+                 "farm_pip_wheel_args": ["--no-build-isolation"],
+                 # the venvs' Python is the one that builds the wheelhouse (python_full_version markers must agree)
+                 "farm_python": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
+                 "farm_redis_port": ports["redis"], "farm_postgres_port": ports["postgres"],
+                 "farm_flower_port": ports["flower"], **secrets_},
+        "children": {group: {"hosts": members} for group, members in hosts.items()}}}
+    path = root / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
+        lab_root: Path, base_image_tarball: Path) -> None:
+    require_ansible()
+    require_sut_host()
+    require("redis-server", "apt-get install redis-server")
+    root = lab_root
+    secrets_ = {f"farm_{name}_password": secrets.token_hex(16) for name in ("redis", "postgres", "flower")}
+    ports = {"redis": free_port(), "postgres": free_port(), "flower": free_port()}
+    with contextlib.ExitStack() as stack:
+        # Given a controller (this box over SSH), a SUT host and two generators linked to both, each with its sshd
+        sut = stack.enter_context(SutHostFixture(None))  # no base image yet: the playbook prepares it
+        gens = stack.enter_context(generator_namespaces(["lab1", "lab2"]))
+        controller = stack.enter_context(sshd())
+        generators = []
+        for host in gens:
+            server = stack.enter_context(sshd(listen_address=guest_address(host),
+                                              wrap=["ip", "netns", "exec", str(host.netns)]))
+            generators.append((host, server, sut.connect(str(host.netns))))
+        stack.callback(stop_services, root)
+        inventory = write_inventory(root, controller=controller, generators=generators, sut=sut,
+                                    secrets_=secrets_, ports=ports)
+
+        # When site.yml runs, as the README says
+        first = run_playbook(root, inventory)
+        # Then every host is provisioned without a failure
+        assert first.returncode == 0, first.output[-6000:]
+        assert set(first.recap) == {"localhost", "ctl", "sutA", "lab1", "lab2"}, first.output[-3000:]
+        assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in first.recap.values()), first.recap
+        ctl_root, lab1_root = root / "hosts" / "ctl", root / "hosts" / "lab1"
+
+        # And the services run under the supervisor, with their secrets in files of mode 0600, never on a command line
+        for service_root, service in ((ctl_root, "redis"), (ctl_root, "postgres"), (ctl_root, "flower"),
+                                      (lab1_root, "worker"), (root / "hosts" / "lab2", "worker")):
+            status = subprocess.run([str(service_root / "bin" / service), "status"], capture_output=True, text=True)
+            assert status.returncode == 0 and "running" in status.stdout, (service, status.stdout)
+        for secret_file in (ctl_root / "redis" / "redis.conf", ctl_root / "farm.env", ctl_root / "flower.env",
+                            lab1_root / "worker.env", lab1_root / "ssh" / "id_ed25519"):
+            assert secret_file.stat().st_mode & 0o777 == 0o600, secret_file
+        command_lines = " ".join(" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+        assert not any(password in command_lines for password in secrets_.values())
+
+        # And Redis wants its password and keeps an append-only file; Flower wants basic auth off loopback
+        import redis as redis_client
+
+        lab_address = generators[0][0].address
+        with pytest.raises(redis_client.AuthenticationError):
+            redis_client.Redis(host=lab_address, port=ports["redis"]).ping()
+        broker = redis_client.Redis(host=lab_address, port=ports["redis"], password=secrets_["farm_redis_password"])
+        assert broker.config_get("appendonly") == {"appendonly": "yes"}
+        broker.close()
+        flower = f"http://{lab_address}:{ports['flower']}/"
+        wait_for(lambda: http_status(flower) == 401, 60, "Flower to answer")
+        assert http_status(flower, f"admin:{secrets_['farm_flower_password']}") == 200
+        assert http_status(flower, "admin:wrong") == 401
+
+        # And the farm-hosts.yaml each generator got names the SUT host as that generator reaches it
+        hosts_file = yaml.safe_load((lab1_root / "farm-hosts.yaml").read_text())
+        assert hosts_file["sut_hosts"]["sutA"]["ssh"] == f"{sut.ssh_user}@{generators[0][2]}:22"
+
+        # And a worker killed with SIGKILL is started again by its supervisor
+        [before] = wait_for(lambda: worker_pids("lab1"), 60, "lab1's worker")
+        os.kill(before, 9)
+        [after] = wait_for(lambda: [p for p in worker_pids("lab1") if p != before], 60, "lab1's worker to restart")
+        assert after != before
+
+        # When site.yml runs again
+        second = run_playbook(root, inventory)
+        # Then nothing changes anywhere (idempotence)
+        assert second.returncode == 0, second.output[-6000:]
+        assert second.changed() == dict.fromkeys(first.recap, 0), "\n".join(second.changed_tasks())
+
+        # When, from the controller, the hosts are checked and a sweep is submitted (the README's first steps)
+        farm = str(root / "venv" / "bin" / "farm")
+        env = {**os.environ, **read_env_file(ctl_root / "farm.env")}
+        check = subprocess.run([farm, "hosts", "check"], cwd=ctl_root, env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert check.returncode == 0, check.stdout + check.stderr
+        sweep = root / "sweep.yaml"
+        sweep.write_text(SWEEP)
+        submitted = subprocess.run([farm, "submit", str(sweep)], cwd=ctl_root, env=env, capture_output=True,
+                                   text=True, timeout=120)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+
+        def finished() -> list[dict] | None:
+            done = subprocess.run([farm, "results", "ansible-lab", "-f", "json"], cwd=ctl_root, env=env,
+                                  capture_output=True, text=True, timeout=60)
+            cells = json.loads(done.stdout) if done.returncode == 0 else []
+            return cells if cells and all(c["status"] in ("done", "failed") for c in cells) else None
+
+        try:
+            cells = wait_for(finished, 300, "the sweep")
+        except AssertionError:
+            logs = "\n".join(p.read_text()[-3000:] for p in root.glob("hosts/lab*/log/worker.log"))
+            raise AssertionError(f"the sweep did not finish:\n{logs}") from None
+        # Then every cell is done, the load came from both generators and the stack ran on the SUT host
+        assert [c["status"] for c in cells] == ["done", "done"], [c.get("error") for c in cells]
+        assert {c["host"] for c in cells} == {"lab1", "lab2"}
+        assert {c["sut_host"] for c in cells} == {"sutA"}
+        # And no password reached the workers' logs
+        logs = " ".join(p.read_text() for p in root.glob("hosts/*/log/*.log"))
+        assert not any(password in logs for password in secrets_.values())
+    # And once the lab is taken down, nothing of it keeps running
+    assert stray_processes(str(root)) == []
