@@ -1,0 +1,179 @@
+"""The classic WordPress stack as real processes from Debian packages: MariaDB, php-fpm, nginx, Redis.
+
+One deployment per cache mode (1 or 3 instances): `/` through the balancer and each instance, the object
+cache's counters, what a reset empties, a comment that every instance sees, nothing left after teardown; then a
+short sweep through `farm run`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from farm.stacks.driver import Deployment, Endpoint
+from farm.stacks.local import LocalDriver
+from farm.stacks.manifest import load_manifest
+from tests.conftest import ROOT, farm, stray_processes
+from tests.integration.conftest import require
+
+pytestmark = pytest.mark.integration
+MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
+PACKAGES = "apt-get install mariadb-server php-fpm php-mysql php-apcu php-redis php-cli nginx-light redis-server " \
+           "wordpress wordpress-theme-twentytwentythree"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def debian_packages() -> None:
+    """The stack needs Debian's packages; CI installs them (a laptop without them skips)."""
+    for program in ("mariadbd", "mariadb", "php", "nginx", "redis-server"):
+        require(program, PACKAGES)
+    for path, what in (("/usr/sbin/php-fpm*", "php-fpm"), ("/usr/share/wordpress/wp-settings.php", "wordpress"),
+                       ("/usr/share/wordpress/wp-content/themes/twentytwentythree", "its theme")):
+        if not glob.glob(path):
+            message = f"{what} is not installed ({PACKAGES})"
+            pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+@contextmanager
+def wordpress(tmp_path: Path, **params: object) -> Iterator[tuple[LocalDriver, Deployment]]:
+    driver = LocalDriver(tmp_path / "deployments")
+    deployment = driver.up(MANIFEST, {**MANIFEST.defaults(), "posts": 60, **params}, "wp")
+    try:
+        driver.ready(deployment, time.monotonic() + 60)
+        driver.check_instances(deployment)
+        yield driver, deployment
+    finally:
+        driver.down(deployment)
+
+
+def get(url: str) -> tuple[int, str, dict[str, str]]:
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        return resp.status, resp.read().decode(), dict(resp.headers)
+
+
+def title(url: str) -> str:
+    status, body, _ = get(url)
+    assert status == 200, url
+    return body.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def counters(driver: LocalDriver, deployment: Deployment) -> list[dict[str, Any]]:
+    """Each instance's metrics document, in replica order."""
+    return [{"requests": d["requests"], **d["cache"]} for d in driver.metrics(deployment).raw]
+
+
+def comment(base: str, post: int, text: str) -> int:
+    data = urllib.parse.urlencode({"comment_post_ID": post, "author": "Tester", "email": "t@example.invalid",
+                                   "url": "", "comment": text}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/wp-comments-post.php", data=data), timeout=20) as r:
+        return int(r.status)
+
+
+def serves_the_same_site(deployment: Deployment) -> None:
+    """`/` answers 200 through the balancer and each instance, and every one shows the same seeded post."""
+    bases = [deployment.entry_url] + [e.url for e in deployment.instances]
+    assert {get(base + "/")[0] for base in bases} == {200}
+    titles = {title(f"{base}/?p=17") for base in bases}
+    assert len(titles) == 1 and next(iter(titles)).startswith("Post 17: ")
+
+
+def first_views(deployment: Deployment, driver: LocalDriver, path: str) -> list[dict[str, Any]]:
+    """After a reset, `path` once on each instance in turn: each one's counters after its first view."""
+    driver.reset(deployment)
+    for endpoint in deployment.instances:
+        get(endpoint.url + path)
+    return counters(driver, deployment)
+
+
+def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
+    # --- no cache, one instance: requests are counted, there is no hit ratio
+    with wordpress(tmp_path, cache="none", instances=1) as (driver, deployment):
+        serves_the_same_site(deployment)
+        assert (deployment.workdir / "db" / "mysql").is_dir()  # its own datadir, not /var/lib/mysql
+        driver.reset(deployment)
+        get(deployment.entry_url + "/?p=3")
+        assert counters(driver, deployment) == [{"requests": 1, "mode": "none", "hits": 0, "misses": 0}]
+        assert driver.metrics(deployment).cache_hits is None
+
+    # --- APCu in each of three instances: each one's cache starts cold, hits rise on a second view
+    with wordpress(tmp_path, cache="local", instances=3) as (driver, deployment):
+        serves_the_same_site(deployment)
+        views = first_views(deployment, driver, "/?p=21")
+        assert all(v["requests"] == 1 and v["misses"] > 0 for v in views)
+        assert all(v["hits"] < v["misses"] for v in views)  # what instance 0 cached, instance 1 has not
+        get(deployment.instances[1].url + "/?p=21")
+        again = counters(driver, deployment)[1]
+        assert again["hits"] - views[1]["hits"] > again["misses"] - views[1]["misses"]
+        # a reset empties every instance's cache and counters
+        driver.reset(deployment)
+        assert counters(driver, deployment) == [{"requests": 0, "mode": "local", "hits": 0, "misses": 0}] * 3
+
+    # --- one Redis for three instances: what one instance cached, the next one finds; comments show everywhere
+    with wordpress(tmp_path, cache="shared", instances=3) as (driver, deployment):
+        serves_the_same_site(deployment)
+        views = first_views(deployment, driver, "/?p=21")
+        assert views[0]["hits"] < views[0]["misses"]
+        assert views[1]["hits"] > views[1]["misses"] and views[2]["hits"] > views[2]["misses"]
+        metrics = driver.metrics(deployment)
+        assert metrics.cache_hits == sum(v["hits"] for v in views) and metrics.cache_hits > 0
+        # a comment posted through one instance invalidates the cached page data of every instance
+        assert comment(deployment.instances[0].url, 21, "A comment every instance must show") == 200
+        assert all("A comment every instance must show" in get(e.url + "/?p=21")[1] for e in deployment.instances)
+        # a reset flushes Redis: the first view after it misses again
+        views = first_views(deployment, driver, "/?p=21")
+        assert views[0]["hits"] < views[0]["misses"]
+
+    # --- the balancer's page cache: a repeated page is a hit, a reset empties it
+    with wordpress(tmp_path, cache="page", instances=1) as (driver, deployment):
+        serves_the_same_site(deployment)
+        driver.reset(deployment)
+        statuses = [get(deployment.entry_url + "/?p=5")[2].get("X-Cache") for _ in range(3)]
+        assert statuses == ["MISS", "HIT", "HIT"]
+        metrics = driver.metrics(deployment)
+        assert (metrics.cache_hits, metrics.cache_misses) == (2, 1)
+        assert counters(driver, deployment)[0]["requests"] == 1  # WordPress rendered the page once
+        driver.reset(deployment)
+        assert get(deployment.entry_url + "/?p=5")[2].get("X-Cache") == "MISS"
+
+    # And nothing of any deployment is left running
+    assert stray_processes(str(tmp_path)) == []
+
+
+SWEEP = """
+name: wp-tiny
+stack: {stack}
+matrix:
+  cache: [none, shared]
+  users: [2, 4]
+  posts: [60]
+load: {{spawn_rate: 10, duration: 3s, warmup: 2s}}
+"""
+
+
+def test_a_short_sweep_runs_end_to_end(workdir: Path) -> None:
+    # Given a sweep over both cache extremes and two loads on the process recipe
+    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
+    # When it runs through the farm
+    run = farm("run", "sweep.yaml", cwd=workdir, timeout=240)
+    # Then every cell is done, with requests and no failures; only the shared cache has a hit ratio
+    assert run.returncode == 0, run.stdout + run.stderr
+    cells = json.loads(farm("results", "wp-tiny", "--format", "json", cwd=workdir).stdout)
+    assert sorted((c["params"]["cache"], c["params"]["users"]) for c in cells) == [
+        ("none", 2), ("none", 4), ("shared", 2), ("shared", 4)]
+    for cell in cells:
+        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+        if cell["params"]["cache"] == "none":
+            assert cell["cache_hit_ratio"] is None
+        else:
+            assert 0 < cell["cache_hit_ratio"] <= 1
+    assert stray_processes(str(workdir)) == []
