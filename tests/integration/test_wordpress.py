@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from farm.stacks.driver import Deployment, Endpoint
+from farm.stacks.driver import Deployment
 from farm.stacks.local import LocalDriver
 from farm.stacks.manifest import load_manifest
 from tests.conftest import ROOT, farm, stray_processes
