@@ -22,7 +22,7 @@ import pytest
 
 from farm.stacks.driver import Deployment
 from farm.stacks.local import LocalDriver
-from farm.stacks.manifest import load_manifest
+from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import ROOT, farm, stray_processes
 from tests.integration.conftest import require
 
@@ -45,7 +45,7 @@ def debian_packages() -> None:
 
 
 @contextmanager
-def wordpress(tmp_path: Path, **params: object) -> Iterator[tuple[LocalDriver, Deployment]]:
+def wordpress(tmp_path: Path, **params: Scalar) -> Iterator[tuple[LocalDriver, Deployment]]:
     driver = LocalDriver(tmp_path / "deployments")
     deployment = driver.up(MANIFEST, {**MANIFEST.defaults(), "posts": 60, **params}, "wp")
     try:
@@ -125,7 +125,7 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
         assert views[0]["hits"] < views[0]["misses"]
         assert views[1]["hits"] > views[1]["misses"] and views[2]["hits"] > views[2]["misses"]
         metrics = driver.metrics(deployment)
-        assert metrics.cache_hits == sum(v["hits"] for v in views) and metrics.cache_hits > 0
+        assert metrics.cache_hits is not None and metrics.cache_hits == sum(v["hits"] for v in views) > 0
         # a comment posted through one instance invalidates the cached page data of every instance
         assert comment(deployment.instances[0].url, 21, "A comment every instance must show") == 200
         assert all("A comment every instance must show" in get(e.url + "/?p=21")[1] for e in deployment.instances)
