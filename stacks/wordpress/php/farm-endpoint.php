@@ -4,7 +4,7 @@
  * cache.{mode,hits,misses}), POST = reset (flush the object cache and the page cache, zero the counters).
  *
  * Counters live in this instance's APCu. The page cache (cache: page) is the balancer's: instance 0 reports its
- * hits and misses (from the balancer's cache-status log) and empties it; Redis (cache: shared) is flushed once,
+ * hits and misses (from the balancer's cache-status log), counts its hits as requests, and empties it; Redis (cache: shared) is flushed once,
  * by instance 0 — the farm resets every instance, and each also empties its own APCu.
  */
 
@@ -27,13 +27,17 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST') {
     exit;
 }
 
+$requests = (int) apcu_fetch('farm:requests');
 $hits = (int) apcu_fetch('farm:hits');
 $misses = (int) apcu_fetch('farm:misses');
 if ($mode === 'page') {
     [$hits, $misses] = $first ? farm_page_counts($settings['page_cache_log']) : [0, 0];
+    // The balancer answered its hits on the instances' behalf: counted here, the instances' requests add up to
+    // the client's (the farm compares the two counts).
+    $requests += $hits;
 }
 echo json_encode([
-    'requests' => (int) apcu_fetch('farm:requests'),
+    'requests' => $requests,
     'cache' => ['mode' => $mode, 'hits' => $hits, 'misses' => $misses],
     'instance' => (int) getenv('FARM_REPLICA'),
     'apcu_entries' => (int) (apcu_cache_info(true)['num_entries'] ?? 0),
