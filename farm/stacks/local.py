@@ -96,7 +96,7 @@ class LocalDriver:
 
     def _context(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> dict[str, Any]:
         return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder.resolve()),
-                "workdir": str(workdir.resolve()), "services": {}, "user": getpass.getuser()}
+                "workdir": str(workdir.resolve()), "services": {}, "user": _user_name()}
 
     def _allocate(self, services: list[Service], context: dict[str, Any]) -> list[Endpoint]:
         endpoints = []
@@ -283,6 +283,14 @@ class LocalDriver:
         stopped = _terminate(_read_state(state).get("procs", []))
         state.unlink(missing_ok=True)
         return stopped
+
+
+def _user_name() -> str:
+    """Who runs the farm (templates pass it to servers that want a user, e.g. `mariadbd --user`)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (e.g. an arbitrary uid in a container)
+        return str(os.getuid())
 
 
 def _render_text(text: str, context: dict[str, Any]) -> str:
