@@ -27,7 +27,9 @@ from farm.stacks.probe import free_port, http_ok, tcp_open
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
-INSTALL_HINTS = {"nginx": "apt-get install nginx-light", "redis-server": "apt-get install redis-server"}
+INSTALL_HINTS = {"nginx": "apt-get install nginx-light", "redis-server": "apt-get install redis-server",
+                 "mariadbd": "apt-get install mariadb-server", "mariadb": "apt-get install mariadb-client",
+                 "mariadb-install-db": "apt-get install mariadb-server", "php": "apt-get install php-cli"}
 SETUP_READY_TIMEOUT_S = 120.0  # the `start: before-setup` services' time to become ready
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -66,10 +68,11 @@ class LocalDriver:
                  for e in endpoints if e.service == s.name]
         steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
                  if step.enabled(params)]
-        for command in [c for _s, _e, c in plans] + [c for _s, c in steps]:
-            if shutil.which(command[0]) is None:
-                hint = INSTALL_HINTS.get(command[0], "install it or put it on PATH")
-                raise ToolMissingError(f"stack '{manifest.name}' needs '{command[0]}', which is not installed",
+        programs = [*manifest.local.requires, *(c[0] for _s, _e, c in plans), *(c[0] for _s, c in steps)]
+        for program in dict.fromkeys(programs):
+            if shutil.which(program) is None:
+                hint = INSTALL_HINTS.get(program, "install it or put it on PATH")
+                raise ToolMissingError(f"stack '{manifest.name}' needs '{program}', which is not installed",
                                        hint=hint)
         checks = {(e.service, e.replica): [_render_text(part, {**context, "port": e.port, "replica": e.replica})
                                            for part in s.ready.command]

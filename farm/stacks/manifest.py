@@ -162,7 +162,7 @@ class SetupStep(_Frozen):
 class LocalRecipe(_Frozen):
     """How to run the stack as processes on one host."""
 
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = Field(default=(), description="programs that must be on PATH (checked at up)")
     services: tuple[Service, ...] = Field(min_length=1)
     entry: str = Field(description="the service whose first replica is the stack's entry point")
     setup: tuple[SetupStep, ...] = Field(default=(), description="one-time steps, in order, before the instances")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm.errors import ProvisionError
+from farm.errors import ProvisionError, ToolMissingError
 from farm.stacks.local import LocalDriver
 from farm.stacks.manifest import load_manifest
 from tests.conftest import stray_processes
@@ -103,3 +103,13 @@ def test_a_step_past_its_timeout_is_stopped_and_named(tmp_path: Path) -> None:
     assert caught.value.message == "setup step 'seed' did not finish within 0.5 s: seeding"
     assert time.monotonic() - started < 30  # not the step's 60 s
     assert stray_processes(str(tmp_path)) == []
+
+
+def test_a_required_program_that_is_missing_is_named_before_anything_starts(tmp_path: Path) -> None:
+    folder = stack(tmp_path, probe_step("schema"))
+    text = (folder / "stack.yaml").read_text().replace("  entry: app\n", "  entry: app\n  requires: [no-such-db-xyz]\n")
+    (folder / "stack.yaml").write_text(text)
+    with pytest.raises(ToolMissingError) as caught:
+        LocalDriver(tmp_path / "deployments").up(load_manifest(folder), {"instances": 1}, "d")
+    assert caught.value.message == "stack 'steps' needs 'no-such-db-xyz', which is not installed"
+    assert not (tmp_path / "deployments" / "d" / "order.txt").exists()
