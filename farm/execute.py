@@ -21,13 +21,14 @@ from farm.load.agreement import compare_requests
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stability import Settling
 from farm.load.stats import LoadResult
-from farm.spec import LoadedSweep, StopWhen, locustfile_for
+from farm.spec import LoadedSweep, StopWhen, locustfile_for, open_loop
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
 from farm.store.models import CellRow
 from farm.store.repository import Store
 
 log = logging.getLogger("loadfarm.execute")
 ALIVE_CHECK_S = 5.0  # after a failed cell: how long the stack may take to answer again before it counts as lost
+RATE_SHORTFALL = 0.95  # open-loop load: a cell that achieves less than this share of its offered rate saturated
 
 
 @dataclass
@@ -120,7 +121,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
 def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[CellRow],
                remaining: list[str], outcome: GroupOutcome) -> None:
     """Run the cells in order; a failed cell fails alone unless the stack itself is gone."""
-    saturated: dict[int, int] = {}  # repetition -> users level that crossed stop_when
+    saturated: dict[int, str] = {}  # repetition -> the load level that crossed stop_when
     for cell in cells:
         if ctx.cancel.is_set():
             raise CancelledError("cancelled")
@@ -133,7 +134,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                 status = "done"
                 if ctx.stop_when is not None and ctx.stop_when.crossed(result.total.error_ratio,
                                                                        result.total.p95_ms):
-                    saturated[cell.repetition] = cell.users
+                    saturated[cell.repetition] = load_label(cell.params)
             except _CellFailed as failed:
                 if isinstance(failed.error, CancelledError | KeyboardInterrupt | StoreError):
                     raise failed.error from None
@@ -183,8 +184,15 @@ def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -
         log.error("teardown of %s failed: %s", name, describe(exc)[1])
 
 
-def _skip(ctx: ExecutionContext, cell: CellRow, at_users: int) -> None:
-    message = f"skipped (saturated): the stack crossed stop_when at {at_users} users"
+def load_label(params: dict[str, Any]) -> str:
+    """A cell's load level with its unit: ``40 users`` or ``200 req/s offered``."""
+    if "rate" in params:
+        return f"{params['rate']:g} req/s offered"
+    return f"{params.get('users')} users"
+
+
+def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
+    message = f"skipped (saturated): the stack crossed stop_when at {at_load}"
     ctx.store.record_failure([cell.id], "load", "saturated", message, status="skipped")
 
 
@@ -223,12 +231,15 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         ctx.driver.reset(deployment)
         ctx.store.stage(cell.id, "reset")
         spec = loaded.spec
-        request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=cell.users,
+        offered = float(cell.params["rate"]) if "rate" in cell.params else None
+        users, pacing = open_loop(offered, spec.load) if offered is not None else (cell.users, 0.0)
+        request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=users,
                               spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
                               warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
-                              processes=spec.load.processes, until_stable=spec.load.warmup_until_stable)
+                              processes=spec.load.processes, until_stable=spec.load.warmup_until_stable,
+                              pacing_s=pacing)
         stage = "load"
-        settling.earliest = time.monotonic() + cell.users / spec.load.spawn_rate  # never before the ramp's end
+        settling.earliest = time.monotonic() + users / spec.load.spawn_rate  # never before the ramp's end
         result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end, settled)
         stage = "metrics"
         metrics = after[0] if after else ctx.driver.metrics(deployment)
@@ -238,7 +249,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
                                          deployment.entry.service)
             metrics = metrics.minus(before[0])
         stage = "store"
-        ctx.store.record_result(cell.id, result, metrics, agreement)
+        ctx.store.record_result(cell.id, result, metrics, agreement, offered_rps=offered,
+                                rate_saturated=None if offered is None else result.total.rps < RATE_SHORTFALL * offered)
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

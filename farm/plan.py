@@ -9,13 +9,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.spec import SweepSpec
+from farm.spec import LOAD_AXES, SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One measurement: a stack configuration at one user level, in one repetition."""
+    """One measurement: a stack configuration at one load level (users, or a rate offered), in one repetition."""
 
     id: str
     group_id: str
@@ -25,17 +25,22 @@ class Cell:
 
     @property
     def users(self) -> int:
-        """Simulated users of this cell."""
-        return int(self.params["users"])
+        """Simulated users of this cell; 0 with open-loop load (the runner derives them from the rate)."""
+        return int(self.params.get("users", 0))
+
+    @property
+    def load(self) -> float:
+        """The cell's load level: its users, or the requests/s it offers."""
+        return float(self.params["rate"] if "rate" in self.params else self.params["users"])
 
     def stack_params(self) -> dict[str, Scalar]:
-        """The stack configuration: every parameter but users."""
-        return {k: v for k, v in self.params.items() if k != "users"}
+        """The stack configuration: every parameter but the load level."""
+        return {k: v for k, v in self.params.items() if k not in LOAD_AXES}
 
 
 @dataclass(frozen=True)
 class Group:
-    """Cells that run on one provisioning of the stack, in ascending users within each repetition."""
+    """Cells that run on one provisioning of the stack, in ascending load within each repetition."""
 
     id: str
     config: dict[str, Scalar]
@@ -83,11 +88,13 @@ def per_repetition(spec: SweepSpec) -> bool:
 
 
 def refinement(sweep_name: str, groups: dict[str, dict[str, Scalar]],
-               brackets: list[tuple[dict[str, Any], int, int]], repetitions: int, points: int = 1) -> list[Cell]:
+               brackets: list[tuple[dict[str, Any], int, int]], repetitions: int, points: int = 1,
+               axis: str = "users") -> list[Cell]:
     """Cells between two grid loads that bracket a crossover, for every group matching the bracket's parameters.
 
-    ``brackets`` holds (parameters to match, e.g. cache and instances; lower users; upper users). A group of one
-    repetition (``reprovision``) gets that repetition's cells; a group of all repetitions gets them all.
+    ``brackets`` holds (parameters to match, e.g. cache and instances; lower load; upper load), loads in the
+    sweep's ``axis`` (users, or rate). A group of one repetition (``reprovision``) gets that repetition's cells;
+    a group of all repetitions gets them all.
     """
     cells: list[Cell] = []
     for match, low, high in brackets:
@@ -97,8 +104,8 @@ def refinement(sweep_name: str, groups: dict[str, dict[str, Scalar]],
                 continue
             own = [r for r in range(1, repetitions + 1) if gid == group_id(sweep_name, config, r)]
             for rep in own or range(1, repetitions + 1):  # a group per repetition, or one for them all
-                for users in levels:
-                    params = {**config, "users": users}
+                for level in levels:
+                    params = {**config, axis: level}
                     cells.append(Cell(cell_id(sweep_name, params, rep), gid, params, rep, 0))
     return cells
 
@@ -118,8 +125,8 @@ def _group_order(config: dict[str, Scalar]) -> tuple[str, ...]:
 
 
 def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
-    """Cells = matrix product − excludes, × repetitions; grouped by everything but users (and, by default, by
-    repetition: each repetition provisions its own stack).
+    """Cells = matrix product − excludes, × repetitions; grouped by everything but the load level (users, or
+    rate; and, by default, by repetition: each repetition provisions its own stack).
 
     Run order: configurations that differ only by architecture stay together; with a group per repetition, the
     repetitions of each such pair run in a shuffled order (``plan_seed``) and the architecture that goes first
@@ -128,17 +135,19 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
     group per repetition, so a sweep stored before ``reprovision`` existed keeps its ids.
     """
     keys = list(spec.matrix)
+    axis = load_axis(spec)
     defaults = manifest.defaults()
     configs: dict[str, dict[str, Scalar]] = {}
-    users_of: dict[str, set[int]] = {}
+    loads_of: dict[str, list[Scalar]] = {}
     for values in itertools.product(*(spec.matrix[k] for k in keys)):
         params = {**defaults, **dict(zip(keys, values, strict=True))}
         if _excluded(params, spec.exclude):
             continue
-        config = {k: v for k, v in params.items() if k != "users"}
+        config = {k: v for k, v in params.items() if k != axis}
         key = _digest(config)
         configs[key] = config
-        users_of.setdefault(key, set()).add(int(params["users"]))
+        if params[axis] not in loads_of.setdefault(key, []):
+            loads_of[key].append(params[axis])
     ordered = sorted(configs, key=lambda k: _group_order(configs[k]))
     seed = plan_seed(spec)
     reps = list(range(1, spec.repetitions + 1))
@@ -160,8 +169,8 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         gid = group_id(spec.name, configs[key], own)
         cells = []
         for rep in repetitions:
-            for users in sorted(users_of[key]):
-                params = {**configs[key], "users": users}
+            for level in sorted(loads_of[key], key=float):
+                params = {**configs[key], axis: level}
                 cells.append(Cell(cell_id(spec.name, params, rep), gid, params, rep, order))
                 order += 1
         groups.append(Group(gid, configs[key], tuple(cells)))

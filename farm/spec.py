@@ -31,8 +31,11 @@ from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
 
-RESERVED = ("users", "instances")
+RESERVED = ("users", "rate", "instances")
+LOAD_AXES = ("users", "rate")  # a sweep's load levels: closed-loop users, or open-loop requests/s offered
 MAX_USERS = 100_000
+MAX_RATE = 100_000.0
+DEFAULT_PACING_S = 1.0
 MAX_INSTANCES = 256
 MAX_SECONDS = 24 * 3600.0
 MAX_SPAWN_RATE = 10_000.0
@@ -109,6 +112,8 @@ class LoadSpec(_Frozen):
     processes: int = Field(default=1, ge=1, le=64, description="Locust processes: 1, or a master + N workers")
     warmup_until_stable: bool = Field(default=False, description="end the warm-up once throughput and hit ratio "
                                       "settle (written `warmup: {until_stable: true, max: 60s}`; warmup is the max)")
+    pacing: Seconds | None = Field(default=None, description="open-loop load (matrix.rate): the longest response "
+                                   f"time the offered rate survives; default {DEFAULT_PACING_S:g}s (see open_loop)")
 
     @model_validator(mode="before")
     @classmethod
@@ -129,6 +134,8 @@ class LoadSpec(_Frozen):
         data = handler(self)
         if isinstance(data, dict) and not self.warmup_until_stable:
             data.pop("warmup_until_stable", None)
+        if isinstance(data, dict) and self.pacing is None:
+            data.pop("pacing", None)
         return data
 
     @field_validator("duration")
@@ -137,6 +144,42 @@ class LoadSpec(_Frozen):
         if value < 1:
             raise ValueError("must be at least 1s")
         return value
+
+    @field_validator("pacing")
+    @classmethod
+    def _pacing(cls, value: float | None) -> float | None:
+        if value is not None and not 0.01 <= value <= 60:
+            raise ValueError("must be from 10ms to 60s")
+        return value
+
+
+def open_loop(rate: float, load: LoadSpec) -> tuple[int, float]:
+    """The Locust users and the pacing interval (s) that offer ``rate`` tasks per second: open-loop load.
+
+    Each user starts a task every ``pacing`` seconds on a fixed grid with a random phase (the Locust plugin's
+    ``_paced``, a ``constant_pacing`` that makes up a late start), however long the last one took, so
+    ``users / pacing`` = ``rate`` holds as long as responses stay below ``pacing``: the arrivals do not follow
+    the system's speed, as they do with think-time users (closed loop). Responses slower than ``pacing`` delay
+    their users' next tasks — the system can no longer take the offered rate; the cell's achieved rate falls
+    short and it is flagged (saturated). users = ceil(rate × load.pacing), at most MAX_USERS (the cap
+    shortens the pacing instead), and the pacing is then users / rate exactly. A scenario task is one request in
+    the bundled locustfiles, so tasks/s are requests/s.
+    """
+    budget = load.pacing if load.pacing is not None else DEFAULT_PACING_S
+    users = max(1, min(MAX_USERS, math.ceil(rate * budget - 1e-9)))
+    return users, users / rate
+
+
+def locust_users(spec: SweepSpec) -> list[int]:
+    """The Locust users of every load level of a sweep: its users, or those its offered rates need."""
+    if "rate" in spec.matrix:
+        return [open_loop(float(r), spec.load)[0] for r in spec.matrix["rate"] if isinstance(r, int | float)]
+    return [u for u in spec.matrix.get("users", []) if isinstance(u, int) and not isinstance(u, bool)]
+
+
+def load_axis(spec: SweepSpec) -> str:
+    """The matrix key of a sweep's load levels: ``users`` (closed loop) or ``rate`` (requests/s offered)."""
+    return "rate" if "rate" in spec.matrix else "users"
 
 
 def ramp_refusal(load: LoadSpec, users: list[Scalar]) -> str | None:
@@ -192,7 +235,8 @@ _UNSET_UNHASHED = ("reprovision", "seed")
 
 
 class SweepSpec(_Frozen):
-    """A validated sweep: a grid of users × instances × stack parameters × repetitions."""
+    """A validated sweep: a grid of load levels (users, or a rate offered) × instances × stack parameters ×
+    repetitions."""
 
     name: str
     stack: PlainText
@@ -220,14 +264,23 @@ class SweepSpec(_Frozen):
     @field_validator("matrix")
     @classmethod
     def _matrix(cls, matrix: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
-        if "users" not in matrix:
-            raise ValueError("needs a 'users' list, e.g. users: [10, 50]")
+        axes = [key for key in LOAD_AXES if key in matrix]
+        if not axes:
+            raise ValueError("needs a 'users' list (closed loop, e.g. users: [10, 50]) or a 'rate' list "
+                             "(open loop, requests/s offered, e.g. rate: [50, 100])")
+        if len(axes) > 1:
+            raise ValueError("has both 'users' and 'rate'; give one: users (closed loop) or rate (open loop, "
+                             "requests/s offered)")
+        for value in matrix.get("rate", []):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_RATE:
+                raise ValueError(f"'rate' values must be requests per second above 0 and at most {MAX_RATE:,.0f}, "
+                                 f"not {_clip(repr(value))}")
         for key, values in matrix.items():
             if not values:
                 raise ValueError(f"'{key}' is an empty list; give at least one value")
             if len(set(map(repr, values))) != len(values):
                 raise ValueError(f"'{key}' lists a value twice")
-        for key in RESERVED:
+        for key in _BOUNDS:
             for value in matrix.get(key, []):
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _BOUNDS[key]:
                     raise ValueError(f"'{key}' values must be whole numbers from 1 to {_BOUNDS[key]:,}, "
@@ -306,9 +359,13 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
         raise SpecError(f"{source}: {_describe(exc)}") from exc
     if max_cells is not None:  # a new sweep; one already accepted (a worker reading it) stays readable
         _check_cell_count(spec, source, max_cells)
-        refusal = ramp_refusal(spec.load, spec.matrix.get("users", []))
+        refusal = ramp_refusal(spec.load, list(locust_users(spec)))
         if refusal is not None:
-            raise SpecError(f"{source}: load.warmup: {refusal}")
+            paced = " (open loop: users = rate × load.pacing)" if "rate" in spec.matrix else ""
+            raise SpecError(f"{source}: load.warmup: {refusal}{paced}")
+    if spec.load.pacing is not None and "rate" not in spec.matrix:
+        raise SpecError(f"{source}: load.pacing: only open-loop load is paced; give matrix.rate instead of "
+                        "matrix.users, or remove load.pacing")
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:

@@ -12,7 +12,7 @@ from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
 from farm.analysis.surfaces import excluded, surfaces_with_draws
 from farm.analysis.sut import sut_cost
-from farm.analysis.verdict import Verdict, verdicts
+from farm.analysis.verdict import RATE_UNIT, UNIT, Verdict, verdicts
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ class Analysis:
     verdicts: list[Verdict] = field(default_factory=list)
     host_verdicts: list[Verdict] = field(default_factory=list)
     max_error_ratio: float = 0.01
+    unit: str = UNIT  # of the load levels (the ``users`` column of every frame): users, or req/s offered
 
 
-KEYED = ("architecture", "cache", "instances", "users", "repetition")
+KEYED = ("architecture", "cache", "instances", "users", "rate", "repetition")
 
 
 def separate_other_parameters(cells: pd.DataFrame) -> pd.DataFrame:
@@ -56,24 +57,31 @@ def separate_other_parameters(cells: pd.DataFrame) -> pd.DataFrame:
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
             costs: Mapping[str, float] | None = None) -> Analysis:
-    """Compute the answer. With cells from several hosts, verdicts are also computed within each host."""
+    """Compute the answer. With cells from several hosts, verdicts are also computed within each host.
+
+    With open-loop load (a ``rate`` parameter instead of ``users``) the load axis is the rate offered: it fills
+    the ``users`` column every surface, verdict and recommendation is keyed by, and ``unit`` says so.
+    """
+    unit = UNIT
+    if "rate" in cells.columns and "users" not in cells.columns:
+        cells, unit = cells.assign(users=cells["rate"]), RATE_UNIT
     defaults = {"architecture": "-", "cache": "-", "instances": 1}
     cells = separate_other_parameters(cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}))
     surface, draws = surfaces_with_draws(cells, hist)
     has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
-    found = verdicts(surface, draws, metric, max_error_ratio) if has_arch else []
+    found = verdicts(surface, draws, metric, max_error_ratio, unit) if has_arch else []
     hosts = sorted(str(h) for h in cells.get("host", pd.Series(dtype=str)).dropna().unique())
     per_host = pd.DataFrame()
     host_found: list[Verdict] = []
     agreement = pd.DataFrame()
     if len(hosts) > 1:
         per_host, host_draws = surfaces_with_draws(cells, hist, by_host=True)
-        host_found = verdicts(per_host, host_draws, metric, max_error_ratio) if has_arch else []
+        host_found = verdicts(per_host, host_draws, metric, max_error_ratio, unit) if has_arch else []
         agreement = host_agreement(per_host, metric)
     choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \
         if has_arch else []
     return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
-                    crossovers=crossovers(found), choices=choices, recommendation=phrase(choices),
+                    crossovers=crossovers(found), choices=choices, recommendation=phrase(choices, unit),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
-                    max_error_ratio=max_error_ratio)
+                    max_error_ratio=max_error_ratio, unit=unit)

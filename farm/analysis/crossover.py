@@ -26,12 +26,13 @@ class Crossover:
     high: float | None = None
     bracket: tuple[int, int] | None = None
     host: str | None = None
+    unit: str = UNIT
 
     def describe(self) -> str:
         """A short phrase for a figure or a table cell."""
         if self.users is None:
             return self.status
-        return f"~{self.users:.0f} {UNIT} (95% interval {self.low:.0f}–{self.high:.0f})"
+        return f"~{self.users:.0f} {self.unit} (95% interval {self.low:.0f}–{self.high:.0f})"
 
 
 def crossovers(found: list[Verdict]) -> list[Crossover]:
@@ -40,7 +41,7 @@ def crossovers(found: list[Verdict]) -> list[Crossover]:
     for v in found:
         for c in v.crossovers:
             out.append(Crossover(v.cache, v.instances, v.metric, v.verdict, c.at, c.low, c.high,
-                                 (int(c.bracket[0]), int(c.bracket[1])), v.host))
+                                 (int(c.bracket[0]), int(c.bracket[1])), v.host, v.unit))
     return out
 
 

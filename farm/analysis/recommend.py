@@ -50,7 +50,7 @@ def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: f
         meets &= bound <= p95_ms
     data["meets"] = meets
     choices = []
-    for users, part in data.groupby("users", sort=True):
+    for users, part in data.groupby("users", sort=True):  # the load levels: users, or the rate offered
         ok = part[part["meets"]].sort_values(["cost", metric])
         if ok.empty:
             choices.append(Choice(int(users), None, None, None, None, None, None))
@@ -62,7 +62,7 @@ def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: f
     return choices
 
 
-def phrase(choices: list[Choice]) -> list[str]:
+def phrase(choices: list[Choice], unit: str = "users") -> list[str]:
     """Consecutive loads with the same choice merged: ``up to ~40 users: …``, ``from 80 users: …``."""
     if not choices:
         return []
@@ -76,13 +76,13 @@ def phrase(choices: list[Choice]) -> list[str]:
     for i, run in enumerate(runs):
         first, last = run[0].users, run[-1].users
         if len(runs) == 1:
-            span = f"at every load measured ({first}–{last} users)"
+            span = f"at every load measured ({first}–{last} {unit})"
         elif i == 0:
-            span = f"up to ~{last} users"
+            span = f"up to ~{last} {unit}"
         elif i == len(runs) - 1:
-            span = f"from ~{first} users"
+            span = f"from ~{first} {unit}"
         else:
-            span = f"from ~{first} to ~{last} users"
+            span = f"from ~{first} to ~{last} {unit}"
         note = f" (indicative: fewer than {FULL_REPETITIONS} repetitions)" if any(c.indicative for c in run) else ""
         lines.append(f"{span}: {run[0].label()}{note}")
     return lines

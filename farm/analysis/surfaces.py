@@ -15,6 +15,9 @@ from farm.analysis.bootstrap import MEANS, PERCENTILES, RESAMPLES, SEED, PointDr
 
 POINT = ("architecture", "cache", "instances", "users")
 FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
+# Results, not faults: a cell that fell short of its offered rate, or whose host's CPU saturated, stays in the
+# surface and its point carries the flag (a saturated generator is a fault: its cell is excluded, see `usable`).
+FLAGS = ("rate_saturated", "host_saturated")
 
 
 def point_keys(frame: pd.DataFrame, by_host: bool = False) -> list[str]:
@@ -56,6 +59,10 @@ def surfaces_with_draws(cells: pd.DataFrame, hist: pd.DataFrame | None = None, b
     data["cache_hit_ratio"] = data["cache_hits"].astype(float) / looked.where(looked > 0)
     grouped = data.groupby(keys, dropna=False, sort=True)
     out = grouped.size().rename("n").to_frame()
+    for flag in FLAGS:  # a point is flagged when any of its repetitions was
+        if flag in data.columns:
+            out[flag] = data[flag].astype("boolean").fillna(False).astype(bool).groupby(
+                [data[k] for k in keys], dropna=False, sort=True).any()
     point = grouped.ngroup().to_numpy()
     found = point_draws(data.reset_index(drop=True), point, len(out), hist, resamples=resamples, seed=seed)
     many = out["n"].to_numpy() >= 2

@@ -26,7 +26,8 @@ from farm.analysis.bootstrap import PointDraws, bucket_width, small_sample_stret
 from farm.analysis.surfaces import FULL_REPETITIONS
 
 GROUP = ("cache", "instances", "host")
-UNIT = "users"  # the sweep's load unit
+UNIT = "users"  # the load unit of a closed-loop sweep
+RATE_UNIT = "req/s offered"  # that of an open-loop sweep (matrix.rate)
 MIN_REPETITIONS = 2  # fewer: nothing independent to resample, so "not enough data"
 
 LOWER, HIGHER, INCONCLUSIVE = "lower", "higher", "inconclusive"
@@ -51,6 +52,7 @@ class PointVerdict:
     monolith: float
     microservices: float
     over_error_slo: tuple[str, ...] = ()
+    saturated: tuple[str, ...] = ()  # architectures that achieved < 95% of the offered rate (open-loop load)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Verdict:
     share_no_crossing: float | None = None
     share_multiple: float | None = None
     host: str | None = None
+    unit: str = UNIT
 
     @property
     def indicative(self) -> bool:
@@ -96,12 +99,13 @@ class Verdict:
         """The verdict as one sentence, starting with its word, for the terminal and the report."""
         name = self.metric.removesuffix("_ms")
         loads = [p.load for p in self.points]
-        span = f"{_num(min(loads))}–{_num(max(loads))} {UNIT}" if loads else ""
+        unit = self.unit
+        span = f"{_num(min(loads))}–{_num(max(loads))} {unit}" if loads else ""
         if self.verdict == CROSSOVER:
-            text = "; ".join(_crossing_text(c, name) for c in self.crossovers)
+            text = "; ".join(_crossing_text(c, unit) for c in self.crossovers)
             text = f"{CROSSOVER}{'s' if len(self.crossovers) > 1 else ''} {text}"
         elif self.verdict == NOT_ENOUGH:
-            seen = ", ".join(f"between {_num(c.bracket[0])} and {_num(c.bracket[1])} {UNIT}"
+            seen = ", ".join(f"between {_num(c.bracket[0])} and {_num(c.bracket[1])} {unit}"
                              for c in self.crossovers)
             text = f"{NOT_ENOUGH}: no interval" + (f"; the measured difference changes sign {seen}" if seen else "")
         elif self.verdict in (FASTER, SLOWER):
@@ -110,7 +114,7 @@ class Verdict:
         elif self.verdict in (PARTLY_FASTER, PARTLY_SLOWER):
             wanted = LOWER if self.verdict == PARTLY_FASTER else HIGHER
             where = ", ".join(_num(p.load) for p in self.points if p.classification == wanted)
-            text = f"{self.verdict}: microservices' {name} is significantly {wanted} at {where} {UNIT}, " \
+            text = f"{self.verdict}: microservices' {name} is significantly {wanted} at {where} {unit}, " \
                    "no significant difference elsewhere"
         else:
             text = f"{NO_DIFFERENCE} in {name} at any load ({span})"
@@ -120,14 +124,15 @@ class Verdict:
     def as_json(self) -> dict[str, Any]:
         """The machine-readable verdict of `farm report --format json`."""
         return {"cache": self.cache, "instances": self.instances, "host": self.host, "metric": self.metric,
-                "unit": UNIT, "verdict": self.verdict, "description": self.describe(),
+                "unit": self.unit, "verdict": self.verdict, "description": self.describe(),
                 "crossovers": [{"at": c.at, "low": c.low, "high": c.high,
                                 "direction": "microservices faster above" if c.to_lower else
                                 "microservices slower above"} for c in self.crossovers],
                 "points": [{"load": int(p.load) if p.load.is_integer() else p.load,
                             "classification": p.classification, "diff": p.diff, "low": p.low,
                             "high": p.high, "monolith": p.monolith, "microservices": p.microservices,
-                            "over_error_slo": list(p.over_error_slo)} for p in self.points],
+                            "over_error_slo": list(p.over_error_slo), "saturated": list(p.saturated)}
+                           for p in self.points],
                 "share_no_crossing": self.share_no_crossing, "share_multiple": self.share_multiple,
                 "repetitions": self.repetitions, "indicative": self.indicative, "advice": self.advice()}
 
@@ -136,14 +141,15 @@ def _num(value: float) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 0.05 or abs(value) >= 10 else f"{value:.1f}"
 
 
-def _crossing_text(c: Crossing, name: str) -> str:
+def _crossing_text(c: Crossing, unit: str) -> str:
     direction = "microservices faster above" if c.to_lower else "microservices slower above"
-    return f"at ~{_num(c.at)} {UNIT} (95% interval {_num(c.low)}–{_num(c.high)}; {direction})"
+    return f"at ~{_num(c.at)} {unit} (95% interval {_num(c.low)}–{_num(c.high)}; {direction})"
 
 
 def verdicts(surface: pd.DataFrame, found: PointDraws | None, metric: str = "p95_ms",
-             max_error_ratio: float = 0.01) -> list[Verdict]:
-    """The verdict of every (cache, instances[, host]) whose points have both architectures."""
+             max_error_ratio: float = 0.01, unit: str = UNIT) -> list[Verdict]:
+    """The verdict of every (cache, instances[, host]) whose points have both architectures; the surface's
+    ``users`` column holds the load levels, in ``unit``."""
     if surface.empty or found is None or "architecture" not in surface.columns:
         return []
     keys = [k for k in GROUP if k in surface.columns and (k != "host" or "host" in surface.columns)]
@@ -157,7 +163,8 @@ def verdicts(surface: pd.DataFrame, found: PointDraws | None, metric: str = "p95
         if not loads:
             continue
         mono, micro = mono.loc[loads], micro.loc[loads]
-        out.append(_verdict(values, metric, np.asarray(loads, dtype=float), mono, micro, found, max_error_ratio))
+        out.append(replace(_verdict(values, metric, np.asarray(loads, dtype=float), mono, micro, found,
+                                    max_error_ratio), unit=unit))
     return out
 
 
@@ -171,17 +178,20 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
     enough = reps >= MIN_REPETITIONS
     over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
+    short_mono, short_micro = _saturated(mono), _saturated(micro)
     points, signs = [], np.zeros(len(loads), dtype=int)
     for i, load in enumerate(loads):
         sign = (-1 if high[i] < 0 else 1 if low[i] > 0 else 0) if enough else 0
-        # A point over the SLO's error ratio cannot win: its side is never the faster one.
-        if (sign < 0 and over_micro[i]) or (sign > 0 and over_mono[i]):
+        # A point over the SLO's error ratio, or one that did not carry the rate offered, cannot win: its side
+        # is never the faster one.
+        if (sign < 0 and (over_micro[i] or short_micro[i])) or (sign > 0 and (over_mono[i] or short_mono[i])):
             sign = 0
         signs[i] = sign
         over = tuple(a for a, flag in (("monolith", over_mono[i]), ("microservices", over_micro[i])) if flag)
+        short = tuple(a for a, flag in (("monolith", short_mono[i]), ("microservices", short_micro[i])) if flag)
         points.append(PointVerdict(float(load), {-1: LOWER, 1: HIGHER, 0: INCONCLUSIVE}[sign], float(estimate[i]),
                                    float(low[i]) if enough else None, float(high[i]) if enough else None,
-                                   float(mono[metric].iloc[i]), float(micro[metric].iloc[i]), over))
+                                   float(mono[metric].iloc[i]), float(micro[metric].iloc[i]), over, short))
     cache, instances = str(values.get("cache", "-")), int(values.get("instances", 1))
     host = None if values.get("host") is None or pd.isna(values.get("host")) else str(values["host"])
     base = Verdict(cache, instances, metric, NOT_ENOUGH, reps, points=points, host=host)
@@ -201,6 +211,13 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
         word = PARTLY_FASTER if (signs <= 0).all() else PARTLY_SLOWER
     return replace(base, verdict=word, crossovers=crossings, share_no_crossing=none_share,
                    share_multiple=many_share)
+
+
+def _saturated(side: pd.DataFrame) -> np.ndarray:
+    """Per load, whether this architecture fell short of the offered rate (False without open-loop load)."""
+    if "rate_saturated" not in side.columns:
+        return np.zeros(len(side), dtype=bool)
+    return side["rate_saturated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray,

@@ -50,7 +50,8 @@ def results(
 def _csv(records: list[dict[str, Any]]) -> str:
     params = sorted({k for r in records for k in r["params"]})
     fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
-              "p99_ms", "p95_ok_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated"]
+              "p99_ms", "p95_ok_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated", "offered_rps",
+              "achieved_rps", "rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -74,7 +75,7 @@ def print_results(store: Any, name: str) -> None:
         def num(v: Any, f: str = "{:.0f}") -> str:
             return "–" if v is None else f.format(v)
         table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
-                      r["status"] + (" (gen. saturated)" if r["generator_saturated"] else ""),
+                      r["status"] + flags(r),
                       num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
                       num(r["p95_ok_ms"]), num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))
     out.print(table)
@@ -84,6 +85,19 @@ def print_results(store: Any, name: str) -> None:
                          (v.describe(), "bold")))
     if provenance.slo and analysis.recommendation:
         out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
+
+
+def flags(record: dict[str, Any]) -> str:
+    """What a cell is flagged with, for the status column: a saturated generator (excluded from the answer), a
+    rate offered but not achieved, a saturated host (both results, kept)."""
+    found = []
+    if record.get("generator_saturated"):
+        found.append("gen. saturated")
+    if record.get("rate_saturated"):
+        found.append(f"saturated: {record['achieved_rps']:.0f} of {record['offered_rps']:g} req/s")
+    if record.get("host_saturated"):
+        found.append("host saturated")
+    return "".join(f" ({text})" for text in found)
 
 
 def report(

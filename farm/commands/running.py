@@ -223,10 +223,12 @@ def refine(
         return
     spec, _text = store.sweep_spec(name)
     sweep = store.sweep(name)
-    cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points)
+    axis = "rate" if "rate" in (spec.get("matrix") or {}) else "users"
+    cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points, axis)
     for match, low, high in brackets:
+        added = sorted({c.params[axis] for c in cells if c.params['cache'] == match['cache']})
         out.print(f"cache {match['cache']}, {match['instances']} instance(s): crossover between {low} and {high} "
-                  f"users → adding {sorted({c.users for c in cells if c.params['cache'] == match['cache']})}")
+                  f"{analysis.unit} → adding {added}")
     if dry_run:
         out.print(f"{len(cells)} cell(s) would be added (dry run)")
         return

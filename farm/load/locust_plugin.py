@@ -17,16 +17,17 @@ pushes it up). Beside it, every process keeps a histogram of the window's *succe
 own buckets (``bucket_response_time``); workers send theirs with each report, and the master writes the merged one
 as ``total_ok``.
 
-With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with ``constant_pacing(P)``: each
-user starts a task every P seconds whatever the response time, so N users offer N / P tasks per second.
+With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with `_paced`: each user starts a
+task every P seconds on a fixed grid, whatever the response time, so N users offer N / P tasks per second.
 """
 
 import json
+import random
 import time
 from collections import deque
 
 import gevent
-from locust import constant_pacing, events
+from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import bucket_response_time
 
@@ -58,12 +59,32 @@ def _on_init(environment, **_kwargs):
     pacing = float(getattr(environment.parsed_options, "farm_pacing", 0.0) or 0.0)
     if pacing > 0:
         for user_class in environment.user_classes:
-            user_class.wait_time = constant_pacing(pacing)
+            user_class.wait_time = _paced(pacing)
     if isinstance(runner, WorkerRunner):
         runner.register_message(WINDOW_MESSAGE, _on_window_message)
         events.report_to_master.add_listener(_report_excluded)
     elif isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_add_excluded)
+
+
+def _paced(pacing):
+    """A wait_time that starts each user's tasks on a fixed grid, one every ``pacing`` seconds: open-loop load.
+
+    Like Locust's ``constant_pacing`` the wait does not depend on the response time (so the offered rate does
+    not follow the system's speed), but the grid is absolute: a late start (a slow answer, a busy generator)
+    is made up by starting the next task at once, so the rate holds on average while responses stay below
+    ``pacing``; at most one interval is made up (a saturated stack does not earn a burst once it recovers).
+    Each user's phase is drawn at random, so that users spawned together do not send together.
+    """
+
+    def wait_time(user):
+        now = time.monotonic()
+        due = getattr(user, "_farm_due", None)
+        due = now + random.uniform(0.0, pacing) if due is None else max(due + pacing, now - pacing)
+        user._farm_due = due
+        return max(0.0, due - now)
+
+    return wait_time
 
 
 def _count_only_the_window(environment):
@@ -154,10 +175,6 @@ def _await_stable(environment, longest):
         gevent.sleep(0.02)
     _set_window(environment, min(start, longest))
     _state["replay"]()
-    # A warm-up of unknown length: stop once the window (and its grace) has passed, not at the --run-time bound.
-    end = _state["window"][1]
-    if end != float("inf"):
-        gevent.spawn_later(max(0.0, end + GRACE_S - time.time()), environment.runner.quit)
 
 
 def _set_window(environment, start):
@@ -173,6 +190,10 @@ def _set_window(environment, start):
         with open(out + ".window", "w") as fh:
             json.dump({"start": start, "end": end if end != float("inf") else None}, fh)
     gevent.spawn_later(max(0.0, start - time.time()), _open_window, environment)
+    if end != float("inf"):
+        # Stop once the window and its grace have passed. --run-time is only a bound: Locust starts its timer
+        # before the test starts, by as much as a busy machine's startup takes, and would cut the window short.
+        gevent.spawn_later(max(0.0, end + GRACE_S - time.time()), environment.runner.quit)
 
 
 def _open_window(environment):

@@ -29,6 +29,9 @@ PLUGIN = Path(__file__).with_name("locust_plugin.py")
 # counted (a request is counted by its start time; one still in flight when Locust stops would be lost).
 GRACE_S = 1.0
 OPEN_LEAD_S = 0.1  # a settled warm-up ends this long after the farm decides it
+# Locust's --run-time is a safety bound this much beyond the window and its grace: the plugin stops Locust once
+# they have passed, counted from the test's real start (Locust's timer starts earlier, by its startup).
+RUN_TIME_SLACK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class LoadRequest:
     artefacts: Path
     processes: int = 1
     until_stable: bool = False  # warmup_s is then the longest warm-up; it ends once `settled` says so
+    pacing_s: float = 0.0  # open-loop load: every user starts a task this often (0: the scenario's wait_time)
 
 
 class LoadRunner(Protocol):
@@ -72,7 +76,7 @@ class LocustRunner:
 
     def command(self, request: LoadRequest) -> list[str]:
         """The Locust command line for a request."""
-        run_time = math.ceil(request.warmup_s + request.duration_s + GRACE_S)
+        run_time = math.ceil(request.warmup_s + request.duration_s + GRACE_S + RUN_TIME_SLACK_S)
         out = request.artefacts
         return [
             self.python, "-m", "locust",
@@ -87,6 +91,7 @@ class LocustRunner:
             "--farm-stats-out", str(out / "stats.json"),
             *(["--processes", str(request.processes)] if request.processes > 1 else []),
             *(["--farm-until-stable"] if request.until_stable else []),
+            *(["--farm-pacing", repr(request.pacing_s)] if request.pacing_s > 0 else []),
         ]
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
@@ -102,7 +107,7 @@ class LocustRunner:
         for stale in (stats_file, window_file, open_file):
             stale.unlink(missing_ok=True)
         judge = _Judge(settled, open_file) if request.until_stable and settled is not None else None
-        limit = request.warmup_s + request.duration_s + GRACE_S + 30.0
+        limit = request.warmup_s + request.duration_s + GRACE_S + RUN_TIME_SLACK_S + 30.0
         with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))

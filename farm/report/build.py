@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 from farm.analysis.answer import Analysis, analyse
@@ -55,13 +56,34 @@ def report_json(store: Store, name: str, *, metric: str = "p95_ms",
                 costs: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The verdicts of a sweep as the document `farm report NAME --format json` prints."""
     analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
-    return {"sweep": provenance.name, "stack": provenance.stack, "metric": metric, "unit": UNIT,
+    return {"sweep": provenance.name, "stack": provenance.stack, "metric": metric, "unit": analysis.unit,
+            "load": "rate" if analysis.unit != UNIT else "users",
             "interval": {"method": "bootstrap over repetitions, pooled histograms", "resamples": RESAMPLES,
                          "seed": SEED, "level": 0.95},
             "max_error_ratio": analysis.max_error_ratio,
             "comparisons": [v.as_json() for v in analysis.verdicts],
             "per_host": [v.as_json() for v in analysis.host_verdicts],
-            "recommendation": analysis.recommendation}
+            "recommendation": analysis.recommendation,
+            "flagged_cells": flagged_cells(analysis)}
+
+
+def flagged_cells(analysis: Analysis) -> list[dict[str, Any]]:
+    """Done cells kept in the answer but flagged: short of their offered rate, or on a saturated host."""
+    cells = analysis.cells
+    found = []
+    for flag in ("rate_saturated", "host_saturated"):
+        if flag not in cells.columns:
+            continue
+        for _, row in cells[cells[flag].astype("boolean").fillna(False).astype(bool)].iterrows():
+            found.append({"id": row["id"], "flag": flag, "offered_rps": _value(row.get("offered_rps")),
+                          "achieved_rps": _value(row.get("achieved_rps")),
+                          "host_cpu_pct": _value(row.get("host_cpu_pct")),
+                          "stack_set_cpu_pct": _value(row.get("stack_set_cpu_pct"))})
+    return found
+
+
+def _value(value: Any) -> Any:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def write_figures(analysis: Analysis, folder: Path) -> list[Path]:

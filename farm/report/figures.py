@@ -62,8 +62,9 @@ def _label(metric: str) -> str:
 
 
 @_literal_text
-def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
-    """Metric against users with 95% bands: a panel per instance count, a line per (architecture, cache)."""
+def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms", unit: str = "users") -> Figure:
+    """Metric against the load (users, or req/s offered) with 95% bands: a panel per instance count, a line per
+    (architecture, cache)."""
     instances = sorted(surface["instances"].unique())
     fig, axes = plt.subplots(1, len(instances), figsize=(5.8 * len(instances), 3.8), squeeze=False)
     for ax, n in zip(axes[0], instances, strict=True):
@@ -74,7 +75,8 @@ def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
                     label=f"{arch} · cache {cache}")
             if line[f"{metric}_lo"].notna().any():
                 ax.fill_between(line["users"], line[f"{metric}_lo"], line[f"{metric}_hi"], color=color, alpha=0.12)
-        ax.set(title=f"{n} instance{'s' if n != 1 else ''}", xlabel="simulated users", ylabel=_label(metric))
+        ax.set(title=f"{n} instance{'s' if n != 1 else ''}", xlabel="simulated users" if unit == "users" else unit,
+               ylabel=_label(metric))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, frameon=False)
     return fig

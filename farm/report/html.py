@@ -28,6 +28,7 @@ class Provenance:
     slo: dict[str, Any] | None
 
 
+OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms")  # when measured
 MAX_ROWS = 1000  # tables list at most this many cells; `farm results` has them all
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("farm.report", "."), autoescape=True)
 
@@ -49,7 +50,7 @@ def figures_svg(analysis: Analysis) -> dict[str, Markup]:
     if not analysis.difference.empty:
         out["difference"] = Markup(figures.svg(figures.difference_map(analysis.difference, analysis.crossovers,
                                                                        metric)))
-    out["curves"] = Markup(figures.svg(figures.latency_curves(surface, metric)))
+    out["curves"] = Markup(figures.svg(figures.latency_curves(surface, metric, analysis.unit)))
     out["heatmaps"] = Markup(figures.svg(figures.heatmaps(surface, metric)))
     hit = figures.hit_ratio_by_instances(surface)
     if hit is not None:
@@ -60,11 +61,15 @@ def figures_svg(analysis: Analysis) -> dict[str, Markup]:
 def render_html(analysis: Analysis, provenance: Provenance) -> str:
     """The report of one sweep as a self-contained HTML document."""
     cells = analysis.cells
-    columns = [c for c in ("architecture", "cache", "instances", "users", "repetition", "status", "host",
-                           "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "cache_hit_ratio",
-                           "generator_cpu_pct") if c in cells.columns]
+    columns = [c for c in ("architecture", "cache", "instances", "users", "rate", "repetition", "status", "host",
+                           "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "p95_ok_ms",
+                           "cache_hit_ratio", "generator_cpu_pct", "rate_saturated", "host_cpu_pct",
+                           "stack_set_cpu_pct", "host_saturated") if c in cells.columns and
+               (c not in OPTIONAL or cells[c].notna().any())]
+    if "rate" in columns:
+        columns.remove("users")  # the rate copied there for the analysis
     shown = cells.head(MAX_ROWS)
-    rows = [{"failed": r["status"] != "done", "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
+    rows = [{"failed": r["status"] != "done" or _flagged(r), "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
                                                          for c in columns]} for _, r in shown.iterrows()]
     surface_cols = [c for c in ("architecture", "cache", "instances", "users", "n", "rps", "p50_ms", "p95_ms",
                                 "p95_ms_lo", "p95_ms_hi", "p99_ms", "error_ratio", "cache_hit_ratio")
@@ -84,6 +89,11 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
 
 
+def _flagged(row: Any) -> bool:
+    """Whether a done cell is flagged: it fell short of its offered rate, or its host's CPU saturated."""
+    return any(bool(row.get(flag)) and not pd.isna(row.get(flag)) for flag in ("rate_saturated", "host_saturated"))
+
+
 def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     """The same answer as Markdown, for the terminal."""
     lines = [f"# {_md(provenance.name)}", "",
@@ -98,12 +108,13 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
                   "widened for few repetitions by Student's t, never narrower than a histogram bucket; "
                   "jointly over the loads). A point whose error ratio exceeds "
                   f"{analysis.max_error_ratio:.1%} never counts as the faster one.", "",
-                  "| cache | inst | users | diff ms | 95% interval | classification | errors over SLO |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"| cache | inst | {analysis.unit} | diff ms | 95% interval | classification | errors over SLO | "
+                  "short of the offered rate |", "|---|---|---|---|---|---|---|---|"]
         for v in analysis.verdicts:
             lines += [f"| {_md(v.cache)} | {v.instances} | {_fmt(p.load, 0)} | {_fmt(p.diff)} | "
                       f"{'–' if p.low is None else f'{_fmt(p.low)} – {_fmt(p.high)}'} | {p.classification} | "
-                      f"{', '.join(p.over_error_slo) or '–'} |" for p in v.points]
+                      f"{', '.join(p.over_error_slo) or '–'} | {', '.join(p.saturated) or '–'} |"
+                      for p in v.points]
     if analysis.host_verdicts:
         lines += ["", "### Per host", "", "| host | cache | instances | verdict |", "|---|---|---|---|"]
         lines += [f"| {_md(v.host)} | {_md(v.cache)} | {v.instances} | {_md(v.describe())} |"
@@ -111,12 +122,12 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     if provenance.slo:
         lines += ["", f"## Recommendation (SLO: {_slo_text(provenance.slo)})", ""]
         lines += [f"- {line}" for line in analysis.recommendation] or ["- no finished cells yet"]
-    lines += ["", "## Surface", "", "| architecture | cache | inst | users | n | p95 ms (95% CI) | rps | hit ratio |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Surface", "", f"| architecture | cache | inst | {analysis.unit} | n | p95 ms (95% CI) | rps | "
+              "hit ratio | flags |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in analysis.surface.iterrows():
         lines.append(f"| {_md(r['architecture'])} | {_md(r['cache'])} | {r['instances']} | {r['users']} | {r['n']} | "
                      f"{_fmt(r['p95_ms'], 0)} ({_fmt(r['p95_ms_lo'], 0)}–{_fmt(r['p95_ms_hi'], 0)}) | "
-                     f"{_fmt(r['rps'])} | {_fmt(r['cache_hit_ratio'], 2)} |")
+                     f"{_fmt(r['rps'])} | {_fmt(r['cache_hit_ratio'], 2)} | {_point_flags(r)} |")
     if not analysis.sut_cost.empty:
         lines += ["", "## The SUT host's CPU", "", "| architecture | cache | inst | users | CPU ms / request | CPU % |",
                   "|---|---|---|---|---|---|"]
@@ -127,6 +138,13 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]
     return "\n".join(lines) + "\n"
+
+
+def _point_flags(row: Any) -> str:
+    """What a surface point is flagged with: ``rate short`` (achieved < 95% of offered), ``host saturated``."""
+    flags = [text for flag, text in (("rate_saturated", "rate short"), ("host_saturated", "host saturated"))
+             if flag in row and bool(row[flag])]
+    return ", ".join(flags) or "–"
 
 
 def _md(value: object) -> str:
