@@ -3,6 +3,9 @@
 A SUT host in a lab often cannot pull from a registry. Stack Dockerfiles take their base as a build argument
 (`ARG BASE=python:3.12-slim` / `FROM ${BASE}`); the offline path builds `BASE_IMAGE` from Debian packages on the
 controller and imports it on the host, so `docker build --build-arg BASE=loadfarm/base:bookworm` needs no registry.
+
+One image serves every built-in stack (one tarball to build, one import per host): the shop's Python and the
+WordPress stack's MariaDB, PHP-FPM and Debian's wordpress share nginx, Redis and the Debian base.
 """
 
 from __future__ import annotations
@@ -23,8 +26,18 @@ from farm.errors import ProvisionError, ToolMissingError
 BASE_IMAGE = "loadfarm/base:bookworm"
 SUITE = "bookworm"
 # The shop stack needs python3 with aiohttp and redis, nginx and redis-server; curl and procps for health checks.
+# The WordPress stack adds MariaDB (server and client, for the `SELECT 1` health check), PHP-FPM with the
+# object caches' extensions (APCu, Redis) and nginx's stream module (an instance reaches the shared Redis
+# through it); Debian's wordpress and its default theme come in APT_PACKAGES.
 BASE_PACKAGES = ["python3", "python3-aiohttp", "python3-redis", "nginx-light", "redis-server", "curl",
-                 "ca-certificates", "procps"]
+                 "ca-certificates", "procps", "mariadb-server", "mariadb-client", "php-fpm", "php-cli", "php-mysql",
+                 "php-apcu", "php-redis", "libnginx-mod-stream"]
+# Installed by apt inside the new root after debootstrap, one at a time in this order, without recommends:
+# debootstrap resolves a dependency's alternatives by taking the first, and Debian's wordpress depends on
+# `apache2 | httpd` and `libapache2-mod-php | php` (Apache and its PHP module, ~40 MB); apt takes the alternative
+# already installed (nginx, php-fpm).
+APT_PACKAGES = ["php", "wordpress", "wordpress-theme-twentytwentythree"]
+BUILD_RECIPE = "3"  # in the cache key: a change to how the root is built (not only what) must rebuild it
 LABEL = "org.loadfarm.base"  # the image label holding the tarball's cache key (is the host's image current?)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BUILD_TIMEOUT_S = 1800.0
@@ -32,9 +45,12 @@ _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 
 
-def cache_key(packages: list[str], suite: str = SUITE) -> str:
-    """The tarball's cache key: a hash of the suite and the sorted, de-duplicated package list."""
+def cache_key(packages: list[str], suite: str = SUITE, late: tuple[str, ...] = ()) -> str:
+    """The tarball's cache key: a hash of the suite, the sorted, de-duplicated package list, the packages apt adds
+    afterwards (in order) and the build recipe's version."""
     text = "\n".join([f"suite={suite}", "variant=minbase", *sorted(set(packages))])
+    if late:  # keys of a plain debootstrap stay what they were
+        text += "\n" + "\n".join([f"recipe={BUILD_RECIPE}", *(f"apt={p}" for p in late)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -72,20 +88,22 @@ def _mirror_in(text: str, suite: str, *, deb822: bool) -> str | None:
     return None
 
 
-def rootfs_tarball(cache_dir: Path, packages: list[str] | None = None, *, suite: str = SUITE,
-                   mirror: str | None = None, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
-    """A gzipped Debian ``suite`` minbase root filesystem with ``packages``, built once and cached in ``cache_dir``."""
+def rootfs_tarball(cache_dir: Path, packages: list[str] | None = None, *, late: list[str] | None = None,
+                   suite: str = SUITE, mirror: str | None = None, timeout_s: float = BUILD_TIMEOUT_S) -> Path:
+    """A gzipped Debian ``suite`` minbase root filesystem with ``packages`` (debootstrap), then ``late`` (apt, in
+    order), built once and cached in ``cache_dir``; by default the base image's packages."""
     wanted = sorted(set(BASE_PACKAGES if packages is None else packages))
-    bad = [p for p in wanted if not _PACKAGE_NAME.match(p)]
+    after = tuple(dict.fromkeys(APT_PACKAGES if packages is None and late is None else late or []))
+    bad = [p for p in [*wanted, *after] if not _PACKAGE_NAME.match(p)]
     if bad:
         raise ProvisionError(f"not a Debian package name: {bad[0]!r}", hint="use names like python3-aiohttp")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"{suite}-{cache_key(wanted, suite)}.tar.gz"
+    target = cache_dir / f"{suite}-{cache_key(wanted, suite, after)}.tar.gz"
     if target.is_file():
         return target
     with _locked(cache_dir / ".lock"):  # another process may be building the same tarball
         if not target.is_file():
-            _build(target, wanted, suite, mirror or debian_mirror(suite), timeout_s)
+            _build(target, wanted, after, suite, mirror or debian_mirror(suite), timeout_s)
     return target
 
 
@@ -99,7 +117,8 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(target: Path, packages: list[str], suite: str, mirror: str, timeout_s: float) -> None:
+def _build(target: Path, packages: list[str], late: tuple[str, ...], suite: str, mirror: str,
+           timeout_s: float) -> None:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise ToolMissingError("debootstrap is not installed", hint="apt-get install debootstrap")
@@ -118,6 +137,8 @@ def _build(target: Path, packages: list[str], suite: str, mirror: str, timeout_s
                 shutil.rmtree(root, ignore_errors=True)
                 if attempt == 2:
                     raise
+        if late:
+            _apt_install(root, late, timeout_s)
         _clean(root)
         partial = work / target.name
         _run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-czf", str(partial), "."], "tar", timeout_s)
@@ -127,25 +148,45 @@ def _build(target: Path, packages: list[str], suite: str, mirror: str, timeout_s
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(argv: list[str], what: str, timeout_s: float) -> None:
+def _apt_install(root: Path, packages: tuple[str, ...], timeout_s: float) -> None:
+    """apt-get install each package in the new root, in order, without recommends and without starting services."""
+    policy = root / "usr/sbin/policy-rc.d"  # a package's postinst must not start its daemon on the build host
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key.lower() in ("http_proxy", "https_proxy", "no_proxy")}
+    env.update(DEBIAN_FRONTEND="noninteractive", LANG="C.UTF-8", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    apt = ["chroot", str(root), "apt-get", "-q", "-y", "-o", "Dpkg::Use-Pty=0"]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+        _run([*apt, "update"], "apt-get update in the new root", timeout_s, env)
+        for package in packages:  # one by one: each later package's alternatives see the earlier ones installed
+            _run([*apt, "install", "--no-install-recommends", package], f"apt-get install {package}", timeout_s, env)
+    finally:
+        policy.unlink(missing_ok=True)
+
+
+def _run(argv: list[str], what: str, timeout_s: float, env: dict[str, str] | None = None) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as exc:
         raise ProvisionError(f"{what} did not finish within {timeout_s:.0f} s") from exc
     if done.returncode != 0:
         lines = (done.stderr.strip() or done.stdout.strip()).splitlines() or ["no output"]
-        errors = [line for line in lines if line.startswith("E:")]  # debootstrap's own error lines
+        errors = [line for line in lines if line.startswith("E:")]  # debootstrap's and apt's own error lines
         raise ProvisionError(f"{what} failed (exit {done.returncode}): {(errors or lines)[-1]}")
 
 
 def _clean(root: Path) -> None:
-    """Drop apt's caches and lists, logs and the build host's identity from the root filesystem."""
-    for folder in ("var/cache/apt", "var/lib/apt/lists", "tmp"):
+    """Drop apt's caches and lists, documentation, logs and the build host's identity from the root filesystem."""
+    # var/lib/mysql: the datadir mariadb-server's postinst initialised (~110 MB); a stack initialises its own
+    for folder in ("var/cache/apt", "var/lib/apt/lists", "tmp", "usr/share/man", "usr/share/info", "var/lib/mysql"):
         for child in (root / folder).glob("*"):
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
+    for doc in (root / "usr/share/doc").rglob("*"):  # keep each package's copyright
+        if doc.is_file() and not doc.is_symlink() and doc.name != "copyright":
+            doc.unlink()
     for log in (root / "var/log").rglob("*"):  # keep the folders: nginx and redis refuse to start without theirs
         if log.is_file() and not log.is_symlink():
             log.unlink()

@@ -135,7 +135,10 @@ class ComposeDriver:
             rendered = _render(manifest, recipe, params, name, images)
             self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images))
             for target, text in rendered.items():
-                files.write_text(workdir / target, text)
+                folder = workdir
+                for part in Path(target).parts[:-1]:
+                    folder = files.private_dir(folder / part)
+                files.write_text(folder / Path(target).name, text)
             folders = {f"{remote}/{Path(target).parent}" for target in rendered if Path(target).parent != Path(".")}
             conn.run(["mkdir", "-p", "--", remote, *sorted(folders)], timeout=30)
             for target, text in rendered.items():

@@ -10,6 +10,7 @@ import pytest
 
 from farm.errors import ProvisionError
 from farm.remote.baseimage import (
+    APT_PACKAGES,
     BASE_IMAGE,
     BASE_PACKAGES,
     DEFAULT_MIRROR,
@@ -62,10 +63,19 @@ def test_cache_key_ignores_order_and_duplicates_but_not_the_suite() -> None:
     assert cache_key(["a"], "bookworm") != cache_key(["a"], "trixie")
 
 
+def test_packages_apt_adds_afterwards_change_the_key_by_order_and_keep_plain_keys() -> None:
+    # Given the same debootstrap packages with and without packages apt installs after, in either order
+    plain, late = cache_key(["a", "b"]), cache_key(["a", "b"], late=("php", "wordpress"))
+    # When / Then the late packages change the key, their order matters (each sees the ones before it
+    # installed), and a key without them is the one it always was
+    assert late != plain and late != cache_key(["a", "b"], late=("wordpress", "php"))
+    assert plain == cache_key(["b", "a"], late=())
+
+
 def test_a_cached_tarball_is_returned_at_once_without_building(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a cache folder that already holds the tarball for the default packages, and no debootstrap at all
-    cached = tmp_path / f"bookworm-{cache_key(BASE_PACKAGES)}.tar.gz"
+    cached = tmp_path / f"bookworm-{cache_key(BASE_PACKAGES, late=tuple(APT_PACKAGES))}.tar.gz"
     cached.write_bytes(b"rootfs")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     # When the tarball is asked for
@@ -73,7 +83,7 @@ def test_a_cached_tarball_is_returned_at_once_without_building(tmp_path: Path,
     found = rootfs_tarball(tmp_path)
     # Then the cached file comes back at once, and its name carries the key the image is labelled with
     assert found == cached and time.monotonic() - started < 0.5
-    assert tarball_key(found) == cache_key(BASE_PACKAGES)
+    assert tarball_key(found) == cache_key(BASE_PACKAGES, late=tuple(APT_PACKAGES))
 
 
 def test_a_package_name_that_is_not_debian_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -81,6 +91,8 @@ def test_a_package_name_that_is_not_debian_is_refused_before_anything_runs(tmp_p
     # When / Then it is refused with one line naming it, and nothing is built
     with pytest.raises(ProvisionError, match="not a Debian package name: '--foreign'"):
         rootfs_tarball(tmp_path, ["python3", "--foreign"])
+    with pytest.raises(ProvisionError, match="not a Debian package name: '-oDebug=1'"):
+        rootfs_tarball(tmp_path, ["python3"], late=["-oDebug=1"])
     assert list(tmp_path.iterdir()) == []
 
 
