@@ -60,12 +60,15 @@ class LocalDriver:
         services = [s for s in manifest.local.services if s.enabled(params)]
         context = self._context(manifest, params, workdir)
         endpoints = self._allocate(services, context)
+        extra = {(e.service, e.replica): {n: free_port() for n in s.ports} for s in services for e in endpoints
+                 if e.service == s.name}
         context["services"] = {
-            s.name: [{"host": e.host, "port": e.port, "url": e.url} for e in endpoints if e.service == s.name]
+            s.name: [{"host": e.host, "port": e.port, "url": e.url, "ports": extra[(e.service, e.replica)]}
+                     for e in endpoints if e.service == s.name]
             for s in manifest.local.services
         }
-        plans = [(s, e, self._render(s, e, context, workdir)) for s in services
-                 for e in endpoints if e.service == s.name]
+        plans = [(s, e, self._render(s, e, {**context, "ports": extra[(e.service, e.replica)]}, workdir))
+                 for s in services for e in endpoints if e.service == s.name]
         steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
                  if step.enabled(params)]
         programs = [*manifest.local.requires, *(c[0] for _s, _e, c in plans), *(c[0] for _s, c in steps)]

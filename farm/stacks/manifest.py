@@ -137,6 +137,7 @@ class Service(_Frozen):
     instance: bool = Field(default=False, description="an app instance: connectivity-checked, metrics, reset")
     start: Literal["before-setup", "after-setup"] = Field(
         default="after-setup", description="before-setup: started and ready before the setup steps run")
+    ports: tuple[str, ...] = Field(default=(), description="names of extra free ports per replica (`ports.<name>`)")
 
     def enabled(self, params: dict[str, Scalar]) -> bool:
         """Whether this service runs for the given stack parameters."""
