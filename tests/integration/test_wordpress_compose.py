@@ -1,0 +1,119 @@
+"""The WordPress stack's compose recipe on a SUT host (a namespace with sshd and dockerd), driven over SSH.
+
+Images come from Debian packages through the offline base image (the fixture imports it): nothing is pulled.
+One deployment per shape (3 instances with the shared Redis, 1 instance without a cache): the one-shot setup,
+`/` through the balancer and on each replica, each replica knowing its own index, the object cache's counters,
+what a reset empties, a comment every replica shows, and nothing left on the host after teardown.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from farm.remote.hosts import load_hosts
+from farm.stacks.compose import ComposeDriver, ssh_connector
+from farm.stacks.driver import Deployment
+from farm.stacks.manifest import Scalar, load_manifest
+from tests.conftest import ROOT
+from tests.integration.sut import SutHost, base_image_tarball, sut_host
+from tests.integration.test_compose_sut import hosts_file, leftovers
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["base_image_tarball"]
+MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
+
+
+@pytest.fixture(scope="module")
+def sut(base_image_tarball: Path) -> Iterator[SutHost]:
+    with sut_host(base_image_tarball) as host:
+        yield host
+
+
+@contextmanager
+def wordpress(tmp_path: Path, sut: SutHost, name: str, **params: Scalar) -> Iterator[tuple[ComposeDriver,
+                                                                                              Deployment]]:
+    host = load_hosts(hosts_file(sut, tmp_path / "farm-hosts.yaml"))["sutA"]
+    driver = ComposeDriver(host, tmp_path / "deployments", ssh_connector(10.0), up_timeout_s=150)
+    deployment = driver.up(MANIFEST, {**MANIFEST.defaults(), "posts": 40, **params}, name)
+    try:
+        driver.ready(deployment, time.monotonic() + 60)
+        yield driver, deployment
+    finally:
+        driver.down(deployment)
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        return resp.status, resp.read().decode()
+
+
+def counters(driver: ComposeDriver, deployment: Deployment) -> list[dict[str, Any]]:
+    """Each replica's metrics document, in replica order."""
+    return [{"instance": d["instance"], "requests": d["requests"], **d["cache"]}
+            for d in driver.metrics(deployment).raw]
+
+
+def comment(base: str, post: int, text: str) -> int:
+    data = urllib.parse.urlencode({"comment_post_ID": post, "author": "Tester", "email": "t@example.invalid",
+                                   "url": "", "comment": text}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/wp-comments-post.php", data=data), timeout=20) as r:
+        return int(r.status)
+
+
+def test_three_replicas_with_the_shared_redis_and_one_without_a_cache_serve_count_reset_and_leave_nothing(
+        tmp_path: Path, sut: SutHost) -> None:
+    # Given WordPress as compose on the SUT host: 3 replicas of `wordpress` sharing one Redis
+    with wordpress(tmp_path, sut, "wpshared", cache="shared", instances=3) as (driver, deployment):
+        # Then the setup ran once and exited 0 before the replicas started, and the site it seeded is served
+        # through the balancer and by each replica, each knowing which replica it is
+        assert driver.check_instances(deployment) == 3
+        replicas = [e for e in deployment.endpoints if e.service == "wordpress"]
+        assert [e.replica for e in replicas] == [0, 1, 2]
+        setup = sut.docker("ps", "-a", "--filter", "label=com.docker.compose.service=setup",
+                           "--format", "{{.Status}}").stdout.split("\n")
+        assert len(setup) == 2 and setup[0].startswith("Exited (0)"), setup
+        status, home = get(deployment.entry_url + "/")
+        assert status == 200 and "Post 40:" in home
+        for endpoint in replicas:
+            status, body = get(endpoint.url + "/?p=7")
+            assert status == 200 and "Post 7:" in body, endpoint
+        assert [c["instance"] for c in counters(driver, deployment)] == [0, 1, 2]
+        # When the caches are reset and the home page is read through the balancer (round-robin: every replica)
+        driver.reset(deployment)
+        assert [(c["hits"], c["misses"]) for c in counters(driver, deployment)] == [(0, 0)] * 3
+        for _ in range(6):
+            assert get(deployment.entry_url + "/")[0] == 200
+        # Then every replica served some, and the shared cache answered: later replicas hit what the first stored
+        after = counters(driver, deployment)
+        assert all(c["mode"] == "shared" and c["requests"] >= 1 for c in after), after
+        assert sum(c["hits"] for c in after) > sum(c["misses"] for c in after) > 0, after
+        # And a comment posted through one replica shows on every replica (one database, one shared cache)
+        assert comment(replicas[0].url, 7, "seen by every replica") in (200, 302)
+        for endpoint in replicas:
+            assert "seen by every replica" in get(endpoint.url + "/?p=7")[1], endpoint
+        # And a reset empties the shared cache: the next page view misses again
+        driver.reset(deployment)
+        assert sum(c["hits"] + c["misses"] for c in counters(driver, deployment)) == 0
+        get(replicas[1].url + "/")
+        assert counters(driver, deployment)[1]["misses"] > 0
+    # Then nothing of it is left on the host: no container, network, volume or uploaded folder
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+
+    # Given one replica without an object cache
+    with wordpress(tmp_path, sut, "wpnone", cache="none", instances=1) as (driver, deployment):
+        assert driver.check_instances(deployment) == 1
+        assert get(deployment.entry_url + "/")[0] == 200
+        # Then it counts its requests but no cache, and the farm reads "no cache" (not zero hits)
+        [only] = counters(driver, deployment)
+        assert only["mode"] == "none" and only["requests"] >= 1
+        assert driver.metrics(deployment).cache_hits is None
+        assert sut.docker("ps", "-q", "--filter", "label=com.docker.compose.service=redis").stdout.split() == []
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
