@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import files
+from farm.cpusets import CpuSets, HostCpu, available_cpus, choose_sets, pin, saturated, stack_processes
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.agreement import compare_requests
 from farm.load.runner import LoadRequest, LoadRunner
@@ -90,10 +91,11 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     stage = "provision"
     try:
         deployment = ctx.driver.up(loaded.manifest, config, name)
+        sets = _cpu_sets(loaded, deployment)  # before it warms up its caches and its workers
         stage = "readiness"
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
         ctx.driver.check_instances(deployment)
-        _run_cells(ctx, loaded, deployment, cells, remaining, outcome)
+        _run_cells(ctx, loaded, deployment, cells, remaining, outcome, sets)
     except (KeyboardInterrupt, CancelledError):
         ctx.store.record_failure(remaining[:1], "load", "cancel", "cancelled by the user", status="cancelled")
         ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status="pending")
@@ -118,8 +120,30 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     return outcome
 
 
+def _cpu_sets(loaded: LoadedSweep, deployment: Deployment) -> CpuSets | None:
+    """The generator's and the stack's CPU sets when the stack runs on this host (None when it runs elsewhere);
+    the stack's processes are pinned to theirs (see `farm.cpusets`)."""
+    pids = _stack_pids(deployment)
+    if not pids:
+        return None
+    wanted = loaded.spec.cpus
+    available = available_cpus()
+    if wanted is not None and not wanted.pin:
+        return CpuSets(available, available, note="not pinned: cpus.pin is false")
+    sets = choose_sets(available, wanted.generator if wanted else None, wanted.stack if wanted else None,
+                       loaded.spec.load.processes)
+    if sets.pinned:
+        pin(stack_processes(pids), sets.stack, available)
+    return sets
+
+
+def _stack_pids(deployment: Deployment) -> list[int]:
+    """The stack's processes on this host: those the local driver started (a SUT host's are not here)."""
+    return [int(p["pid"]) for p in deployment.handles.get("procs", []) if isinstance(p, dict) and "pid" in p]
+
+
 def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[CellRow],
-               remaining: list[str], outcome: GroupOutcome) -> None:
+               remaining: list[str], outcome: GroupOutcome, sets: CpuSets | None = None) -> None:
     """Run the cells in order; a failed cell fails alone unless the stack itself is gone."""
     saturated: dict[int, str] = {}  # repetition -> the load level that crossed stop_when
     for cell in cells:
@@ -130,7 +154,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
             status = "skipped"
         else:
             try:
-                result = _execute_cell(ctx, loaded, deployment, cell)
+                result = _execute_cell(ctx, loaded, deployment, cell, sets)
                 status = "done"
                 if ctx.stop_when is not None and ctx.stop_when.crossed(result.total.error_ratio,
                                                                        result.total.p95_ms):
@@ -197,21 +221,27 @@ def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
 
 
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
-                  cell: CellRow) -> LoadResult:
+                  cell: CellRow, sets: CpuSets | None = None) -> LoadResult:
     """Reset, warm up, measure, collect and store one cell; raises _CellFailed with the stage that failed."""
     stage = "start"
     before: list[StackMetrics] = []
     after: list[StackMetrics] = []  # read when the window closes, while the load's grace period runs
+    host_cpu = HostCpu(sets, _stack_pids(deployment)) if sets is not None else None
+    usage: list[dict[str, Any] | None] = []
 
     def measure_start() -> None:
         nonlocal stage
         stage = "metrics"
+        if host_cpu is not None:
+            host_cpu.start()
         before.append(ctx.driver.metrics(deployment))
         stage = "load"
 
     def measure_end() -> None:
         nonlocal stage
         stage = "metrics"
+        if host_cpu is not None:
+            usage.append(host_cpu.stop())
         after.append(ctx.driver.metrics(deployment))
         stage = "load"
 
@@ -229,6 +259,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         ctx.store.mark_running(cell.id, ctx.host)
         stage = "reset"
         ctx.driver.reset(deployment)
+        if sets is not None and sets.pinned:  # a process the stack started since (a respawned worker) too
+            pin(stack_processes(_stack_pids(deployment)), sets.stack, available_cpus())
         ctx.store.stage(cell.id, "reset")
         spec = loaded.spec
         offered = float(cell.params["rate"]) if "rate" in cell.params else None
@@ -237,7 +269,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
                               spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
                               warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
                               processes=spec.load.processes, until_stable=spec.load.warmup_until_stable,
-                              pacing_s=pacing)
+                              pacing_s=pacing,
+                              cpus=tuple(sorted(sets.generator)) if sets is not None and sets.pinned else None)
         stage = "load"
         settling.earliest = time.monotonic() + users / spec.load.spawn_rate  # never before the ramp's end
         result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end, settled)
@@ -249,8 +282,13 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
                                          deployment.entry.service)
             metrics = metrics.minus(before[0])
         stage = "store"
+        if host_cpu is not None and not usage:  # the window did not close before Locust stopped
+            usage.append(host_cpu.stop())
+        cpu = usage[0] if usage else None
         ctx.store.record_result(cell.id, result, metrics, agreement, offered_rps=offered,
-                                rate_saturated=None if offered is None else result.total.rps < RATE_SHORTFALL * offered)
+                                rate_saturated=None if offered is None else result.total.rps < RATE_SHORTFALL * offered,
+                                cpu_sets=sets.as_json() if sets is not None else None, host_cpu=cpu,
+                                host_saturated=saturated(cpu))
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from farm.bounded_yaml import load_bounded
+from farm.cpusets import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
@@ -231,7 +232,33 @@ class SutSpec(_Frozen):
         return hosts
 
 
-_UNSET_UNHASHED = ("reprovision", "seed")
+class CpuSpec(_Frozen):
+    """Where generator and stack run when they share this host (see `farm.cpusets`): CPU lists, or no pinning."""
+
+    generator: str | None = Field(default=None, description="the generator's CPUs, e.g. \"3\" or \"2-3\"; "
+                                  "default: ceil(n/4) of the host's, at least one per Locust process")
+    stack: str | None = Field(default=None, description="the stack's CPUs, e.g. \"0-2\"; default: the others")
+    pin: bool = Field(default=True, description="false: no pinning (generator and stack share every CPU)")
+
+    @field_validator("generator", "stack", mode="before")
+    @classmethod
+    def _cpu_list(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError("must be a CPU list such as \"0\", \"0-2\" or \"0,2-3\"")
+        parse_cpus(value)  # raises ValueError with the rule
+        return str(value)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CpuSpec:
+        if self.generator is not None and self.stack is not None and \
+                parse_cpus(self.generator) & parse_cpus(self.stack):
+            raise ValueError("generator and stack must not share a CPU")
+        return self
+
+
+_UNSET_UNHASHED = ("reprovision", "seed", "cpus")
 
 
 class SweepSpec(_Frozen):
@@ -252,6 +279,8 @@ class SweepSpec(_Frozen):
     stop_when: StopWhen | None = None
     targets: list[PlainText] = Field(default_factory=list, description="worker names; groups are spread over them")
     sut: SutSpec | None = Field(default=None, description="run the stack on SUT hosts; default: here, as processes")
+    cpus: CpuSpec | None = Field(default=None, description="generator and stack on one host: their CPU sets "
+                                 "(default: split the host's CPUs)")
     description: Description = ""
 
     @field_validator("name")
@@ -363,6 +392,9 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
         if refusal is not None:
             paced = " (open loop: users = rate × load.pacing)" if "rate" in spec.matrix else ""
             raise SpecError(f"{source}: load.warmup: {refusal}{paced}")
+    if spec.cpus is not None and spec.sut is not None:
+        raise SpecError(f"{source}: cpus: the stack runs on SUT hosts, not beside the generator; remove cpus: "
+                        "(it pins generator and stack apart when they share this host)")
     if spec.load.pacing is not None and "rate" not in spec.matrix:
         raise SpecError(f"{source}: load.pacing: only open-loop load is paced; give matrix.rate instead of "
                         "matrix.users, or remove load.pacing")

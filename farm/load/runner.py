@@ -48,6 +48,7 @@ class LoadRequest:
     processes: int = 1
     until_stable: bool = False  # warmup_s is then the longest warm-up; it ends once `settled` says so
     pacing_s: float = 0.0  # open-loop load: every user starts a task this often (0: the scenario's wait_time)
+    cpus: tuple[int, ...] | None = None  # the CPUs Locust may use (its workers inherit them); None: any
 
 
 class LoadRunner(Protocol):
@@ -112,6 +113,8 @@ class LocustRunner:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))
             try:
+                if request.cpus:
+                    _confine(proc, request.cpus)
                 cpu = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end), judge)
             except BaseException:
                 _stop(proc)
@@ -196,6 +199,14 @@ class _Judge:
             partial.write_text(json.dumps({"start": time.time() + OPEN_LEAD_S}))
             partial.replace(self.open_file)  # the plugin never reads half a file
             self.done = True
+
+
+def _confine(proc: subprocess.Popen[bytes], cpus: tuple[int, ...]) -> None:
+    """Pin Locust to its CPUs at once: before it has imported anything, so every worker it forks inherits them."""
+    try:
+        os.sched_setaffinity(proc.pid, cpus)
+    except OSError as exc:
+        raise LoadError(f"cannot pin Locust to CPUs {list(cpus)}: {exc.strerror or exc}") from exc
 
 
 def _read_window(path: Path) -> tuple[float, float | None] | None:

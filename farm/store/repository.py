@@ -335,12 +335,14 @@ class Store:
     @transient_retry
     def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics,
                       agreement: RequestAgreement | None = None, *, offered_rps: float | None = None,
-                      rate_saturated: bool | None = None) -> None:
+                      rate_saturated: bool | None = None, cpu_sets: dict[str, Any] | None = None,
+                      host_cpu: dict[str, Any] | None = None, host_saturated: bool | None = None) -> None:
         """Store a cell's measurements and mark it done, replacing any earlier result (idempotent).
 
         ``agreement``: Locust's and the stack's request counts over the window, when the stack counts requests.
         ``offered_rps``: open-loop load's offered rate (the achieved one is the window's), ``rate_saturated``
-        whether the cell fell short of it.
+        whether the cell fell short of it. ``cpu_sets``, ``host_cpu``, ``host_saturated``: generator and stack on
+        one host (`farm.cpusets`).
         """
         with self.session() as s:
             row = s.get(CellRow, cell_id)
@@ -361,6 +363,7 @@ class Store:
             row.artefacts = result.artefacts
             row.offered_rps, row.rate_saturated = offered_rps, rate_saturated
             row.achieved_rps = result.total.rps if offered_rps is not None else None
+            row.cpu_sets, row.host_cpu, row.host_saturated = cpu_sets, host_cpu, host_saturated
 
     @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,

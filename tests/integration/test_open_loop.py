@@ -1,8 +1,12 @@
 """Real Locust, through the farm's LocustRunner and `farm run`: the p95 of successful requests beside the p95 of
-all (issue 9 item 8), and open-loop load whose offered rate holds while the target keeps up (item 5)."""
+all (issue 9 item 8); open-loop load whose offered rate holds while the target keeps up (item 5); generator and
+stack on disjoint CPU sets of one host (item 7, the generator's side)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,13 +14,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import psutil
 import pytest
 
 from farm.analysis.frame import cell_record
+from farm.cpusets import format_cpus, parse_cpus
 from farm.load.runner import LoadRequest, LocustRunner
 from farm.report.build import report_json
 from farm.store.repository import Store
-from tests.conftest import ROOT, farm, stray_processes
+from tests.conftest import FARM, ROOT, stray_processes
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +81,7 @@ def test_the_p95_of_successful_requests_is_kept_apart_from_the_p95_of_all(failin
     # loaded by a master and two Locust workers (so the successful requests' histograms travel to the master)
     locustfile = tmp_path / "scenario.py"
     locustfile.write_text(SCENARIO)
-    request = LoadRequest(locustfile=locustfile, host=failing_server, users=6, spawn_rate=100, duration_s=3.0,
+    request = LoadRequest(locustfile=locustfile, host=failing_server, users=6, spawn_rate=100, duration_s=2.0,
                           warmup_s=1.0, artefacts=tmp_path / "out", processes=2)
 
     # When the farm runs the load
@@ -96,17 +102,42 @@ def test_the_p95_of_successful_requests_is_kept_apart_from_the_p95_of_all(failin
 RATE_SWEEP = f"""name: open
 stack: {ROOT / "tests" / "stacks" / "calibrated"}
 matrix: {{rate: [10, 100]}}
-load: {{spawn_rate: 100, duration: 3s, warmup: 2s}}
+load: {{spawn_rate: 100, duration: 3s, warmup: 1s}}
 """
+
+
+def _affinities(folder: Path) -> dict[str, set[str]]:
+    """The CPU lists the calibrated stack's and Locust's processes started from ``folder`` may run on now."""
+    seen: dict[str, set[str]] = {"stack": set(), "locust": set()}
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmd, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
+            if not cwd.startswith(str(folder)):
+                continue
+            kind = "stack" if "calibrated/app.py" in cmd else "locust" if "locust" in cmd else None
+            if kind is not None:
+                seen[kind].add(format_cpus(proc.cpu_affinity()))
+        except psutil.Error:
+            continue
+    return seen
 
 
 def test_open_loop_load_achieves_the_offered_rate_until_the_stack_cannot(tmp_path: Path) -> None:
     # Given a rate sweep of a stack that serves at most 50 req/s, whose own scenario has no think time at all
     (tmp_path / "sweep.yaml").write_text(RATE_SWEEP)
 
-    # When the farm runs it
-    result = farm("run", "sweep.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr + result.stdout
+    # When the farm runs it (the stack beside the generator, on this host), watched while it runs
+    run = subprocess.Popen([*FARM, "run", "sweep.yaml"], cwd=tmp_path, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    seen: dict[str, set[str]] = {"stack": set(), "locust": set()}
+    while run.poll() is None:
+        now = _affinities(tmp_path)
+        if now["locust"]:  # a cell runs
+            for kind, cpus in now.items():
+                seen[kind] |= cpus
+        time.sleep(0.2)
+    stdout, stderr = run.communicate()
+    assert run.returncode == 0, stderr + stdout
     store = Store(f"sqlite:///{tmp_path / 'farm.db'}")
     cells = {c["params"]["rate"]: c for c in (cell_record(row) for row in store.cells("open"))}
 
@@ -118,8 +149,23 @@ def test_open_loop_load_achieves_the_offered_rate_until_the_stack_cannot(tmp_pat
     high = cells[100]
     assert high["status"] == "done" and high["achieved_rps"] < 60 and high["rate_saturated"] is True, high
     # And the summary, the report and its JSON say so, in requests/s offered
-    assert "saturated: " in result.stdout and "of 100 req/s" in result.stdout, result.stdout
+    assert "saturated: " in stdout and "of 100 req/s" in stdout, stdout
     report = report_json(store, "open")
     assert report["unit"] == "req/s offered" and report["load"] == "rate"
     assert [c["id"] for c in report["flagged_cells"] if c["flag"] == "rate_saturated"] == [high["id"]]
+
+    # And every cell recorded two disjoint, non-empty CPU sets, the host's CPU use over its window, and the
+    # stack's processes and Locust's ran on their own set all along
+    sets = {c["id"]: c["cpu_sets"] for c in cells.values()}
+    if len(os.sched_getaffinity(0)) < 2:
+        assert all(s == {"pinned": False, "note": "not pinned: this host offers 1 CPU"} for s in sets.values())
+        return
+    [recorded] = {json.dumps(s, sort_keys=True) for s in sets.values()}
+    chosen = json.loads(recorded)
+    generator, stack = parse_cpus(chosen["generator"]), parse_cpus(chosen["stack"])
+    assert chosen["pinned"] and generator and stack and not generator & stack, chosen
+    assert seen == {"stack": {chosen["stack"]}, "locust": {chosen["generator"]}}, (seen, chosen)
+    for cell in cells.values():
+        assert 0 <= cell["host_cpu_pct"] <= 100 and 0 <= cell["stack_set_cpu_pct"] <= 100, cell
+        assert cell["host_saturated"] is (max(cell["host_cpu_pct"], cell["stack_set_cpu_pct"]) >= 90), cell
     assert stray_processes(str(tmp_path)) == []
