@@ -114,6 +114,10 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
         get(deployment.instances[1].url + "/?p=21")
         again = counters(driver, deployment)[1]
         assert again["hits"] - views[1]["hits"] > again["misses"] - views[1]["misses"]
+        # a comment through instance 0 shows there; instance 1 keeps serving its own (now stale) copy
+        assert comment(deployment.instances[0].url, 21, "Seen by instance 0 only") == 200
+        assert "Seen by instance 0 only" in get(deployment.instances[0].url + "/?p=21")[1]
+        assert "Seen by instance 0 only" not in get(deployment.instances[1].url + "/?p=21")[1]
         # a reset empties every instance's cache and counters
         driver.reset(deployment)
         assert counters(driver, deployment) == [{"requests": 0, "mode": "local", "hits": 0, "misses": 0}] * 3
@@ -141,7 +145,9 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
         assert statuses == ["MISS", "HIT", "HIT"]
         metrics = driver.metrics(deployment)
         assert (metrics.cache_hits, metrics.cache_misses) == (2, 1)
-        assert counters(driver, deployment)[0]["requests"] == 1  # WordPress rendered the page once
+        # WordPress rendered the page once; the balancer's two hits count as the instance's requests too, so the
+        # stack's count agrees with the client's
+        assert counters(driver, deployment)[0]["requests"] == 3
         driver.reset(deployment)
         assert get(deployment.entry_url + "/?p=5")[2].get("X-Cache") == "MISS"
 
