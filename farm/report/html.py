@@ -66,8 +66,8 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
                            "cache_hit_ratio", "generator_cpu_pct", "rate_saturated", "host_cpu_pct",
                            "stack_set_cpu_pct", "host_saturated") if c in cells.columns and
                (c not in OPTIONAL or cells[c].notna().any())]
-    if "rate" in columns:
-        columns.remove("users")  # the rate copied there for the analysis
+    if "rate" in columns and "users" in columns:
+        columns.remove("users")  # the rate, copied there for the analysis
     shown = cells.head(MAX_ROWS)
     rows = [{"failed": r["status"] != "done" or _flagged(r), "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
                                                          for c in columns]} for _, r in shown.iterrows()]
@@ -78,7 +78,8 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
     return template.render(
         p=provenance, a=analysis, resamples=RESAMPLES, metric=analysis.metric.removesuffix("_ms"),
         figures=figures_svg(analysis),
-        columns=columns, rows=rows, surface_cols=surface_cols,
+        columns=columns, rows=rows,
+        surface_cols=[analysis.unit if c == "users" else c for c in surface_cols],
         surface_rows=[[_fmt(r[c], 3 if c in ("error_ratio", "cache_hit_ratio") else 1) for c in surface_cols]
                       for _, r in analysis.surface.iterrows()],
         excluded=[{"id": r.get("id"), "params": ", ".join(f"{k}={r[k]}" for k in ("architecture", "cache",
