@@ -1,12 +1,14 @@
 """A lab on one box for integration tests: network namespaces as hosts, a password-protected Redis, workers.
 
-Traffic stays on loopback and on the veth addresses these helpers create (10.213.N.0/30 pairs).
+Traffic stays on loopback and on the veth addresses these helpers create (10.213.N.0/30 pairs, N free on this
+box at the time, so that several labs can run at once).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -21,9 +23,24 @@ import psutil
 
 from farm.stacks.probe import free_port, tcp_open
 
+SUBNET = "10.213"  # box .1, lab host .2 of 10.213.N.0/30 (sut.py's SUT hosts use 10.214.N.x)
+
 
 def sh(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
+
+
+def free_subnets(count: int, prefix: str = SUBNET) -> list[int]:
+    """``count`` random indexes N whose 10.x.N.0/30 no interface of this box or of any namespace uses."""
+    text = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines():
+        if line.strip():
+            text += subprocess.run(["ip", "netns", "exec", line.split()[0], "ip", "-o", "addr"],
+                                   capture_output=True, text=True).stdout
+    used = set(re.findall(rf"inet {re.escape(prefix)}\.(\d+)\.", text))
+    free = [n for n in range(1, 255) if str(n) not in used]
+    assert len(free) >= count, f"no {count} free {prefix}.N.0/30 subnets"
+    return secrets.SystemRandom().sample(free, count)
 
 
 @dataclass
@@ -45,13 +62,13 @@ def namespaces(count: int) -> Iterator[list[Host]]:
     made: list[str] = []
     hosts: list[Host] = []
     try:
-        for i in range(1, count + 1):
+        for i, n in enumerate(free_subnets(count), start=1):
             ns, outer, inner = f"lf{tag}-{i}", f"lf{tag}o{i}", f"lf{tag}i{i}"
             sh("ip", "netns", "add", ns)
             made.append(ns)
             sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
             sh("ip", "link", "set", inner, "netns", ns)
-            box, guest = f"10.213.{i}.1", f"10.213.{i}.2"
+            box, guest = f"{SUBNET}.{n}.1", f"{SUBNET}.{n}.2"
             sh("ip", "addr", "add", f"{box}/30", "dev", outer)
             sh("ip", "link", "set", outer, "up")
             sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{guest}/30", "dev", inner)

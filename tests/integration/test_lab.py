@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ matrix:
   users: [{users}]
 load: {{spawn_rate: 10, duration: {duration}s, warmup: 1s}}
 """
+LEASE_S = 6  # a running group's lease in these labs: a dead worker's group goes back to the queue this soon
 
 
 @dataclass
@@ -38,10 +40,12 @@ class Lab:
     postgres: Postgres
     hosts: list[Host]
     workers: list[Worker]
+    _engine: Any = None
+    last_results: str = ""
 
     def env(self, address: str = "127.0.0.1") -> dict[str, str]:
         return {"FARM_BROKER_URL": self.redis.url(address), "FARM_DATABASE_URL": self.postgres.url(address),
-                "FARM_LEASE_S": "6", "FARM_REAP_INTERVAL_S": "1"}
+                "FARM_LEASE_S": str(LEASE_S), "FARM_REAP_INTERVAL_S": "1"}
 
     def add_worker(self, host: Host) -> Worker:
         worker = Worker(host, self.env(host.address), self.root).start()
@@ -52,20 +56,50 @@ class Lab:
         return farm(*args, cwd=self.root, env=self.env())
 
     def cells(self, name: str) -> list[dict]:
+        """The cells as `farm results NAME -f json` prints them (its output kept in ``last_results``)."""
         result = self.farm("results", name, "-f", "json")
         assert result.returncode == 0, result.stderr
+        self.last_results = result.stdout
         return json.loads(result.stdout)
 
-    def wait(self, name: str, predicate, timeout: float) -> list[dict]:  # type: ignore[no-untyped-def]
+    def states(self, name: str) -> list[dict]:
+        """Each cell's status and host, read straight from the store: cheap enough to poll (no CLI process)."""
+        import sqlalchemy
+
+        if self._engine is None:
+            self._engine = sqlalchemy.create_engine(self.postgres.url(), pool_pre_ping=True)
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(sqlalchemy.text(
+                    "SELECT c.status, c.host FROM cells c JOIN sweeps s ON s.id = c.sweep_id WHERE s.name = :name"),
+                    {"name": name}).all()
+        except sqlalchemy.exc.OperationalError:  # PostgreSQL away (the outage test): nothing is known
+            self._engine.dispose()
+            return []
+        return [{"status": status, "host": host} for status, host in rows]
+
+    def wait_for(self, name: str, predicate: Callable[[list[dict]], bool], timeout: float) -> None:
+        """Poll the store (every 0.25 s) until ``predicate(cells)`` holds; cells have status and host."""
         deadline = time.monotonic() + timeout
         while True:
-            cells = self.cells(name)
-            if predicate(cells):
-                return cells
+            states = self.states(name)
+            if states and predicate(states):
+                return
             if time.monotonic() > deadline:
                 logs = "\n".join(w.log.read_text()[-3000:] for w in self.workers if w.log.exists())
-                raise AssertionError(f"timed out; cells: {[c['status'] for c in cells]}\n{logs}")
-            time.sleep(1.0)
+                raise AssertionError(f"timed out; cells: {[c['status'] for c in states]}\n{logs}")
+            time.sleep(0.25)
+
+    def wait(self, name: str, predicate: Callable[[list[dict]], bool], timeout: float) -> list[dict]:
+        """`wait_for`, then the cells as `farm results -f json` gives them (the predicate holds for those too)."""
+        self.wait_for(name, predicate, timeout)
+        cells = self.cells(name)
+        assert predicate(cells), [c["status"] for c in cells]
+        return cells
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 @pytest.fixture
@@ -89,11 +123,13 @@ def controller(root: Path, hosts: list[Host], listen: list[str]) -> Iterator[Lab
     finally:
         for worker in lab.workers:
             worker.stop()
+        lab.close()
         redis.stop()
         postgres.remove()
 
 
-def submit(lab: Lab, name: str, duration: int = 3, users: str = "2, 4, 6", caches: str = "none, local") -> None:
+def submit(lab: Lab, name: str, duration: int = 2, users: str = "2, 4", caches: str = "none, local") -> None:
+    """Submit a sweep of the shop: 2 architectures × ``caches`` (4 groups by default) × ``users`` (2 cells each)."""
     sweep = lab.root / f"{name}.yaml"
     sweep.write_text(LAB_SWEEP.format(name=name, duration=duration, users=users, caches=caches))
     result = lab.farm("submit", str(sweep))
@@ -135,26 +171,26 @@ def test_two_namespace_workers_complete_a_sweep_together(lab: Lab) -> None:
     assert all(len(hosts) == 1 for hosts in pairs.values())
     # And `farm status` shows the finished sweep by host
     status = lab.farm("status", "together")
-    assert status.returncode == 0 and "lab1" in status.stdout and "12/12" in status.stdout
+    assert status.returncode == 0 and "lab1" in status.stdout and "8/8" in status.stdout
     # And no password reached a log, the status output or the stored results
-    stored = lab.farm("results", "together", "-f", "json").stdout
+    stored = lab.last_results  # what `farm results together -f json` printed, above
     for text in (*(w.log.read_text() for w in lab.workers), status.stdout, stored):
         assert lab.redis.password not in text
 
 
 def test_kill_9_of_a_worker_mid_group_loses_nothing_and_leaves_no_stack(lab: Lab) -> None:
     first, second = (lab.add_worker(h) for h in lab.hosts)
-    submit(lab, "crash", duration=4)
-    # Given lab1 in the middle of a group
-    lab.wait("crash", lambda cells: any(c["status"] == "running" and c["host"] == "lab1" for c in cells), 120)
-    time.sleep(2.0)
+    submit(lab, "crash")
+    # Given lab1 in the middle of a group: its stack up and Locust loading it
+    lab.wait_for("crash", lambda cells: any(c["status"] == "running" and c["host"] == "lab1" for c in cells), 120)
+    under_load(lab, str(first.artefacts))
     assert first.stack_processes(), "lab1 should be running a stack"
     # When its worker dies at once (its stack is left behind)
     first.kill9()
     # Then the sweep still completes, with exactly one result per cell
     cells = lab.wait("crash", all_done, 300)
     one_result_per_cell(lab)
-    assert len(cells) == 12
+    assert len(cells) == 8
     # And once a worker runs on lab1 again, nothing of the dead worker's stack survives
     restarted = Worker(lab.hosts[0], lab.env(lab.hosts[0].address), lab.root).start()
     lab.workers.append(restarted)
@@ -175,9 +211,9 @@ def local_lab(tmp_path: Path) -> Iterator[Lab]:
 def test_cancel_mid_cell_stops_everything_within_15s_and_resume_finishes(local_lab: Lab) -> None:
     lab = local_lab
     worker = lab.add_worker(lab.hosts[0])
-    submit(lab, "stopme", duration=12, users="2", caches="local")
-    lab.wait("stopme", lambda cells: any(c["status"] == "running" for c in cells), 120)
-    time.sleep(4.0)  # mid-cell: Locust is loading the stack
+    submit(lab, "stopme", duration=6, users="2", caches="local")
+    lab.wait_for("stopme", lambda cells: any(c["status"] == "running" for c in cells), 120)
+    under_load(lab, str(lab.root))  # mid-cell: Locust loads the stack for 1 + 6 s
     assert any("locust" in " ".join(p.cmdline()) for p in worker.stack_processes()) or worker.stack_processes()
     # When the user cancels
     started = time.monotonic()
@@ -197,29 +233,40 @@ def test_cancel_mid_cell_stops_everything_within_15s_and_resume_finishes(local_l
     one_result_per_cell(lab)
 
 
-def _locusts(lab: Lab) -> list[str]:
+def _locusts(lab: Lab, under: str | None = None) -> list[str]:
+    """Command lines of Locust processes whose arguments name ``under`` (default: anything of this lab)."""
     import psutil
 
+    marker = under or str(lab.root)
     return [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
-            if "locust" in " ".join(p.info["cmdline"] or []) and str(lab.root) in " ".join(p.info["cmdline"] or [])]
+            if "locust" in " ".join(p.info["cmdline"] or []) and marker in " ".join(p.info["cmdline"] or [])]
+
+
+def under_load(lab: Lab, under: str, settle_s: float = 1.0) -> None:
+    """Wait until a Locust of ``under`` (a worker's artefacts folder, or the lab's) runs, then ``settle_s`` more."""
+    deadline = time.monotonic() + 60
+    while not _locusts(lab, under):
+        assert time.monotonic() < deadline, "Locust never started"
+        time.sleep(0.1)
+    time.sleep(settle_s)
 
 
 def test_redis_restart_and_a_postgres_outage_mid_sweep_lose_nothing(local_lab: Lab) -> None:
     lab = local_lab
     lab.add_worker(lab.hosts[0])
-    submit(lab, "outages", duration=3)
+    submit(lab, "outages")
     # Given the sweep under way
-    lab.wait("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 2, 120)
+    lab.wait_for("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 2, 120)
     # When Redis restarts (its queue persisted to its append-only file)
     lab.redis.stop()
     time.sleep(2.0)
     lab.redis.start()
-    lab.wait("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 5, 180)
-    # And PostgreSQL is away for about 20 s
+    lab.wait_for("outages", lambda cells: sum(c["status"] == "done" for c in cells) >= 4, 180)
+    # And PostgreSQL is away for twice a group's lease (every lease runs out meanwhile)
     lab.postgres.stop()
-    time.sleep(20.0)
+    time.sleep(2 * LEASE_S)
     lab.postgres.start()
     # Then the sweep completes with every cell stored exactly once
     cells = lab.wait("outages", all_done, 300)
-    assert len(cells) == 12
+    assert len(cells) == 8
     one_result_per_cell(lab)

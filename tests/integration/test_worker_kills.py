@@ -22,9 +22,9 @@ SWEEP = """
 name: {name}
 stack: sleepy
 matrix:
-  delay_ms: [5, 10, 15, 20]
+  delay_ms: [5, 10, 15]
   users: [2, 4]
-load: {{spawn_rate: 10, duration: 2s, warmup: 1s}}
+load: {{spawn_rate: 10, duration: 1s, warmup: 1s}}
 """
 
 
@@ -62,7 +62,7 @@ def test_kill_9_of_either_worker_at_random_moments_loses_no_cell_and_kills_no_li
         sweep.write_text(SWEEP.format(name=name))
         assert lab.farm("submit", str(sweep)).returncode == 0
         # Given both workers in the middle of a group
-        lab.wait(name, lambda cells: {c["host"] for c in cells if c["status"] == "running"} == {"w1", "w2"}, 120)
+        lab.wait_for(name, lambda cells: {c["host"] for c in cells if c["status"] == "running"} == {"w1", "w2"}, 120)
         time.sleep(rng.uniform(0.2, 3.0))
         # When one of them dies at once, at a random moment, and comes back
         victim = rng.choice(workers)
@@ -70,7 +70,7 @@ def test_kill_9_of_either_worker_at_random_moments_loses_no_cell_and_kills_no_li
         victim.start()
         # Then the sweep completes: every cell done, once
         cells = lab.wait(name, all_done, 240)
-        assert len(cells) == 8
+        assert len(cells) == 6
         one_result_per_cell(lab)
         assert not any(c["error"] for c in cells), [c["error"] for c in cells if c["error"]]
     # And the restarted workers' start-up clean-up never stopped a live stack of the other one
