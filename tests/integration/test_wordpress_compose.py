@@ -1,9 +1,9 @@
 """The WordPress stack's compose recipe on a SUT host (a namespace with sshd and dockerd), driven over SSH.
 
 Images come from Debian packages through the offline base image (the fixture imports it): nothing is pulled.
-One deployment per shape (3 instances with the shared Redis, 1 instance without a cache): the one-shot setup,
-`/` through the balancer and on each replica, each replica knowing its own index, the object cache's counters,
-what a reset empties, a comment every replica shows, and nothing left on the host after teardown.
+3 instances with the shared Redis through the driver: the one-shot setup, `/` through the balancer and on each
+replica, each replica knowing its own index, the object cache's counters, what a reset empties, a comment every
+replica shows; 1 instance without a cache through `farm run`; nothing left on the host after either.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def comment(base: str, post: int, text: str) -> int:
         return int(r.status)
 
 
-def test_three_replicas_with_the_shared_redis_and_one_without_a_cache_serve_count_reset_and_leave_nothing(
+def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothing(
         tmp_path: Path, sut: SutHost) -> None:
     # Given WordPress as compose on the SUT host: 3 replicas of `wordpress` sharing one Redis
     with wordpress(tmp_path, sut, "wpshared", cache="shared", instances=3) as (driver, deployment):
@@ -107,13 +107,40 @@ def test_three_replicas_with_the_shared_redis_and_one_without_a_cache_serve_coun
     # Then nothing of it is left on the host: no container, network, volume or uploaded folder
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
 
-    # Given one replica without an object cache
-    with wordpress(tmp_path, sut, "wpnone", cache="none", instances=1) as (driver, deployment):
-        assert driver.check_instances(deployment) == 1
-        assert get(deployment.entry_url + "/")[0] == 200
-        # Then it counts its requests but no cache, and the farm reads "no cache" (not zero hits)
-        [only] = counters(driver, deployment)
-        assert only["mode"] == "none" and only["requests"] >= 1
-        assert driver.metrics(deployment).cache_hits is None
-        assert sut.docker("ps", "-q", "--filter", "label=com.docker.compose.service=redis").stdout.split() == []
+
+
+SWEEP = """
+name: wp-compose
+stack: {stack}
+matrix:
+  cache: [none]
+  instances: [1]
+  users: [2]
+  posts: [40]
+load: {{spawn_rate: 10, duration: 3s, warmup: 2s}}
+sut: {{hosts: [sutA], driver: compose}}
+"""
+
+
+def test_farm_run_measures_one_replica_without_a_cache_on_the_sut_host(workdir: Path, sut: SutHost) -> None:
+    import json
+
+    from tests.conftest import farm
+    from tests.integration.test_compose_sut import torn_down
+
+    # Given a sweep that runs the WordPress stack as compose on the SUT host, one replica, no object cache
+    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
+    # When it runs through the farm
+    run = farm("run", "sweep.yaml", cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=300)
+    # Then the cell is done on the SUT host with requests and no failures, the stack counted what Locust sent,
+    # and "no cache" is read as no hit ratio at all
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    [cell] = json.loads(farm("results", "wp-compose", "--format", "json", cwd=workdir).stdout)
+    assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+    assert cell["sut_host"] == "sutA" and cell["cache_hit_ratio"] is None, cell
+    assert cell["server_requests"] and not cell["request_mismatch"], cell
+    assert any("-wordpress-1" in name for name in cell["sut_services"]), cell["sut_services"]
+    # And nothing is left on the host
+    torn_down(sut)
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
