@@ -6,13 +6,14 @@
 # Usage: mariadb.sh DATADIR PORT INIT_SQL USER
 set -eu
 datadir=$1 port=$2 init=$3 user=$4
-rm -rf "$datadir"
-mkdir -p "$datadir"
-mariadb-install-db --no-defaults --datadir="$datadir" --user="$user" --skip-test-db \
+# Its own temporary folder too: /tmp is shared with every other server on the machine.
+rm -rf "$datadir" "$datadir.tmp"
+mkdir -p "$datadir" "$datadir.tmp"
+mariadb-install-db --no-defaults --datadir="$datadir" --tmpdir="$datadir.tmp" --user="$user" --skip-test-db \
     --auth-root-authentication-method=socket >"$datadir.install.log" 2>&1 \
-    || { tail -n 5 "$datadir.install.log"; exit 1; }
+    || { grep -m 3 ERROR "$datadir.install.log" || tail -n 5 "$datadir.install.log"; exit 1; }
 # A short relative socket (mariadbd runs in its datadir): a deployment's folder can be longer than a socket path.
-exec mariadbd --no-defaults --datadir="$datadir" --user="$user" --port="$port" --bind-address=127.0.0.1 \
-    --socket=mariadbd.sock --pid-file=mariadbd.pid --init-file="$init" --skip-name-resolve --skip-log-bin \
+exec mariadbd --no-defaults --datadir="$datadir" --tmpdir="$datadir.tmp" --user="$user" --port="$port" \
+    --bind-address=127.0.0.1 --socket=mariadbd.sock --pid-file=mariadbd.pid --init-file="$init" --skip-name-resolve --skip-log-bin \
     --performance-schema=OFF --max-connections=300 --innodb-buffer-pool-size=128M --innodb-log-file-size=32M \
     --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 --log-error=
