@@ -3,6 +3,7 @@ app instance (see "Writing a stack" in the README)."""
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
 from farm.errors import MetricsError, ReadinessError, ResetError
@@ -13,11 +14,18 @@ from farm.stacks.probe import http_json, http_ok, http_post
 def check_instances(deployment: Deployment) -> int:
     """The classic connectivity check: every instance and the entry answer the health URL; returns how many."""
     health = deployment.manifest.health
-    silent = [e for e in deployment.instances if not http_ok(e.url + health, 2.0)]
-    if silent or not http_ok(deployment.entry_url + health, 2.0):
+    silent = [e for e in deployment.instances if not _answers(e.url + health)]
+    if silent or not _answers(deployment.entry_url + health):
         names = ", ".join(f"{e.service}#{e.replica}" for e in silent) or "the entry point"
         raise ReadinessError(f"connectivity check failed: {names} did not answer")
     return len(deployment.instances)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return http_ok(url, 2.0)
+    except http.client.HTTPException:  # not an HTTP answer (another kind of server on that port)
+        return False
 
 
 def reset(deployment: Deployment) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import http.client
 import json
 import os
 import shutil
@@ -60,8 +61,9 @@ class LocalDriver:
         services = [s for s in manifest.local.services if s.enabled(params)]
         context = self._context(manifest, params, workdir)
         endpoints = self._allocate(services, context)
-        extra = {(e.service, e.replica): {n: free_port() for n in s.ports} for s in services for e in endpoints
-                 if e.service == s.name}
+        taken = {e.port for e in endpoints}
+        extra = {(e.service, e.replica): {n: _distinct_port(taken) for n in s.ports} for s in services
+                 for e in endpoints if e.service == s.name}
         context["services"] = {
             s.name: [{"host": e.host, "port": e.port, "url": e.url, "ports": extra[(e.service, e.replica)]}
                      for e in endpoints if e.service == s.name]
@@ -105,13 +107,14 @@ class LocalDriver:
                 "workdir": str(workdir.resolve()), "services": {}, "user": _user_name()}
 
     def _allocate(self, services: list[Service], context: dict[str, Any]) -> list[Endpoint]:
-        endpoints = []
+        endpoints: list[Endpoint] = []
+        taken: set[int] = set()
         for service in services:
             try:
                 replicas = int(_render_text(str(service.replicas), context))
             except ValueError as exc:
                 raise SpecError(f"service '{service.name}': replicas must render to a whole number") from exc
-            endpoints += [Endpoint(service.name, i, HOST, free_port()) for i in range(max(1, replicas))]
+            endpoints += [Endpoint(service.name, i, HOST, _distinct_port(taken)) for i in range(max(1, replicas))]
         return endpoints
 
     def _render(self, service: Service, endpoint: Endpoint, context: dict[str, Any], workdir: Path) -> list[str]:
@@ -217,7 +220,10 @@ class LocalDriver:
             return self._command_ready(endpoint, kind, deployment)
         if kind == "tcp":
             return tcp_open(endpoint.host, endpoint.port)
-        return http_ok(endpoint.url + deployment.manifest.health)
+        try:
+            return http_ok(endpoint.url + deployment.manifest.health)
+        except http.client.HTTPException:  # something that is not (yet) an HTTP server answered: not ready
+            return False
 
     def _command_ready(self, endpoint: Endpoint, ready: ReadyCommand, deployment: Deployment) -> bool:
         command = deployment.handles["ready_commands"][(endpoint.service, endpoint.replica)]
@@ -289,6 +295,15 @@ class LocalDriver:
         stopped = _terminate(_read_state(state).get("procs", []))
         state.unlink(missing_ok=True)
         return stopped
+
+
+def _distinct_port(taken: set[int]) -> int:
+    """A free port that no other listener of this deployment was given (the kernel may hand one out twice: a
+    probe for an HTTP server would then reach, say, a FastCGI pool)."""
+    while (port := free_port()) in taken:
+        continue
+    taken.add(port)
+    return port
 
 
 def _user_name() -> str:
