@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from farm.cpulist import format_cpus, parse_cpus
 from farm.errors import SpecError
 
 SATURATED_PCT = 90.0
@@ -45,32 +46,6 @@ class CpuSets:
         if not self.pinned:
             return {"pinned": False, "note": self.note}
         return {"pinned": True, "generator": format_cpus(self.generator), "stack": format_cpus(self.stack)}
-
-
-def parse_cpus(text: str | int) -> frozenset[int]:
-    """A CPU list as Linux writes it (``"0-2,5"``, or one number) as a set; ValueError when it is not one."""
-    found: set[int] = set()
-    for part in str(text).split(","):
-        low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
-            raise ValueError(f"{text!r} is not a CPU list; write e.g. \"0\", \"0-2\" or \"0,2-3\"")
-        first, last = int(low), int(high) if dash else int(low)
-        if last < first or last > 4095:
-            raise ValueError(f"{text!r}: the range {part.strip()} is empty or beyond CPU 4095")
-        found.update(range(first, last + 1))
-    return frozenset(found)
-
-
-def format_cpus(cpus: Iterable[int]) -> str:
-    """A set of CPUs as Linux's list format: ``{0, 1, 2, 5}`` -> ``"0-2,5"``."""
-    ordered = sorted(cpus)
-    runs: list[list[int]] = []
-    for cpu in ordered:
-        if runs and cpu == runs[-1][-1] + 1:
-            runs[-1].append(cpu)
-        else:
-            runs.append([cpu])
-    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def available_cpus() -> frozenset[int]:

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from farm.bounded_yaml import load_bounded
-from farm.cpusets import parse_cpus
+from farm.cpulist import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
