@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -11,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 
 from farm.stacks.driver import Deployment, StackMetrics
 from farm.stacks.local import LocalDriver
-from farm.stacks.manifest import load_manifest
+from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import ROOT, stray_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("nginx_available")]
@@ -23,7 +28,7 @@ MANIFEST = load_manifest(ROOT / "stacks" / "shop")
 
 
 @contextmanager
-def shop(tmp_path: Path, **params: object) -> Iterator[tuple[LocalDriver, Deployment]]:
+def shop(tmp_path: Path, **params: Scalar) -> Iterator[tuple[LocalDriver, Deployment]]:
     driver = LocalDriver(tmp_path / "deployments")
     deployment = driver.up(MANIFEST, {**MANIFEST.defaults(), "instances": 1, **params}, "t")
     try:
@@ -72,12 +77,12 @@ def test_both_architectures_serve_the_same_api_with_the_same_answers(tmp_path: P
     assert stray_processes(str(tmp_path)) == []
 
 
-def lookups(tmp_path: Path, keys: int = 20, **params: object) -> StackMetrics:
-    """The stack's metrics after 200 product pages drawn from a few hot products."""
+def lookups(tmp_path: Path, keys: int = 20, pages: int = 200, **params: Scalar) -> StackMetrics:
+    """The stack's metrics after ``pages`` product pages drawn from a few hot products."""
     rnd = random.Random(1)
     with shop(tmp_path, **params) as (driver, deployment):
         driver.reset(deployment)
-        for _ in range(200):  # a bounded loop over a few hot products
+        for _ in range(pages):  # a bounded loop over a few hot products
             get(f"{deployment.entry_url}/products/{rnd.randint(1, keys)}")
         return driver.metrics(deployment)
 
@@ -95,7 +100,7 @@ def caching_processes(metrics: StackMetrics) -> int:
 
 @pytest.mark.parametrize("architecture", ["monolith", "microservices"])
 def test_the_hit_ratio_from_metrics_rises_with_the_cache_on(tmp_path: Path, architecture: str) -> None:
-    assert hit_ratio(lookups(tmp_path, architecture=architecture, cache="none")) is None
+    assert hit_ratio(lookups(tmp_path, pages=20, architecture=architecture, cache="none")) is None
     local = lookups(tmp_path, architecture=architecture, cache="local")
     shared = lookups(tmp_path, architecture=architecture, cache="shared", instances=2)
     # A local cache is one LRU per process: only the first lookup of each of the 20 keys in each process misses
@@ -108,10 +113,10 @@ def test_the_hit_ratio_from_metrics_rises_with_the_cache_on(tmp_path: Path, arch
 
 
 def test_a_local_cache_split_over_instances_hits_less_than_a_shared_one(tmp_path: Path) -> None:
-    # 40 products over 4 instances that hold 10 pages each: every instance sees (and misses) every key
-    local = hit_ratio(lookups(tmp_path, keys=40, architecture="monolith", cache="local", instances=4, cache_size=10))
-    shared = hit_ratio(lookups(tmp_path, keys=40, architecture="monolith", cache="shared", instances=4,
-                               cache_size=10))
+    # 40 products over 4 instances that hold 10 pages each: every instance sees (and misses) every key (one
+    # worker per instance: the split over instances is under test here, the split over workers below)
+    local, shared = (hit_ratio(lookups(tmp_path, keys=40, architecture="monolith", cache=cache, instances=4,
+                                       cache_size=10, monolith_processes=1)) for cache in ("local", "shared"))
     assert local is not None and shared is not None
     assert shared > local + 0.3
 
@@ -162,3 +167,63 @@ def test_the_workers_of_a_monolith_instance_share_its_carts_counters_and_resets(
         assert set(again.values()) == {1}
         assert len(looked & set(again)) >= 2  # at least one of them is not the worker that took the reset
         assert post(f"{base}/checkout/c0")["order"] == 1
+
+
+def start_monolith(state: Path, processes: int) -> tuple[subprocess.Popen[bytes], str]:
+    """One monolith instance as a bare process (no farm, no nginx), healthy; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "stacks/shop/app/shop.py"), "--role", "monolith",
+                             "--port", str(port), "--processes", str(processes), "--state-dir", str(state)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if get(url + "/healthz")["status"] == "ok":
+                return proc, url
+        except OSError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "the instance never became healthy"
+        time.sleep(0.1)
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running after up to 10 s (a zombie waiting for its reaper has stopped)."""
+    deadline = time.monotonic() + 10
+    while True:
+        running = []
+        for p in processes:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    running.append(p)
+            except psutil.Error:
+                continue
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
+def test_a_monolith_instance_stops_whole_when_a_worker_dies_and_leaves_nothing_when_stopped(tmp_path: Path) -> None:
+    # Given a monolith instance of three workers, its carts in a folder of its own
+    proc, _url = start_monolith(tmp_path, 3)
+    try:
+        workers = psutil.Process(proc.pid).children()
+        assert len(workers) == 3 and len(list(tmp_path.iterdir())) == 1
+        # When one worker is killed
+        workers[1].kill()
+        # Then the instance stops with an error that says so, takes its other workers with it, and cleans up
+        assert proc.wait(timeout=15) == 1
+        assert b"exited with status -9: stopping the instance" in proc.stderr.read()  # type: ignore[union-attr]
+        assert alive(workers) == []
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        proc.kill()
+    # Given another instance: when it is asked to stop, it stops cleanly, every worker too, and cleans up
+    proc, _url = start_monolith(tmp_path, 2)
+    workers = psutil.Process(proc.pid).children()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert alive(workers) == []
+    assert list(tmp_path.iterdir()) == []
