@@ -8,6 +8,7 @@ import re
 import select
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from farm.plan import expand
 from farm.spec import parse_sweep
 from farm.store.repository import Store
-from tests.conftest import FARM, ROOT, farm, stray_processes
+from tests.conftest import FARM, ROOT, stray_processes
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +81,41 @@ def run_in_a_terminal(args: list[str], cwd: Path, timeout: float = 120) -> tuple
             proc.kill()
 
 
-def test_piped_a_line_per_cell_with_every_varying_parameter_and_each_failure(workdir: Path) -> None:
+@dataclass(frozen=True)
+class Runs:
+    """The same sweep run twice at once, each in its own folder: piped, and in a pseudo-terminal."""
+
+    piped_folder: Path
+    piped: subprocess.CompletedProcess[str]
+    terminal_folder: Path
+    terminal_code: int
+    screen: str
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """Both runs side by side (they wait on the stack, not on the CPU): the piped one in the background."""
+    piped_folder, terminal_folder = tmp_path_factory.mktemp("piped"), tmp_path_factory.mktemp("terminal")
+    env = {k: v for k, v in os.environ.items() if k != "FARM_DATABASE_URL"}
+    sweep = a_sweep_with_a_failing_group(piped_folder)
+    piped = subprocess.Popen([*FARM, "run", str(sweep)], cwd=piped_folder, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        code, screen = run_in_a_terminal([*FARM, "run", str(a_sweep_with_a_failing_group(terminal_folder))],
+                                         cwd=terminal_folder)
+        out, err = piped.communicate(timeout=180)
+    finally:
+        if piped.poll() is None:
+            piped.kill()
+            piped.wait()
+    return Runs(piped_folder, subprocess.CompletedProcess(piped.args, piped.returncode, out, err),
+                terminal_folder, code, screen)
+
+
+def test_piped_a_line_per_cell_with_every_varying_parameter_and_each_failure(runs: Runs) -> None:
     # Given a sweep whose group `fail=1` cannot start and whose group `fail=0` runs
-    sweep = a_sweep_with_a_failing_group(workdir)
     # When it runs with its output piped
-    result = farm("run", str(sweep), cwd=workdir, timeout=180)
+    workdir, result = runs.piped_folder, runs.piped
     # Then it exits 1, and each ended cell has its line, named by every parameter that varies
     assert result.returncode == 1, result.stderr + result.stdout
     # And before anything runs it says which stack folder and which locustfile run
@@ -107,11 +138,9 @@ def test_piped_a_line_per_cell_with_every_varying_parameter_and_each_failure(wor
     assert stray_processes(str(workdir)) == []
 
 
-def test_in_a_terminal_a_live_bar_with_failures_printed_above_it(workdir: Path) -> None:
-    # Given the same sweep
-    sweep = a_sweep_with_a_failing_group(workdir)
-    # When it runs in a terminal
-    code, screen = run_in_a_terminal([*FARM, "run", str(sweep)], cwd=workdir)
+def test_in_a_terminal_a_live_bar_with_failures_printed_above_it(runs: Runs) -> None:
+    # Given the same sweep; When it runs in a terminal
+    workdir, code, screen = runs.terminal_folder, runs.terminal_code, runs.screen
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
     # Then it exits 1 having drawn a bar with done/total, elapsed time and ETA, not a line per cell
     assert code == 1, plain

@@ -39,7 +39,7 @@ def started_at(db: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT id, started_at FROM cells").fetchall())
 
 
-def test_a_tiny_sweep_runs_end_to_end_and_a_rerun_runs_no_new_cell(workdir: Path) -> None:
+def test_a_tiny_sweep_runs_end_to_end_a_rerun_runs_no_new_cell_and_another_spec_is_refused(workdir: Path) -> None:
     sweep = write(workdir)
     # When the sweep runs
     first = farm("run", str(sweep), cwd=workdir)
@@ -72,14 +72,13 @@ def test_a_tiny_sweep_runs_end_to_end_and_a_rerun_runs_no_new_cell(workdir: Path
     assert "resuming: 0 to run" in second.stdout
     assert started_at(workdir / "farm.db") == before
     assert stray_processes(str(workdir)) == []
-
-
-def test_the_same_name_with_another_spec_is_refused(workdir: Path) -> None:
-    assert farm("run", str(write(workdir, TINY.replace("users: [2, 4]", "users: [2]"))), cwd=workdir).returncode == 0
+    # When a sweep of the same name but another spec runs into that database
     changed = farm("run", str(write(workdir, TINY.replace("users: [2, 4]", "users: [3]"))), cwd=workdir)
+    # Then it is refused with one line, exit 2, and nothing runs
     assert changed.returncode == 2
     assert "already exists with a different spec" in changed.stderr
     assert "Traceback" not in changed.stderr
+    assert started_at(workdir / "farm.db") == before
 
 
 @pytest.mark.parametrize(("old", "new", "needle"), [
@@ -105,7 +104,7 @@ def wait_for(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_ctrl_c_mid_sweep_leaves_no_process_and_a_rerun_resumes(workdir: Path) -> None:
-    sweep = write(workdir, TINY.replace("duration: 2s", "duration: 6s"))
+    sweep = write(workdir, TINY.replace("duration: 2s", "duration: 3s"))
     proc = subprocess.Popen([*FARM, "run", str(sweep)], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
