@@ -124,10 +124,13 @@ def ansible_env(root: Path) -> dict[str, str]:
 
 def run_playbook(root: Path, inventory: Path, playbook: str = "site.yml", *extra: str,
                  timeout: float = 600) -> PlaybookRun:
-    """``ansible-playbook -i INVENTORY PLAYBOOK`` from ansible/, as the README says."""
-    done = subprocess.run([program("ansible-playbook"), "-i", str(inventory), playbook, *extra], cwd=ANSIBLE_DIR,
-                          env=ansible_env(root), capture_output=True, text=True, timeout=timeout)
-    output = done.stdout + done.stderr
+    """``ansible-playbook -i INVENTORY PLAYBOOK`` from ansible/, as the README says (output in root/ansible-N.log)."""
+    log = root / f"ansible-{len(list(root.glob('ansible-*.log'))) + 1}.log"
+    with log.open("w") as handle:
+        done = subprocess.run([program("ansible-playbook"), "-i", str(inventory), playbook, *extra],
+                              cwd=ANSIBLE_DIR, env=ansible_env(root), stdout=handle, stderr=subprocess.STDOUT,
+                              timeout=timeout)
+    output = log.read_text()
     return PlaybookRun(done.returncode, output, parse_recap(output))
 
 
