@@ -134,6 +134,12 @@ def run_playbook(root: Path, inventory: Path, playbook: str = "site.yml", *extra
     return PlaybookRun(done.returncode, output, parse_recap(output))
 
 
+def close_ssh_masters(root: Path) -> None:
+    """End the SSH connections Ansible keeps open (ControlPersist) to the lab's hosts."""
+    for socket in (root / ".ansible" / "cp").glob("*"):
+        subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "lab"], capture_output=True, timeout=30)
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """The KEY=value lines of an env file the roles wrote (values shell-quoted)."""
     env = {}

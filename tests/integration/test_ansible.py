@@ -32,8 +32,9 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 import pytest
@@ -43,7 +44,9 @@ from farm.stacks.probe import free_port
 from tests.conftest import stray_processes
 from tests.integration.ansible_lab import (
     ANSIBLE_DIR,
+    SUBNET,
     ansible_env,
+    close_ssh_masters,
     generator_namespaces,
     guest_address,
     program,
@@ -51,10 +54,12 @@ from tests.integration.ansible_lab import (
     run_playbook,
 )
 from tests.integration.conftest import require
-from tests.integration.sshd import sshd
-from tests.integration.sut import SutHostFixture, base_image_cache, base_image_tarball, require_sut_host
+from tests.integration.lab import Host
+from tests.integration.sshd import Sshd, sshd
+from tests.integration.sut import SutHost, SutHostFixture, base_image_cache, base_image_tarball, require_sut_host
 
 pytestmark = [pytest.mark.integration]
+T = TypeVar("T")
 __all__ = ["base_image_tarball"]
 
 SWEEP = """
@@ -129,7 +134,8 @@ def http_status(url: str, auth: str | None = None) -> int:
         return exc.code
 
 
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+    """The predicate's first truthy value, polled every 0.5 s; fails after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -152,48 +158,49 @@ def worker_pids(name: str) -> list[int]:
     return found
 
 
-def write_inventory(root: Path, *, controller: object, generators: list[tuple[object, object, str]],
-                    sut: object, secrets_: dict[str, str], ports: dict[str, int]) -> Path:
+def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host, Sshd, str]], sut: SutHost,
+                    secrets_: dict[str, str], ports: dict[str, int]) -> Path:
     """The lab's inventory (YAML): every host over SSH with its key and one strict known_hosts."""
     known_hosts = root / "known_hosts"
-    ssh_args = f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
-    lab_addresses = [g[0].address for g in generators]  # type: ignore[attr-defined]
-    ctl = controller  # an Sshd on loopback
-    ctl.write_known_hosts(known_hosts)  # type: ignore[attr-defined]
-    known_hosts.write_text(known_hosts.read_text() + sut.known_hosts.read_text())  # type: ignore[attr-defined]
-    sshd_root = Path((sut.root / "sshd-root").read_text())  # type: ignore[attr-defined]
-    hosts: dict[str, dict[str, object]] = {
+    controller.write_known_hosts(known_hosts)
+    known_hosts.write_text(known_hosts.read_text() + sut.known_hosts.read_text())
+    lab_addresses = [host.address for host, _server, _sut_address in generators]
+    sshd_root = Path((sut.root / "sshd-root").read_text())  # the SUT host's sshd: its host key, authorized_keys
+
+    def over_ssh(address: str, server: Sshd | SutHost) -> dict[str, object]:
+        port, user = (server.port, server.user) if isinstance(server, Sshd) else (server.ssh_port, server.ssh_user)
+        return {"ansible_host": address, "ansible_port": port, "ansible_user": user,
+                "ansible_ssh_private_key_file": str(server.client_key)}
+
+    hosts: dict[str, dict[str, dict[str, object]]] = {
         "controller": {"ctl": {
-            "ansible_host": "127.0.0.1", "ansible_port": ctl.port,  # type: ignore[attr-defined]
-            "ansible_user": ctl.user, "ansible_ssh_private_key_file": str(ctl.client_key),  # type: ignore[attr-defined]
-            "farm_lab_address": lab_addresses[0], "farm_listen_addresses": lab_addresses,
-            "farm_postgres_clients": ["10.216.0.0/16"], "farm_image_cache_dir": str(base_image_cache())}},
+            **over_ssh("127.0.0.1", controller), "farm_lab_address": lab_addresses[0],
+            "farm_listen_addresses": lab_addresses, "farm_postgres_clients": [f"{SUBNET}.0.0/16"],
+            "farm_image_cache_dir": str(base_image_cache())}},
         "sut_hosts": {"sutA": {
-            "ansible_host": sut.address, "ansible_port": sut.ssh_port,  # type: ignore[attr-defined]
-            "ansible_user": sut.ssh_user, "ansible_ssh_private_key_file": str(sut.client_key),  # type: ignore[attr-defined]
-            "farm_sut_user": sut.ssh_user, "farm_sut_workdir": str(sut.root / "work"),  # type: ignore[attr-defined]
-            "farm_sut_docker_host": sut.docker_host,  # type: ignore[attr-defined]
+            **over_ssh(sut.address, sut), "farm_sut_user": sut.ssh_user, "farm_sut_workdir": str(sut.root / "work"),
+            "farm_sut_docker_host": sut.docker_host,
             "farm_sut_host_key_file": str(sshd_root / "ssh_host_ed25519_key.pub"),
             "farm_sut_authorized_keys_file": str(sshd_root / "authorized_keys")}},
         "generators": {},
     }
     for host, server, sut_address in generators:
-        server.write_known_hosts(known_hosts)  # type: ignore[attr-defined]
-        hosts["generators"][host.name] = {  # type: ignore[attr-defined,index]
-            "ansible_host": guest_address(host), "ansible_port": server.port,  # type: ignore[arg-type,attr-defined]
-            "ansible_user": server.user, "ansible_ssh_private_key_file": str(server.client_key),  # type: ignore[attr-defined]
-            "farm_controller_address": host.address,  # type: ignore[attr-defined]
-            "farm_sut_addresses": {"sutA": sut_address}}
+        server.write_known_hosts(known_hosts)
+        hosts["generators"][host.name] = {**over_ssh(guest_address(host), server),
+                                          "farm_controller_address": host.address,
+                                          "farm_sut_addresses": {"sutA": sut_address}}
     inventory = {"all": {
         "hosts": {"localhost": {"ansible_connection": "local",
                                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"}},
-        "vars": {"ansible_ssh_common_args": ssh_args, "farm_apt_update_cache": False,
+        "vars": {"ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
+                                            "-o IdentitiesOnly=yes",
+                 "farm_apt_update_cache": False,
                  "farm_root": str(root / "hosts" / "{{ inventory_hostname }}"), "farm_venv": str(root / "venv"),
+                 # the venvs' Python is the one that builds the wheelhouse (python_full_version markers must agree)
+                 "farm_python": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
                  "farm_wheelhouse_archive": str(root / "build" / "wheelhouse.tar.gz"),
                  "farm_ssh_key_local": str(root / "build" / "farm_id_ed25519"),
                  "farm_pip_wheel_args": ["--no-build-isolation"],
-                 # the venvs' Python is the one that builds the wheelhouse (python_full_version markers must agree)
-                 "farm_python": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
                  "farm_redis_port": ports["redis"], "farm_postgres_port": ports["postgres"],
                  "farm_flower_port": ports["flower"], **secrets_},
         "children": {group: {"hosts": members} for group, members in hosts.items()}}}
@@ -220,6 +227,7 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
             server = stack.enter_context(sshd(listen_address=guest_address(host),
                                               wrap=["ip", "netns", "exec", str(host.netns)]))
             generators.append((host, server, sut.connect(str(host.netns))))
+        stack.callback(close_ssh_masters, root)
         stack.callback(stop_services, root)
         inventory = write_inventory(root, controller=controller, generators=generators, sut=sut,
                                     secrets_=secrets_, ports=ports)
@@ -285,7 +293,7 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
                                    text=True, timeout=120)
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
 
-        def finished() -> list[dict] | None:
+        def finished() -> list[dict[str, Any]] | None:
             done = subprocess.run([farm, "results", "ansible-lab", "-f", "json"], cwd=ctl_root, env=env,
                                   capture_output=True, text=True, timeout=60)
             cells = json.loads(done.stdout) if done.returncode == 0 else []
@@ -304,4 +312,7 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         logs = " ".join(p.read_text() for p in root.glob("hosts/*/log/*.log"))
         assert not any(password in logs for password in secrets_.values())
     # And once the lab is taken down, nothing of it keeps running
+    deadline = time.monotonic() + 30
+    while stray_processes(str(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert stray_processes(str(root)) == []
