@@ -83,6 +83,8 @@ def print_results(store: Any, name: str) -> None:
     for v in analysis.verdicts:
         out.print(styled(f"microservices vs monolith p95, cache {v.cache}, {v.instances} instance(s): ",
                          (v.describe(), "bold")))
+    for line in flag_summary(records):
+        out.print(line)
     if provenance.slo and analysis.recommendation:
         out.print("cheapest configuration meeting the SLO: " + "; ".join(analysis.recommendation))
 
@@ -98,6 +100,19 @@ def flags(record: dict[str, Any]) -> str:
     if record.get("host_saturated"):
         found.append("host saturated")
     return "".join(f" ({text})" for text in found)
+
+
+def flag_summary(records: list[dict[str, Any]]) -> list[str]:
+    """One line per kind of flagged cell that is kept in the answer: a rate not achieved, a saturated host."""
+    lines = []
+    short = sum(1 for r in records if r.get("rate_saturated"))
+    if short:
+        lines.append(f"{short} cell(s) achieved less than 95% of the rate offered: saturated, kept as results "
+                     "(such a point never counts as the faster one)")
+    hot = sum(1 for r in records if r.get("host_saturated"))
+    if hot:
+        lines.append(f"{hot} cell(s) ran on a saturated host (≥ 90% CPU of the stack's set or of the host)")
+    return lines
 
 
 def report(

@@ -135,10 +135,20 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         for _, r in analysis.sut_cost.iterrows():
             lines.append(f"| {_md(r['architecture'])} | {_md(r['cache'])} | {r['instances']} | {r['users']} | "
                          f"{_fmt(r['cpu_ms_per_request'], 2)} | {_fmt(r['sut_cpu_pct'])} |")
+    flagged = [f"{n} {text}" for text, n in _flag_counts(analysis.cells).items() if n]
+    if flagged:
+        lines += ["", "Flagged (kept in the answer): " + ", ".join(flagged)]
     if not analysis.excluded.empty:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]
     return "\n".join(lines) + "\n"
+
+
+def _flag_counts(cells: pd.DataFrame) -> dict[str, int]:
+    """How many cells fell short of their offered rate, and ran on a saturated host."""
+    return {text: int(cells[flag].astype("boolean").fillna(False).sum()) if flag in cells.columns else 0
+            for flag, text in (("rate_saturated", "short of the offered rate"),
+                               ("host_saturated", "on a saturated host"))}
 
 
 def _point_flags(row: Any) -> str:
