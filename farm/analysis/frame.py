@@ -14,7 +14,7 @@ from farm.load.stats import TOTAL
 RESULT_COLUMNS = ("requests", "failures", "rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 # Percentiles of successful requests alone; RESULT_COLUMNS' include failed requests, and the analysis compares
 # those (a timeout counts as slow); a point with too many errors never wins instead (see farm.analysis.verdict).
-OK_COLUMNS = ("p50_ok_ms", "p95_ok_ms", "p99_ok_ms")
+OK_COLUMNS = ("p50_ok_ms", "p90_ok_ms", "p95_ok_ms", "p99_ok_ms")
 
 
 def total_of(cell: Any) -> Any:

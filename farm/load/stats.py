@@ -53,6 +53,7 @@ class EndpointStats:
     # Successful requests alone (the aggregate only; None where not measured, e.g. imported runs).
     histogram_ok: dict[int, int] | None = field(default=None, repr=False)
     p50_ok_ms: float | None = None
+    p90_ok_ms: float | None = None
     p95_ok_ms: float | None = None
     p99_ok_ms: float | None = None
 
@@ -111,7 +112,8 @@ def with_successful(stats: EndpointStats, histogram: Mapping[Any, Any]) -> Endpo
         ok = {int(float(k)): int(v) for k, v in histogram.items()}
     except (TypeError, ValueError) as exc:
         raise LoadError(f"Locust statistics are malformed: successful requests' histogram: {exc!r}") from exc
-    return replace(stats, histogram_ok=ok, p50_ok_ms=percentile(ok, 0.50), p95_ok_ms=percentile(ok, 0.95),
+    return replace(stats, histogram_ok=ok, p50_ok_ms=percentile(ok, 0.50), p90_ok_ms=percentile(ok, 0.90),
+                   p95_ok_ms=percentile(ok, 0.95),
                    p99_ok_ms=percentile(ok, 0.99))
 
 

@@ -131,6 +131,7 @@ class MeasurementRow(Base):
     max_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     histogram: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     p50_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # successful requests alone
+    p90_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     p95_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     p99_ok_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     histogram_ok: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -422,7 +422,7 @@ def _measurements(cell_id: str, endpoints: tuple[EndpointStats, ...]) -> list[Me
     return [MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests, failures=e.failures,
                            rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms, p90_ms=e.p90_ms, p95_ms=e.p95_ms,
                            p99_ms=e.p99_ms, max_ms=e.max_ms, histogram={str(k): v for k, v in e.histogram.items()},
-                           p50_ok_ms=e.p50_ok_ms, p95_ok_ms=e.p95_ok_ms, p99_ok_ms=e.p99_ok_ms,
+                           p50_ok_ms=e.p50_ok_ms, p90_ok_ms=e.p90_ok_ms, p95_ok_ms=e.p95_ok_ms, p99_ok_ms=e.p99_ok_ms,
                            histogram_ok=None if e.histogram_ok is None else
                            {str(k): v for k, v in e.histogram_ok.items()})
             for e in endpoints]

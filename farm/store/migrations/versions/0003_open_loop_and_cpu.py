@@ -17,7 +17,7 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
-_MEASUREMENTS = ('p50_ok_ms', 'p95_ok_ms', 'p99_ok_ms')
+_MEASUREMENTS = ('p50_ok_ms', 'p90_ok_ms', 'p95_ok_ms', 'p99_ok_ms')
 _CELL_FLOATS = ('offered_rps', 'achieved_rps')
 _CELL_FLAGS = ('rate_saturated', 'host_saturated')
 _CELL_JSON = ('cpu_sets', 'host_cpu')
