@@ -39,6 +39,7 @@ log = logging.getLogger("loadfarm.compose")
 STATE_FILE = "compose-state.json"
 PROJECT_LABEL = "com.docker.compose.project"
 BUILD_TIMEOUT_S = 900.0
+PROBE_TIMEOUT_S = 5.0  # one health GET during `ready`
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                             lstrip_blocks=True, autoescape=False)
 _SKIP = ("__pycache__", ".pyc", ".git")
@@ -250,12 +251,16 @@ class ComposeDriver:
         waiting = list(deployment.endpoints)
         delay = 0.05
         while waiting:
-            waiting = [e for e in waiting if not http_ok(e.url + deployment.manifest.health)]
+            # a health URL may be a real page (WordPress's `/`): a cold one on a busy host takes seconds, so a
+            # probe waits up to PROBE_TIMEOUT_S, never past the deadline
+            probe = min(PROBE_TIMEOUT_S, max(0.5, deadline - time.monotonic()))
+            waiting = [e for e in waiting if not http_ok(e.url + deployment.manifest.health, probe)]
             if not waiting:
                 return
             if time.monotonic() > deadline:
                 names = ", ".join(f"{e.service}#{e.replica} ({e.url})" for e in waiting)
-                raise ReadinessError(f"not reachable from this generator before the deadline: {names}",
+                raise ReadinessError(f"not reachable from this generator before the deadline, or slower than "
+                                     f"{PROBE_TIMEOUT_S:.0f} s to answer: {names}",
                                      hint=f"is the SUT host {self.host.name} reachable on its published ports?")
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
