@@ -220,6 +220,34 @@ def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
     ctx.store.record_failure([cell.id], "load", "saturated", message, status="skipped")
 
 
+def _offered(cell: CellRow) -> float | None:
+    """The requests/s a cell offers (open-loop load), or None for a users cell."""
+    return float(cell.params["rate"]) if "rate" in cell.params else None
+
+
+def _load_request(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cell: CellRow,
+                  sets: CpuSets | None) -> LoadRequest:
+    """The Locust run of a cell: its users, or those its rate needs, paced; on the generator's CPUs if pinned."""
+    spec = loaded.spec
+    offered = _offered(cell)
+    users, pacing = open_loop(offered, spec.load) if offered is not None else (cell.users, 0.0)
+    return LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=users,
+                       spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration, warmup_s=spec.load.warmup,
+                       artefacts=ctx.artefacts / spec.name / cell.id, processes=spec.load.processes,
+                       until_stable=spec.load.warmup_until_stable, pacing_s=pacing,
+                       cpus=tuple(sorted(sets.generator)) if sets is not None and sets.pinned else None)
+
+
+def _conditions(result: LoadResult, offered: float | None, sets: CpuSets | None,
+                cpu: dict[str, Any] | None) -> dict[str, Any]:
+    """What a cell records beside its measurements: the rate offered and whether it was achieved, the CPU sets
+    and the host's CPU use over the window."""
+    return {"offered_rps": offered,
+            "rate_saturated": None if offered is None else result.total.rps < RATE_SHORTFALL * offered,
+            "cpu_sets": sets.as_json() if sets is not None else None, "host_cpu": cpu,
+            "host_saturated": saturated(cpu)}
+
+
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
                   cell: CellRow, sets: CpuSets | None = None) -> LoadResult:
     """Reset, warm up, measure, collect and store one cell; raises _CellFailed with the stage that failed."""
@@ -262,17 +290,9 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         if sets is not None and sets.pinned:  # a process the stack started since (a respawned worker) too
             pin(stack_processes(_stack_pids(deployment)), sets.stack, available_cpus())
         ctx.store.stage(cell.id, "reset")
-        spec = loaded.spec
-        offered = float(cell.params["rate"]) if "rate" in cell.params else None
-        users, pacing = open_loop(offered, spec.load) if offered is not None else (cell.users, 0.0)
-        request = LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=users,
-                              spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration,
-                              warmup_s=spec.load.warmup, artefacts=ctx.artefacts / spec.name / cell.id,
-                              processes=spec.load.processes, until_stable=spec.load.warmup_until_stable,
-                              pacing_s=pacing,
-                              cpus=tuple(sorted(sets.generator)) if sets is not None and sets.pinned else None)
+        request = _load_request(ctx, loaded, deployment, cell, sets)
         stage = "load"
-        settling.earliest = time.monotonic() + users / spec.load.spawn_rate  # never before the ramp's end
+        settling.earliest = time.monotonic() + request.users / request.spawn_rate  # never before the ramp's end
         result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end, settled)
         stage = "metrics"
         metrics = after[0] if after else ctx.driver.metrics(deployment)
@@ -284,11 +304,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         stage = "store"
         if host_cpu is not None and not usage:  # the window did not close before Locust stopped
             usage.append(host_cpu.stop())
-        cpu = usage[0] if usage else None
-        ctx.store.record_result(cell.id, result, metrics, agreement, offered_rps=offered,
-                                rate_saturated=None if offered is None else result.total.rps < RATE_SHORTFALL * offered,
-                                cpu_sets=sets.as_json() if sets is not None else None, host_cpu=cpu,
-                                host_saturated=saturated(cpu))
+        ctx.store.record_result(cell.id, result, metrics, agreement,
+                                **_conditions(result, _offered(cell), sets, usage[0] if usage else None))
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc
