@@ -92,11 +92,11 @@ def write_figures(analysis: Analysis, folder: Path) -> list[Path]:
     if analysis.surface.empty:
         return written
     makers: dict[str, Callable[[], Figure | None]] = {
-        "curves": lambda: figures.latency_curves(analysis.surface, analysis.metric),
-              "heatmaps": lambda: figures.heatmaps(analysis.surface, analysis.metric)}
+        "curves": lambda: figures.latency_curves(analysis.surface, analysis.metric, analysis.unit),
+        "heatmaps": lambda: figures.heatmaps(analysis.surface, analysis.metric, analysis.unit)}
     if not analysis.difference.empty:
         makers["difference"] = lambda: figures.difference_map(analysis.difference, analysis.crossovers,
-                                                              analysis.metric)
+                                                              analysis.metric, analysis.unit)
     if figures.hit_ratio_by_instances(analysis.surface) is not None:
         makers["hit_ratio"] = lambda: figures.hit_ratio_by_instances(analysis.surface)
     for name, make in makers.items():

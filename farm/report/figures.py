@@ -83,7 +83,7 @@ def latency_curves(surface: pd.DataFrame, metric: str = "p95_ms", unit: str = "u
 
 
 @_literal_text
-def heatmaps(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
+def heatmaps(surface: pd.DataFrame, metric: str = "p95_ms", unit: str = "users") -> Figure:
     """The metric over users × cache, one heatmap per (architecture, instances), on one colour scale."""
     panels = sorted({(str(a), int(n)) for a, n in zip(surface["architecture"], surface["instances"], strict=True)})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.8), squeeze=False,
@@ -100,14 +100,15 @@ def heatmaps(surface: pd.DataFrame, metric: str = "p95_ms") -> Figure:
             if not np.isnan(value):
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if value > (vmin + vmax) / 2 else "black")
-        ax.set(title=f"{arch} · {n} inst.", xlabel="users", ylabel="cache")
+        ax.set(title=f"{arch} · {n} inst.", xlabel=unit, ylabel="cache")
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label=_label(metric), shrink=0.85)
     return fig
 
 
 @_literal_text
-def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str = "p95_ms") -> Figure:
+def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str = "p95_ms",
+                   unit: str = "users") -> Figure:
     """Microservices − monolith over users × cache (blue: microservices faster) with the crossover marked."""
     instances = sorted(diff["instances"].unique())
     fig, axes = plt.subplots(1, len(instances), figsize=(5.4 * len(instances), 2.9), squeeze=False,
@@ -129,7 +130,7 @@ def difference_map(diff: pd.DataFrame, crossovers: list[Crossover], metric: str 
             hi = float(np.interp(c.high, users, range(len(users)))) if c.high is not None else len(users) - 0.5
             ax.plot([lo, hi], [row, row], color="black", lw=1.5)
             ax.plot([x], [row], marker="|", ms=16, mew=2.5, color="black")
-        ax.set(title=f"{n} inst.: microservices − monolith", xlabel="users", ylabel="cache")
+        ax.set(title=f"{n} inst.: microservices − monolith", xlabel=unit, ylabel="cache")
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label=f"Δ {_label(metric)}", shrink=0.85)
     return fig

@@ -49,9 +49,9 @@ def figures_svg(analysis: Analysis) -> dict[str, Markup]:
         return out
     if not analysis.difference.empty:
         out["difference"] = Markup(figures.svg(figures.difference_map(analysis.difference, analysis.crossovers,
-                                                                       metric)))
+                                                                       metric, analysis.unit)))
     out["curves"] = Markup(figures.svg(figures.latency_curves(surface, metric, analysis.unit)))
-    out["heatmaps"] = Markup(figures.svg(figures.heatmaps(surface, metric)))
+    out["heatmaps"] = Markup(figures.svg(figures.heatmaps(surface, metric, analysis.unit)))
     hit = figures.hit_ratio_by_instances(surface)
     if hit is not None:
         out["hit_ratio"] = Markup(figures.svg(hit))
