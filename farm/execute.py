@@ -260,17 +260,17 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     def measure_start() -> None:
         nonlocal stage
         stage = "metrics"
+        before.append(ctx.driver.metrics(deployment))  # first: the stack's counters must match Locust's window
         if host_cpu is not None:
             host_cpu.start()
-        before.append(ctx.driver.metrics(deployment))
         stage = "load"
 
     def measure_end() -> None:
         nonlocal stage
         stage = "metrics"
+        after.append(ctx.driver.metrics(deployment))
         if host_cpu is not None:
             usage.append(host_cpu.stop())
-        after.append(ctx.driver.metrics(deployment))
         stage = "load"
 
     settling = Settling(earliest=0.0)
