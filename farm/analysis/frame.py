@@ -56,6 +56,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "host_cpu_pct": (cell.host_cpu or {}).get("host"),
         "stack_set_cpu_pct": (cell.host_cpu or {}).get("stack"),
         "generator_set_cpu_pct": (cell.host_cpu or {}).get("generator"),
+        "stack_cpu_pct": (cell.host_cpu or {}).get("stack_cpu_pct"),  # the stack's processes, % of one core
         "host_saturated": cell.host_saturated,
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
