@@ -298,8 +298,10 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         metrics = after[0] if after else ctx.driver.metrics(deployment)
         agreement = None
         if before:
-            agreement = compare_requests(result.total.requests, before[0].raw, metrics.raw,
-                                         deployment.entry.service)
+            total = result.total
+            in_flight = total.rps * (total.mean_ms or 0.0) / 1000.0  # Little's law, per window edge
+            agreement = compare_requests(total.requests, before[0].raw, metrics.raw, deployment.entry.service,
+                                         in_flight=in_flight)
             metrics = metrics.minus(before[0])
         stage = "store"
         if host_cpu is not None and not usage:  # the window did not close before Locust stopped

@@ -11,10 +11,19 @@ behind a balancer that reports nothing, like the shop's nginx — the instance s
 the window. That rule assumes each client request reaches one front instance once and no backend more often
 than the front (true of the shop: a product page calls catalog and pricing once each); which services were
 compared is stored with the counts, so a reader can check it.
+
+Window edges. The client counts a request by its start time; the server's count is read at the window's two
+edges. A request in flight at an edge can fall on different sides for the two (started just before the opening
+reading but received after it, or received before the closing reading but started after the window closed), so
+a difference up to the number of requests in flight at the two edges is no evidence of anything. By Little's law
+that number is throughput × mean response time per edge; the allowance is 1% of the client's count plus twice that
+(rounded up). In a long window it is negligible; in a 3 s window of slow responses it is what keeps the check
+from crying wolf.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +40,7 @@ class RequestAgreement:
     services: tuple[str, ...]
     by_service: dict[str, int]
     tolerance: float = TOLERANCE
+    in_flight: float = 0.0  # requests in flight at one window edge (throughput × mean response time)
 
     @property
     def difference(self) -> float:
@@ -38,15 +48,20 @@ class RequestAgreement:
         return (self.server - self.client) / self.client if self.client else float(self.server > 0)
 
     @property
+    def allowance(self) -> int:
+        """The largest difference (in requests) that is no mismatch: 1% of the client's count plus the edges."""
+        return math.floor(self.tolerance * self.client) + math.ceil(2 * self.in_flight)
+
+    @property
     def mismatch(self) -> bool:
-        """Whether the counts differ by more than the tolerance."""
-        return abs(self.difference) > self.tolerance
+        """Whether the counts differ by more than the allowance."""
+        return abs(self.server - self.client) > self.allowance
 
     def as_json(self) -> dict[str, Any]:
         """The stored form (a JSON object)."""
         return {"client": self.client, "server": self.server, "services": list(self.services),
                 "by_service": dict(self.by_service), "difference": self.difference, "tolerance": self.tolerance,
-                "mismatch": self.mismatch}
+                "in_flight": round(self.in_flight, 2), "allowance": self.allowance, "mismatch": self.mismatch}
 
 
 def window_counts(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]) -> dict[str, int] | None:
@@ -70,15 +85,19 @@ def window_counts(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[s
 
 
 def compare_requests(client: int, before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]],
-                     entry_service: str, tolerance: float = TOLERANCE) -> RequestAgreement | None:
-    """Compare the client's count with the front services' count over the window; None if the stack counts none."""
+                     entry_service: str, tolerance: float = TOLERANCE,
+                     in_flight: float = 0.0) -> RequestAgreement | None:
+    """Compare the client's count with the front services' count over the window; None if the stack counts none.
+
+    ``in_flight``: requests in flight at one window edge (throughput × mean response time, Little's law).
+    """
     counts = window_counts(before, after)
     if counts is None:
         return None
     # Ties go to the first name in sorted order, so the choice is the same on every reading.
     front = (entry_service,) if entry_service in counts else (max(sorted(counts), key=lambda s: counts[s]),)
     return RequestAgreement(client=client, server=sum(counts[s] for s in front), services=front,
-                            by_service=counts, tolerance=tolerance)
+                            by_service=counts, tolerance=tolerance, in_flight=max(in_flight, 0.0))
 
 
 def _count(value: Any) -> int | None:

@@ -66,7 +66,7 @@ def test_the_shop_counts_what_locust_sent_at_the_services_facing_the_balancer(wo
     assert cells["microservices"]["server_requests_services"] == "gateway"
     # ... and it agrees with Locust's within 1%: no mismatch
     for cell in cells.values():
-        assert cell["status"] == "done" and cell["requests"] > 100, cell
+        assert cell["status"] == "done" and cell["requests"] > 50, cell
         assert cell["server_requests"] == pytest.approx(cell["requests"], rel=0.01), cell
         assert cell["request_mismatch"] is False, cell
     # And behind the gateway, a request is counted again by every service it touches, which is why only the

@@ -56,3 +56,17 @@ def test_a_difference_over_one_percent_is_a_mismatch_either_way() -> None:
     assert exact is not None and not exact.mismatch
     assert fewer is not None and fewer.mismatch and fewer.difference < 0
     assert more is not None and more.mismatch and more.difference > 0
+
+
+def test_requests_in_flight_at_the_window_edges_are_allowed_for_and_no_more() -> None:
+    # Given a short window of slow responses: 73 counted by the client, ~2.5 in flight at each edge
+    # (25 req/s × 100 ms), and the server saw 69 (4 fewer: within the edges) or 64 (9 fewer: beyond them)
+    within = compare_requests(73, docs(app=[0]), docs(app=[69]), "app", in_flight=2.5)
+    beyond = compare_requests(73, docs(app=[0]), docs(app=[64]), "app", in_flight=2.5)
+    # Then the allowance is 1% of 73 (0) plus both edges rounded up (5): 4 fewer agrees, 9 fewer is a mismatch
+    assert within is not None and within.allowance == 5 and not within.mismatch
+    assert beyond is not None and beyond.mismatch
+    assert within.as_json()["in_flight"] == 2.5 and within.as_json()["allowance"] == 5
+    # And with nothing in flight the same 4 requests (5.5%) are a mismatch
+    strict = compare_requests(73, docs(app=[0]), docs(app=[69]), "app")
+    assert strict is not None and strict.mismatch
