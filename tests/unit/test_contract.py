@@ -115,3 +115,29 @@ def test_a_recorded_pid_now_naming_another_process_is_not_killed(tmp_path: Path)
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_health_probe_answered_by_something_that_is_not_http_is_simply_not_ok() -> None:
+    import socket
+    import threading
+
+    from farm.stacks.probe import http_ok
+
+    # Given a listener that answers every connection with a line that is no HTTP status line
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        # When the health probe asks it, then the answer is "not ok", not an exception
+        assert http_ok(f"http://127.0.0.1:{port}/healthz", timeout=2.0) is False
+    finally:
+        thread.join(5)
+        server.close()
