@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from farm.analysis.caches import CacheVerdict, cache_verdicts
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
@@ -35,6 +36,7 @@ class Analysis:
     verdicts: list[Verdict] = field(default_factory=list)
     host_verdicts: list[Verdict] = field(default_factory=list)
     max_error_ratio: float = 0.01
+    cache_verdicts: list[CacheVerdict] = field(default_factory=list)  # which cache wins, per instances and load
     unit: str = UNIT  # of the load levels (the ``users`` column of every frame): users, or req/s offered
 
 
@@ -84,4 +86,5 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
                     crossovers=crossovers(found), choices=choices, recommendation=phrase(choices, unit),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
-                    max_error_ratio=max_error_ratio, unit=unit)
+                    max_error_ratio=max_error_ratio, unit=unit,
+                    cache_verdicts=cache_verdicts(surface, draws, metric, max_error_ratio, unit))

@@ -83,6 +83,9 @@ def print_results(store: Any, name: str) -> None:
     for v in analysis.verdicts:
         out.print(styled(f"microservices vs monolith p95, cache {v.cache}, {v.instances} instance(s): ",
                          (v.describe(), "bold")))
+    for c in analysis.cache_verdicts:
+        out.print(styled(f"which cache gives the lowest {c.metric.removesuffix('_ms')}, {c.label()}: ",
+                         (c.describe(), "bold")))
     for line in flag_summary(records):
         out.print(line)
     if provenance.slo and analysis.recommendation:

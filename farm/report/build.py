@@ -63,6 +63,7 @@ def report_json(store: Store, name: str, *, metric: str = "p95_ms",
             "max_error_ratio": analysis.max_error_ratio,
             "comparisons": [v.as_json() for v in analysis.verdicts],
             "per_host": [v.as_json() for v in analysis.host_verdicts],
+            "cache_comparisons": [v.as_json() for v in analysis.cache_verdicts],
             "recommendation": analysis.recommendation,
             "flagged_cells": flagged_cells(analysis)}
 

@@ -99,10 +99,13 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     """The same answer as Markdown, for the terminal."""
     lines = [f"# {_md(provenance.name)}", "",
              f"stack `{provenance.stack}` · {len(analysis.cells)} cells · hosts: {', '.join(analysis.hosts) or '–'}",
-             "", f"## Where microservices overtake the monolith ({analysis.metric.removesuffix('_ms')})", "",
-             "| cache | instances | verdict |", "|---|---|---|"]
-    lines += [f"| {_md(v.cache)} | {v.instances} | {_md(v.describe())} |" for v in analysis.verdicts]
-    if not analysis.verdicts:
+             ""]
+    name = analysis.metric.removesuffix("_ms")
+    if analysis.verdicts or not analysis.cache_verdicts:
+        lines += [f"## Where microservices overtake the monolith ({name})", "",
+                  "| cache | instances | verdict |", "|---|---|---|"]
+        lines += [f"| {_md(v.cache)} | {v.instances} | {_md(v.describe())} |" for v in analysis.verdicts]
+    if not analysis.verdicts and not analysis.cache_verdicts:
         lines.append("| – | – | no comparable monolith/microservices pairs |")
     if analysis.verdicts:
         lines += ["", f"Per load, microservices − monolith at 95% (bootstrap over repetitions, {RESAMPLES} resamples; "
@@ -116,6 +119,12 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
                       f"{'–' if p.low is None else f'{_fmt(p.low)} – {_fmt(p.high)}'} | {p.classification} | "
                       f"{', '.join(p.over_error_slo) or '–'} | {', '.join(p.saturated) or '–'} |"
                       for p in v.points]
+    if analysis.cache_verdicts:
+        lines += ["", f"## Which cache gives the lowest {name}", "",
+                  "Per load, the cache with the lowest value *wins* when it is significantly lower than every other "
+                  "(95%, jointly over loads and rivals), else it is *tied* (≈) with those it cannot be told from.",
+                  "", "| instances | which cache wins |", "|---|---|"]
+        lines += [f"| {_md(c.label())} | {_md(c.describe())} |" for c in analysis.cache_verdicts]
     if analysis.host_verdicts:
         lines += ["", "### Per host", "", "| host | cache | instances | verdict |", "|---|---|---|---|"]
         lines += [f"| {_md(v.host)} | {_md(v.cache)} | {v.instances} | {_md(v.describe())} |"

@@ -104,3 +104,22 @@ def test_a_cache_over_the_error_slo_cannot_win() -> None:
 def test_a_sweep_with_one_cache_setting_has_no_cache_comparison() -> None:
     cells, hist = cells_of(wordpress, ["shared"], [1, 3], [10], reps=3)
     assert verdicts_of(cells, hist) == {}
+
+
+def test_the_report_of_a_stack_without_architectures_answers_which_cache_wins() -> None:
+    from farm.analysis.answer import analyse
+    from farm.report.html import Provenance, render_html, render_markdown
+
+    # Given WordPress-like cells with no architecture parameter at all
+    cells, hist = cells_of(wordpress, ["none", "local", "shared"], [1, 3], [10, 30], reps=3)
+    cells = cells.drop(columns=["architecture"])
+    # When the sweep is analysed and rendered
+    analysis = analyse(cells, hist)
+    provenance = Provenance("classic", "wordpress", "", {}, None, None, None)
+    markdown, html = render_markdown(analysis, provenance), render_html(analysis, provenance)
+    # Then there is no architecture verdict, and the answer is which cache wins per instance count
+    assert analysis.verdicts == [] and [c.instances for c in analysis.cache_verdicts] == [1, 3]
+    assert "## Which cache gives the lowest p95" in markdown
+    assert "| 3 instances | shared wins at 10–30 users |" in markdown
+    assert "monolith/microservices pairs" not in markdown and "monolith/microservices pairs" not in html
+    assert "Which cache gives the lowest" in html and "shared wins at 10–30 users" in html
