@@ -3,16 +3,22 @@
 Images come from Debian packages through the offline base image (the fixture imports it): nothing is pulled.
 3 instances with the shared Redis through the driver: the one-shot setup, `/` through the balancer and on each
 replica, each replica knowing its own index, the object cache's counters, what a reset empties, a comment every
-replica shows; 1 instance without a cache through `farm run`; nothing left on the host after either.
+replica shows; 1 instance without a cache through `farm run`, started in the background at once (the two
+deployments share the host under their own project names: less wall time); nothing left on the host after either.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +28,9 @@ from farm.remote.hosts import load_hosts
 from farm.stacks.compose import ComposeDriver, ssh_connector
 from farm.stacks.driver import Deployment
 from farm.stacks.manifest import Scalar, load_manifest
-from tests.conftest import ROOT
+from tests.conftest import FARM, ROOT, farm
 from tests.integration.sut import SutHost, base_image_tarball, sut_host
-from tests.integration.test_compose_sut import hosts_file, leftovers
+from tests.integration.test_compose_sut import hosts_file, leftovers, torn_down
 
 pytestmark = [pytest.mark.integration]
 __all__ = ["base_image_tarball"]
@@ -35,6 +41,54 @@ MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
 def sut(base_image_tarball: Path) -> Iterator[SutHost]:
     with sut_host(base_image_tarball) as host:
         yield host
+
+
+SWEEP = """
+name: wp-compose
+stack: {stack}
+matrix:
+  cache: [none]
+  instances: [1]
+  users: [2]
+  posts: [40]
+load: {{spawn_rate: 10, duration: 3s, warmup: 2s}}
+sut: {{hosts: [sutA], driver: compose}}
+"""
+
+
+@dataclass
+class SweepRun:
+    """A `farm run` going on in the background, in its own working folder."""
+
+    workdir: Path
+    process: subprocess.Popen[str]
+
+    def finish(self, timeout: float = 300) -> tuple[int, str]:
+        """Wait for it; its exit status and output."""
+        code = self.process.wait(timeout)
+        return code, (self.workdir / "run.log").read_text()
+
+
+def store(workdir: Path) -> dict[str, str]:
+    """The sweep's own store, in its folder."""
+    return {"FARM_DATABASE_URL": f"sqlite:///{workdir / 'farm.db'}"}
+
+
+@pytest.fixture(scope="module")
+def sweep_run(sut: SutHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SweepRun]:
+    """`farm run` of a one-cell sweep with the stack as compose on the SUT host, started at once."""
+    workdir = tmp_path_factory.mktemp("sweep")
+    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
+    env = {**os.environ, **store(workdir), "FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "farm-hosts.yaml"))}
+    with open(workdir / "run.log", "w") as log:
+        process = subprocess.Popen([*FARM, "run", "sweep.yaml"], cwd=workdir, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield SweepRun(workdir, process)
+    finally:
+        if process.poll() is None:  # the module ended without waiting for it (a test selected alone, a failure)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
 
 
 @contextmanager
@@ -68,6 +122,16 @@ def comment(base: str, post: int, text: str) -> int:
         return int(r.status)
 
 
+def project_leftovers(sut: SutHost, project: str) -> list[str]:
+    """Containers, volumes, networks and the uploaded folder of one compose project still on the host."""
+    label = f"label=com.docker.compose.project={project}"
+    found = [*sut.docker("ps", "-aq", "--filter", label).stdout.split(),
+             *sut.docker("volume", "ls", "-q", "--filter", label).stdout.split(),
+             *sut.docker("network", "ls", "-q", "--filter", label).stdout.split()]
+    return found + [n for n in leftovers(sut)["uploads"] if n == project]
+
+
+@pytest.mark.usefixtures("sweep_run")
 def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothing(
         tmp_path: Path, sut: SutHost) -> None:
     # Given WordPress as compose on the SUT host: 3 replicas of `wordpress` sharing one Redis
@@ -77,8 +141,8 @@ def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothin
         assert driver.check_instances(deployment) == 3
         replicas = [e for e in deployment.endpoints if e.service == "wordpress"]
         assert [e.replica for e in replicas] == [0, 1, 2]
-        setup = sut.docker("ps", "-a", "--filter", "label=com.docker.compose.service=setup",
-                           "--format", "{{.Status}}").stdout.split("\n")
+        setup = sut.docker("ps", "-a", "--filter", "label=com.docker.compose.project=wpshared", "--filter",
+                           "label=com.docker.compose.service=setup", "--format", "{{.Status}}").stdout.split("\n")
         assert len(setup) == 2 and setup[0].startswith("Exited (0)"), setup
         status, home = get(deployment.entry_url + "/")
         assert status == 200 and "Post 40:" in home
@@ -105,38 +169,19 @@ def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothin
         get(replicas[1].url + "/")
         assert counters(driver, deployment)[1]["misses"] > 0
     # Then nothing of it is left on the host: no container, network, volume or uploaded folder
-    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+    assert project_leftovers(sut, "wpshared") == []
 
 
 
-SWEEP = """
-name: wp-compose
-stack: {stack}
-matrix:
-  cache: [none]
-  instances: [1]
-  users: [2]
-  posts: [40]
-load: {{spawn_rate: 10, duration: 3s, warmup: 2s}}
-sut: {{hosts: [sutA], driver: compose}}
-"""
-
-
-def test_farm_run_measures_one_replica_without_a_cache_on_the_sut_host(workdir: Path, sut: SutHost) -> None:
-    import json
-
-    from tests.conftest import farm
-    from tests.integration.test_compose_sut import torn_down
-
+def test_farm_run_measures_one_replica_without_a_cache_on_the_sut_host(sweep_run: SweepRun, sut: SutHost) -> None:
     # Given a sweep that runs the WordPress stack as compose on the SUT host, one replica, no object cache
-    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
-    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
-    # When it runs through the farm
-    run = farm("run", "sweep.yaml", cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=300)
+    # When it runs through the farm (started with the module)
+    code, output = sweep_run.finish()
     # Then the cell is done on the SUT host with requests and no failures, the stack counted requests too, and
     # "no cache" is read as no hit ratio at all
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    [cell] = json.loads(farm("results", "wp-compose", "--format", "json", cwd=workdir).stdout)
+    assert code == 0, output[-3000:]
+    [cell] = json.loads(farm("results", "wp-compose", "--format", "json", cwd=sweep_run.workdir,
+                                  env=store(sweep_run.workdir)).stdout)
     assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
     assert cell["sut_host"] == "sutA" and cell["cache_hit_ratio"] is None, cell
     # (counted, not compared: with a handful of requests in a 3 s window on a busy box, one in flight at either
