@@ -135,14 +135,46 @@ def test_ctrl_c_mid_sweep_leaves_no_process_and_a_rerun_resumes(workdir: Path) -
         assert conn.execute("SELECT COUNT(*) FROM measurements WHERE name = 'Aggregated'").fetchone()[0] == 4
 
 
-def test_a_stack_that_cannot_start_fails_its_cells_with_the_stage_and_exit_1(workdir: Path) -> None:
-    stack = workdir / "broken"
-    stack.mkdir()
-    (stack / "stack.yaml").write_text(
-        "name: broken\nlocustfile: ../../locustfiles/shop.py\nlocal:\n  entry: web\n  services:\n"
-        "    - name: web\n      command: [sh, -c, 'echo starting; exit 3']\n")
-    sweep = write(workdir, f"name: b\nstack: {stack}\nmatrix: {{users: [1, 2]}}\nload: {{duration: 1s}}\n")
-    result = farm("run", str(sweep), cwd=workdir)
+BROKEN_STACK = ("name: broken\nlocustfile: ../../locustfiles/shop.py\nlocal:\n  entry: web\n  services:\n"
+                "    - name: web\n      command: [sh, -c, 'echo starting; exit 3']\n")
+ALONE = {  # sweeps whose runs share nothing: they run side by side, each in its own folder
+    "broken": "name: b\nstack: {folder}/broken\nmatrix: {{users: [1, 2]}}\nload: {{duration: 1s}}\n",
+    "saturated": "name: sat\nstack: shop\nmatrix: {{users: [2, 50, 80]}}\n"
+                 "load: {{spawn_rate: 80, duration: 2s, warmup: 1s}}\nstop_when: {{p95_ms: 0.5}}\n",
+    "processes": "name: procs\nstack: shop\nmatrix: {{users: [8]}}\nload: {{duration: 3s, warmup: 2s, processes: 2}}\n",
+}
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """`farm run` of each ALONE sweep, all started at once (they wait on the stack and Locust, not on the CPU):
+    its folder and its outcome, by key."""
+    env = {k: v for k, v in os.environ.items() if k != "FARM_DATABASE_URL"}
+    folders, runs = {}, {}
+    try:
+        for key, text in ALONE.items():
+            folder = folders[key] = tmp_path_factory.mktemp(key)
+            if key == "broken":  # a stack whose only service exits at once
+                (folder / "broken").mkdir()
+                (folder / "broken" / "stack.yaml").write_text(BROKEN_STACK)
+            sweep = write(folder, text.format(folder=folder))
+            runs[key] = subprocess.Popen([*FARM, "run", str(sweep)], cwd=folder, env=env, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        outcomes = {}
+        for key, run in runs.items():
+            out, err = run.communicate(timeout=300)
+            outcomes[key] = (folders[key], subprocess.CompletedProcess(run.args, run.returncode, out, err))
+        return outcomes
+    finally:
+        for run in runs.values():
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+
+
+def test_a_stack_that_cannot_start_fails_its_cells_with_the_stage_and_exit_1(
+        alone: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]) -> None:
+    workdir, result = alone["broken"]
     assert result.returncode == 1
     cells = json.loads(farm("results", "b", "-f", "json", cwd=workdir).stdout)
     assert [c["status"] for c in cells] == ["failed", "failed"]
@@ -151,20 +183,18 @@ def test_a_stack_that_cannot_start_fails_its_cells_with_the_stage_and_exit_1(wor
     assert stray_processes(str(workdir)) == []
 
 
-def test_stop_when_skips_the_higher_loads_of_a_saturated_group(workdir: Path) -> None:
-    sweep = write(workdir, "name: sat\nstack: shop\nmatrix: {users: [2, 50, 80]}\n"
-                           "load: {spawn_rate: 80, duration: 2s, warmup: 1s}\nstop_when: {p95_ms: 0.5}\n")
-    result = farm("run", str(sweep), cwd=workdir)
+def test_stop_when_skips_the_higher_loads_of_a_saturated_group(
+        alone: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]) -> None:
+    workdir, result = alone["saturated"]
     assert result.returncode == 0, result.stderr
     cells = json.loads(farm("results", "sat", "-f", "json", cwd=workdir).stdout)
     assert [(c["params"]["users"], c["status"]) for c in cells] == [(2, "done"), (50, "skipped"), (80, "skipped")]
     assert "saturated" in cells[1]["error"]["message"]
 
 
-def test_several_locust_processes_share_one_cells_load(workdir: Path) -> None:
-    sweep = write(workdir, "name: procs\nstack: shop\nmatrix: {users: [8]}\n"
-                           "load: {duration: 3s, warmup: 2s, processes: 2}\n")
-    result = farm("run", str(sweep), cwd=workdir)
+def test_several_locust_processes_share_one_cells_load(
+        alone: dict[str, tuple[Path, subprocess.CompletedProcess[str]]]) -> None:
+    workdir, result = alone["processes"]
     assert result.returncode == 0, result.stderr
     [cell] = json.loads(farm("results", "procs", "-f", "json", cwd=workdir).stdout)
     assert cell["status"] == "done" and cell["requests"] > 0 and cell["generator_cpu_pct"] is not None
