@@ -39,7 +39,7 @@ log = logging.getLogger("loadfarm.compose")
 STATE_FILE = "compose-state.json"
 PROJECT_LABEL = "com.docker.compose.project"
 BUILD_TIMEOUT_S = 900.0
-PROBE_TIMEOUT_S = 5.0  # one health GET during `ready`
+PROBE_TIMEOUT_S = 10.0  # one health GET during `ready` (a cold WordPress page on a busy host: seconds)
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                             lstrip_blocks=True, autoescape=False)
 _SKIP = ("__pycache__", ".pyc", ".git")

@@ -35,6 +35,8 @@ from tests.integration.test_compose_sut import hosts_file, leftovers, torn_down
 pytestmark = [pytest.mark.integration]
 __all__ = ["base_image_tarball"]
 MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
+# WordPress's first pages (opcache cold) on a box shared with other tests' stacks can take tens of seconds
+READY_S = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,8 @@ def sweep_run(sut: SutHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """`farm run` of a one-cell sweep with the stack as compose on the SUT host, started at once."""
     workdir = tmp_path_factory.mktemp("sweep")
     (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
-    env = {**os.environ, **store(workdir), "FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "farm-hosts.yaml"))}
+    env = {**os.environ, **store(workdir), "FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "farm-hosts.yaml")),
+           "FARM_READY_TIMEOUT_S": str(READY_S)}
     with open(workdir / "run.log", "w") as log:
         process = subprocess.Popen([*FARM, "run", "sweep.yaml"], cwd=workdir, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -98,7 +101,7 @@ def wordpress(tmp_path: Path, sut: SutHost, name: str, **params: Scalar) -> Iter
     driver = ComposeDriver(host, tmp_path / "deployments", ssh_connector(10.0), up_timeout_s=150)
     deployment = driver.up(MANIFEST, {**MANIFEST.defaults(), "posts": 40, **params}, name)
     try:
-        driver.ready(deployment, time.monotonic() + 60)
+        driver.ready(deployment, time.monotonic() + READY_S)
         yield driver, deployment
     finally:
         driver.down(deployment)
