@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -254,7 +255,7 @@ class ComposeDriver:
             # a health URL may be a real page (WordPress's `/`): a cold one on a busy host takes seconds, so a
             # probe waits up to PROBE_TIMEOUT_S, never past the deadline
             probe = min(PROBE_TIMEOUT_S, max(0.5, deadline - time.monotonic()))
-            waiting = [e for e in waiting if not http_ok(e.url + deployment.manifest.health, probe)]
+            waiting = _unhealthy(waiting, deployment.manifest.health, probe)
             if not waiting:
                 return
             if time.monotonic() > deadline:
@@ -359,6 +360,13 @@ def clean_dead(root: Path, hosts: Mapping[str, SutHost], connect: Connector) -> 
         except FarmError as exc:
             log.warning("could not remove %s on %s: %s", state.get("name"), host.name, exc)
     return removed
+
+
+def _unhealthy(endpoints: list[Endpoint], health: str, timeout: float) -> list[Endpoint]:
+    """The endpoints whose health GET fails, probed at once (N slow replicas cost one probe's time, not N)."""
+    with ThreadPoolExecutor(max_workers=min(16, len(endpoints)), thread_name_prefix="ready") as pool:
+        answered = list(pool.map(lambda e: http_ok(e.url + health, timeout), endpoints))
+    return [e for e, ok in zip(endpoints, answered, strict=True) if not ok]
 
 
 def image_tags(manifest: StackManifest, recipe: ComposeRecipe) -> dict[str, str]:

@@ -160,3 +160,42 @@ def test_official_images_replace_every_debian_built_one() -> None:
     assert services["db"]["image"] == "mysql:5.7" and services["db"]["environment"]["MYSQL_USER"] == "wordpress"
     assert services["redis"]["image"] == "redis:7" and services["balancer"]["image"].startswith("nginx:")
     assert services["wordpress"]["image"].startswith("loadfarm/wordpress-official:")
+
+
+def test_readiness_probes_every_replica_and_keeps_those_that_fail_or_are_too_slow() -> None:
+    import socket
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from farm.stacks.compose import _unhealthy
+    from farm.stacks.driver import Endpoint
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/slow":
+                time.sleep(1.5)
+            self.send_response(200 if self.path != "/broken" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    # Given replicas that answer, answer 500, answer too late, or are not listening at all
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port, dead = server.server_address[1], closed.getsockname()[1]
+    closed.close()
+    try:
+        ok, broken = Endpoint("ok", 0, "127.0.0.1", port), Endpoint("broken", 0, "127.0.0.1", port)
+        slow, gone = Endpoint("slow", 0, "127.0.0.1", port), Endpoint("gone", 0, "127.0.0.1", dead)
+        # When they are probed with a 0.5 s limit (each at its own health path, here the service's name)
+        paths = {"ok": "/", "broken": "/broken", "slow": "/slow", "gone": "/"}
+        failing = [e for e in (ok, broken, slow, gone) if _unhealthy([e], paths[e.service], 0.5)]
+        together = _unhealthy([ok, ok, ok], "/", 0.5)
+    finally:
+        server.shutdown()
+    # Then only the one that answered 2xx in time counts as healthy, and probing several at once keeps order
+    assert failing == [broken, slow, gone] and together == []
