@@ -22,9 +22,9 @@ SWEEP = """
 name: {name}
 stack: sleepy
 matrix:
-  delay_ms: [5, 10, 15]
+  delay_ms: [5, 10, 15, 20]
   users: [2, 4]
-load: {{spawn_rate: 10, duration: 1s, warmup: 1s}}
+load: {{spawn_rate: 10, duration: 2s, warmup: 1s}}
 """
 
 
@@ -70,7 +70,7 @@ def test_kill_9_of_either_worker_at_random_moments_loses_no_cell_and_kills_no_li
         victim.start()
         # Then the sweep completes: every cell done, once
         cells = lab.wait(name, all_done, 240)
-        assert len(cells) == 6
+        assert len(cells) == 8
         one_result_per_cell(lab)
         assert not any(c["error"] for c in cells), [c["error"] for c in cells if c["error"]]
     # And the restarted workers' start-up clean-up never stopped a live stack of the other one
