@@ -14,7 +14,7 @@ from farm.analysis.surfaces import FULL_REPETITIONS
 class Choice:
     """The configuration recommended at one load level (None fields when nothing meets the SLO)."""
 
-    users: int
+    users: float  # the load level: users, or the rate offered (a whole number where it is one)
     architecture: str | None
     cache: str | None
     instances: int | None
@@ -53,13 +53,19 @@ def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: f
     for users, part in data.groupby("users", sort=True):  # the load levels: users, or the rate offered
         ok = part[part["meets"]].sort_values(["cost", metric])
         if ok.empty:
-            choices.append(Choice(int(users), None, None, None, None, None, None))
+            choices.append(Choice(_level(users), None, None, None, None, None, None))
             continue
         best = ok.iloc[0]
-        choices.append(Choice(int(users), str(best["architecture"]), str(best["cache"]), int(best["instances"]),
+        choices.append(Choice(_level(users), str(best["architecture"]), str(best["cache"]), int(best["instances"]),
                               float(best["cost"]), float(best[metric]), float(best["error_ratio"]),
                               bool(best["indicative"])))
     return choices
+
+
+def _level(value: float) -> float:
+    """A load level as the sweep wrote it: 5, not 5.0; 2.5 stays 2.5."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
 
 
 def phrase(choices: list[Choice], unit: str = "users") -> list[str]:
