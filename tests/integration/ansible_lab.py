@@ -123,7 +123,7 @@ def ansible_env(root: Path) -> dict[str, str]:
 
 
 def run_playbook(root: Path, inventory: Path, playbook: str = "site.yml", *extra: str,
-                 timeout: float = 600) -> PlaybookRun:
+                 timeout: float = 900) -> PlaybookRun:
     """``ansible-playbook -i INVENTORY PLAYBOOK`` from ansible/, as the README says (output in root/ansible-N.log)."""
     log = root / f"ansible-{len(list(root.glob('ansible-*.log'))) + 1}.log"
     with log.open("w") as handle:

@@ -209,6 +209,7 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
     return path
 
 
+@pytest.mark.timeout(1200)  # a shared 2-core machine under load; alone it takes a few minutes
 def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         lab_root: Path, base_image_tarball: Path) -> None:
     require_ansible()
