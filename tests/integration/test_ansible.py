@@ -200,7 +200,7 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
                  "farm_python": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
                  "farm_wheelhouse_archive": str(root / "build" / "wheelhouse.tar.gz"),
                  "farm_ssh_key_local": str(root / "build" / "farm_id_ed25519"),
-                 "farm_pip_wheel_args": ["--no-build-isolation"],
+                 "farm_pip_wheel_args": ["--no-build-isolation"], "farm_pip_install_args": ["--no-compile"],
                  "farm_redis_port": ports["redis"], "farm_postgres_port": ports["postgres"],
                  "farm_flower_port": ports["flower"], **secrets_},
         "children": {group: {"hosts": members} for group, members in hosts.items()}}}
