@@ -32,7 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import bucket_response_time
 
 WINDOW_MESSAGE = "farm_window"
-GRACE_S = 1.0  # load goes on this long after the window, so that requests started inside it can finish
+GRACE_S = 1.0  # load goes on this long after the window (by default), so that requests started inside it finish
 PENDING_S = 5.0  # before the window is known, requests are held this long (older ones are surely warm-up)
 _state: dict = {"excluded": 0, "excluded_by_workers": 0}
 _ok: dict = {}  # this process's successful requests in the window: rounded ms -> count (sent to the master)
@@ -48,6 +48,8 @@ def _add_arguments(parser, **_kwargs):
     parser.add_argument("--farm-stats-out", type=str, default="", help="where to write the final statistics")
     parser.add_argument("--farm-until-stable", action="store_true", default=False,
                         help="the warm-up (at most --farm-warmup) ends when the farm writes <stats-out>.open")
+    parser.add_argument("--farm-grace", type=float, default=GRACE_S, help="seconds of load after the window, "
+                        "for requests started inside it to finish")
     parser.add_argument("--farm-pacing", type=float, default=0.0, help="open-loop load: every user starts a task "
                         "every this many seconds, whatever the response time (0: the scenario's own wait_time)")
 
@@ -193,7 +195,8 @@ def _set_window(environment, start):
     if end != float("inf"):
         # Stop once the window and its grace have passed. --run-time is only a bound: Locust starts its timer
         # before the test starts, by as much as a busy machine's startup takes, and would cut the window short.
-        gevent.spawn_later(max(0.0, end + GRACE_S - time.time()), environment.runner.quit)
+        grace = float(getattr(options, "farm_grace", GRACE_S) or GRACE_S)
+        gevent.spawn_later(max(0.0, end + grace - time.time()), environment.runner.quit)
 
 
 def _open_window(environment):

@@ -50,6 +50,12 @@ class LoadRequest:
     pacing_s: float = 0.0  # open-loop load: every user starts a task this often (0: the scenario's wait_time)
     cpus: tuple[int, ...] | None = None  # the CPUs Locust may use (its workers inherit them); None: any
 
+    @property
+    def grace_s(self) -> float:
+        """How long load goes on after the window: GRACE_S, or with open-loop load at least one pacing interval
+        (a response within it is no shortfall, so a request started at the window's end must be counted)."""
+        return max(GRACE_S, self.pacing_s)
+
 
 class LoadRunner(Protocol):
     """Generates load against a target and returns what it measured."""
@@ -77,7 +83,7 @@ class LocustRunner:
 
     def command(self, request: LoadRequest) -> list[str]:
         """The Locust command line for a request."""
-        run_time = math.ceil(request.warmup_s + request.duration_s + GRACE_S + RUN_TIME_SLACK_S)
+        run_time = math.ceil(request.warmup_s + request.duration_s + request.grace_s + RUN_TIME_SLACK_S)
         out = request.artefacts
         return [
             self.python, "-m", "locust",
@@ -92,7 +98,8 @@ class LocustRunner:
             "--farm-stats-out", str(out / "stats.json"),
             *(["--processes", str(request.processes)] if request.processes > 1 else []),
             *(["--farm-until-stable"] if request.until_stable else []),
-            *(["--farm-pacing", repr(request.pacing_s)] if request.pacing_s > 0 else []),
+            *(["--farm-pacing", repr(request.pacing_s), "--farm-grace", repr(request.grace_s)]
+              if request.pacing_s > 0 else []),
         ]
 
     def run(self, request: LoadRequest, cancel: threading.Event | None = None,
@@ -108,7 +115,7 @@ class LocustRunner:
         for stale in (stats_file, window_file, open_file):
             stale.unlink(missing_ok=True)
         judge = _Judge(settled, open_file) if request.until_stable and settled is not None else None
-        limit = request.warmup_s + request.duration_s + GRACE_S + RUN_TIME_SLACK_S + 30.0
+        limit = request.warmup_s + request.duration_s + request.grace_s + RUN_TIME_SLACK_S + 30.0
         with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))

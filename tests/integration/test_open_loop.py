@@ -89,7 +89,7 @@ def test_the_p95_of_successful_requests_is_kept_apart_from_the_p95_of_all(failin
 
     # Then the p95 of all requests is a failure's (~500 ms), while that of successful requests alone is far
     # below it (how far depends on how busy the machine is)
-    assert total.requests > 100 and 0.05 < total.error_ratio < 0.15, total
+    assert total.requests > 40 and 0.05 < total.error_ratio < 0.15, total
     assert total.p95_ms is not None and total.p95_ms >= 490, total.p95_ms
     assert total.p95_ok_ms is not None and total.p95_ok_ms <= total.p95_ms - 200, total
     # And the successful requests' histogram holds exactly the requests that did not fail

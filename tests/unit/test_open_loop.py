@@ -11,6 +11,7 @@ from farm.analysis.answer import analyse
 from farm.analysis.frame import cell_record
 from farm.analysis.verdict import CROSSOVER, INCONCLUSIVE, LOWER, RATE_UNIT
 from farm.errors import SpecError
+from farm.load.runner import LoadRequest, LocustRunner
 from farm.load.stats import EndpointStats, LoadResult, with_successful
 from farm.plan import expand
 from farm.spec import LoadSpec, load_axis, locust_users, open_loop, parse_sweep
@@ -142,3 +143,18 @@ def test_the_store_keeps_both_p95s_and_the_offered_and_achieved_rate(tmp_path: P
     record = cell_record(next(c for c in store.cells("r") if c.id == cell.id))
     assert (record["p95_ms"], record["p95_ok_ms"]) == (150.0, 5.0)
     assert (record["offered_rps"], record["achieved_rps"], record["rate_saturated"]) == (50.0, 40.0, True)
+
+
+def test_open_loop_load_runs_past_the_window_for_at_least_one_pacing_interval(tmp_path: Path) -> None:
+    # Given a cell paced every 5 s (users answered within 5 s are not short of the rate)
+    paced = LoadRequest(locustfile=tmp_path / "s.py", host="http://127.0.0.1:1", users=10, spawn_rate=10,
+                        duration_s=10.0, warmup_s=2.0, artefacts=tmp_path, pacing_s=5.0)
+    # When Locust's command line is built
+    command = LocustRunner().command(paced)
+    # Then each user is paced, and a request started at the window's end has 5 s to be counted
+    assert command[command.index("--farm-pacing") + 1] == "5.0"
+    assert command[command.index("--farm-grace") + 1] == "5.0"
+    # And a closed-loop cell keeps the scenario's own wait and the usual grace
+    closed = LocustRunner().command(LoadRequest(locustfile=tmp_path / "s.py", host="http://127.0.0.1:1", users=10,
+                                                spawn_rate=10, duration_s=10.0, warmup_s=2.0, artefacts=tmp_path))
+    assert "--farm-pacing" not in closed and "--farm-grace" not in closed
