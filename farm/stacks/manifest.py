@@ -193,6 +193,8 @@ class ComposeRecipe(_Frozen):
     project name), ``replicas`` (service -> its containers' names, for config that must list every replica) and
     ``images`` (name -> the tag built from its context). Every service that the farm reaches (the entry and the
     instances) publishes its container ``port`` on an ephemeral host port, so each replica is reached directly.
+    A ``files`` entry whose template does not end in ``.j2`` is uploaded byte for byte (code the containers
+    mount); it may sit in a sub-folder of the stack, never outside it.
     """
 
     file: str = Field(description="the compose file template, relative to the stack folder")
