@@ -14,6 +14,7 @@ from farm.errors import SpecError
 from farm.load.runner import LoadRequest, LocustRunner
 from farm.load.stats import EndpointStats, LoadResult, with_successful
 from farm.plan import expand
+from farm.report.html import Provenance, render_markdown
 from farm.spec import LoadSpec, load_axis, locust_users, open_loop, parse_sweep
 from farm.stacks.driver import StackMetrics
 from farm.store.repository import Store
@@ -158,3 +159,17 @@ def test_open_loop_load_runs_past_the_window_for_at_least_one_pacing_interval(tm
     closed = LocustRunner().command(LoadRequest(locustfile=tmp_path / "s.py", host="http://127.0.0.1:1", users=10,
                                                 spawn_rate=10, duration_s=10.0, warmup_s=2.0, artefacts=tmp_path))
     assert "--farm-pacing" not in closed and "--farm-grace" not in closed
+
+
+def test_the_markdown_report_speaks_in_req_s_offered_and_shows_the_flag() -> None:
+    # Given a rate sweep whose microservices fell short of 400 req/s offered
+    cells, hist = sweep(saturating, [50, 100, 300, 400], reps=3)
+    cells = cells.rename(columns={"users": "rate"})
+    cells["rate_saturated"] = (cells["architecture"] == "microservices") & (cells["rate"] == 400)
+    # When its report is rendered as Markdown
+    text = render_markdown(analyse(cells, hist), Provenance("r", "calibrated", "", {}, None, None, None))
+    # Then the load column, the verdict and the surface are in req/s offered, and the point is flagged
+    assert "| cache | inst | req/s offered | diff ms |" in text
+    assert "crossover at ~" in text and "req/s offered (95% interval" in text
+    assert "| microservices | none | 1 | 400 | 3 |" in text and "| rate short |" in text
+    assert "Flagged (kept in the answer): 3 short of the offered rate" in text
