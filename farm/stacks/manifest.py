@@ -222,7 +222,7 @@ class StackManifest(_Frozen):
 
     @model_validator(mode="after")
     def _reserved_names(self) -> StackManifest:
-        for reserved in ("users", "instances"):
+        for reserved in ("users", "rate", "instances"):
             if reserved in self.parameters:
                 raise ValueError(f"'{reserved}' is set by the sweep; it cannot be a stack parameter")
         return self

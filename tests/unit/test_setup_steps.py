@@ -87,3 +87,14 @@ def test_the_wordpress_stack_starts_its_database_before_installing_the_site() ->
     # readiness is a query as the site's user over TCP, not a TCP connect or `mysqladmin ping`
     assert isinstance(ready, ReadyCommand) and "--protocol=tcp" in ready.command
     assert "--user=wordpress" in ready.command and "--execute=SELECT 1" in ready.command
+
+
+@pytest.mark.parametrize("name", ["users", "rate", "instances"])
+def test_a_stack_parameter_cannot_take_a_name_the_sweep_sets(tmp_path: Path, name: str) -> None:
+    # Given a manifest declaring a parameter the sweep's load levels or instance counts would override
+    (tmp_path / "stack.yaml").write_text(f"name: s\nlocustfile: scenario.py\nparameters:\n"
+                                         f"  {name}: {{type: int, default: 1}}\n"
+                                         "local:\n  entry: app\n  services:\n" + APP)
+    # Then loading it is refused in one line that names the parameter
+    with pytest.raises(SpecError, match=f"'{name}' is set by the sweep"):
+        load_manifest(tmp_path)
