@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import signal
@@ -24,6 +25,7 @@ from farm.environment import child_environment
 from farm.errors import CancelledError, LoadError
 from farm.load.stats import LoadResult, parse_locust_stats
 
+log = logging.getLogger("loadfarm.load")
 PLUGIN = Path(__file__).with_name("locust_plugin.py")
 # Load goes on this long after the measured window closes, so that requests started inside it can finish and be
 # counted (a request is counted by its start time; one still in flight when Locust stops would be lost).
@@ -126,9 +128,15 @@ class LocustRunner:
             except BaseException:
                 _stop(proc)
                 raise
-        if proc.returncode not in (0, 1) or not stats_file.is_file():
+        if not stats_file.is_file():
             tail = _tail(request.artefacts / "locust.out")
             raise LoadError(f"Locust exited with code {proc.returncode} and no statistics: {tail}")
+        if proc.returncode not in (0, 1):
+            # The statistics are written while Locust quits, after the window closed; an error after that (e.g.
+            # Locust's CSV history writer racing its own shutdown: "I/O operation on closed file") cannot change
+            # them. It is logged beside the cell's artefacts, not hidden.
+            log.warning("Locust exited with code %s after writing its statistics: %s", proc.returncode,
+                        _tail(request.artefacts / "locust.out"))
         result = parse_locust_stats(json.loads(stats_file.read_text()))
         if result.total.requests == 0:
             raise LoadError("Locust made no request in the measured window; see locust.log in the artefacts")
