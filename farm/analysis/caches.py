@@ -23,7 +23,7 @@ import pandas as pd
 
 from farm.analysis.bootstrap import PointDraws, bucket_width
 from farm.analysis.surfaces import FULL_REPETITIONS
-from farm.analysis.verdict import MIN_REPETITIONS, UNIT, simultaneous_interval
+from farm.analysis.verdict import MIN_REPETITIONS, UNIT, indicative_advice, simultaneous_interval
 
 WINS, TIED, NOT_ENOUGH = "wins", "tied", "not enough data"
 
@@ -71,9 +71,7 @@ class CacheVerdict:
         if self.repetitions < MIN_REPETITIONS:
             sentence = f"{NOT_ENOUGH}: no interval; lowest measured: {sentence}"
         if self.indicative:
-            s = "" if self.repetitions == 1 else "s"
-            sentence += (f" (indicative: {self.repetitions} repetition{s}; "
-                         f"set repetitions: {FULL_REPETITIONS} or more for an interval)")
+            sentence += f" ({indicative_advice(self.repetitions)})"
         return sentence
 
     def label(self) -> str:

@@ -87,6 +87,8 @@ def phrase(choices: list[Choice], unit: str = "users") -> list[str]:
             span = f"up to ~{last} {unit}"
         elif i == len(runs) - 1:
             span = f"from ~{first} {unit}"
+        elif first == last:
+            span = f"at ~{first} {unit}"
         else:
             span = f"from ~{first} to ~{last} {unit}"
         note = f" (indicative: fewer than {FULL_REPETITIONS} repetitions)" if any(c.indicative for c in run) else ""

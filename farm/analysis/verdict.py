@@ -91,9 +91,7 @@ class Verdict:
         """What would make an indicative answer an interval, or None."""
         if not self.indicative:
             return None
-        s = "" if self.repetitions == 1 else "s"
-        return (f"indicative: {self.repetitions} repetition{s}; "
-                f"set repetitions: {FULL_REPETITIONS} or more for an interval")
+        return indicative_advice(self.repetitions)
 
     def describe(self) -> str:
         """The verdict as one sentence, starting with its word, for the terminal and the report."""
@@ -135,6 +133,13 @@ class Verdict:
                            for p in self.points],
                 "share_no_crossing": self.share_no_crossing, "share_multiple": self.share_multiple,
                 "repetitions": self.repetitions, "indicative": self.indicative, "advice": self.advice()}
+
+
+def indicative_advice(repetitions: int) -> str:
+    """What an answer from fewer than FULL_REPETITIONS says: one repetition gives no interval, two a wide one."""
+    s = "" if repetitions == 1 else "s"
+    wanted = "an interval" if repetitions < MIN_REPETITIONS else "an interval to be trusted"
+    return f"indicative: {repetitions} repetition{s}; set repetitions: {FULL_REPETITIONS} or more for {wanted}"
 
 
 def _num(value: float) -> str:

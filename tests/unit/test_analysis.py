@@ -118,7 +118,7 @@ def test_recommendation_picks_the_cheapest_configuration_meeting_the_slo() -> No
     assert [(c.users, c.architecture) for c in choices] == [(10, "monolith"), (50, "microservices"),
                                                             (100, None)]
     assert phrase(choices) == ["up to ~10 users: monolith, local cache, 1 instance",
-                               "from ~50 to ~50 users: microservices, shared cache, 2 instances",
+                               "at ~50 users: microservices, shared cache, 2 instances",
                                "from ~100 users: no measured configuration meets the SLO"]
 
 

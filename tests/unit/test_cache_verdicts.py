@@ -85,7 +85,7 @@ def test_one_repetition_names_the_lowest_but_says_not_enough_data() -> None:
     # Then the leader is named without a claim, and the sentence says what would give an interval
     assert verdict.points[0].outcome == NOT_ENOUGH and verdict.points[0].leader == "shared"
     assert verdict.describe().startswith("not enough data: no interval; lowest measured: shared at 10 users")
-    assert "set repetitions: 3 or more" in verdict.describe()
+    assert "set repetitions: 3 or more for an interval)" in verdict.describe()
 
 
 def test_a_cache_over_the_error_slo_cannot_win() -> None:

@@ -127,7 +127,7 @@ def test_two_repetitions_give_an_indicative_verdict() -> None:
     # Then each load has an interval, but the answer is indicative and says how many repetitions would do
     assert verdict.verdict != NOT_ENOUGH and verdict.indicative
     assert all(p.low is not None for p in verdict.points)
-    assert "indicative: 2 repetitions; set repetitions: 3 or more" in verdict.describe()
+    assert "indicative: 2 repetitions; set repetitions: 3 or more for an interval to be trusted" in verdict.describe()
 
 
 def test_no_interval_is_narrower_than_the_histogram_bucket() -> None:
