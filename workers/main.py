@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import sys
 
 from farm.remote.hosts import load_hosts
 from farm.settings import Settings
@@ -16,8 +19,26 @@ from scheduler.contract import SHARED_QUEUE, host_queue
 log = logging.getLogger("loadfarm.worker")
 
 
-def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO") -> None:
-    """Run a Celery worker for this host until it is stopped (concurrency 1, prefetch 1, events on)."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM (a warm shutdown: the running group is cancelled, torn down and
+    handed back) when ``parent`` dies — `farm run`'s worker must not outlive a `farm run` that was killed.
+    Exits at once if the parent is already gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("cannot ask to stop with the parent process: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died before the request took effect
+        log.warning("the parent process %d is gone; not starting", parent)
+        sys.exit(0)
+
+
+def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO", parent: int | None = None) -> None:
+    """Run a Celery worker for this host until it is stopped (concurrency 1, prefetch 1, events on); with
+    ``parent``, also until that process dies."""
+    if parent is not None:
+        stop_with_parent(parent)
     os.environ["FARM_HOST_NAME"] = name  # the pool's processes build their settings from the environment
     app = make_app(settings)
     stopped = LocalDriver(settings.artefacts_dir / "deployments").clean_dead()

@@ -54,6 +54,8 @@ def submit(
 def worker(
     name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="this host's worker name (its own queue)")],
     loglevel: Annotated[str, typer.Option(metavar="LEVEL", help="Celery log level")] = "INFO",
+    parent: Annotated[int | None, typer.Option("--parent", hidden=True,
+                                               help="stop when this process dies (farm run's own worker)")] = None,
 ) -> None:
     """Run this host's worker: one cell at a time, its own queue and the shared one, events on for Flower."""
     from workers.main import run_worker
@@ -61,7 +63,7 @@ def worker(
     cfg = settings()
     if cfg.broker_url is None:
         raise SpecError("FARM_BROKER_URL is not set; name the lab's Redis, e.g. redis://:PASSWORD@host:6379/0")
-    run_worker(cfg.model_copy(update={"host_name": name}), name, loglevel=loglevel)
+    run_worker(cfg.model_copy(update={"host_name": name}), name, loglevel=loglevel, parent=parent)
 
 
 def status_(

@@ -56,7 +56,8 @@ class LocalWorker:
         env = {**os.environ, "FARM_BROKER_URL": broker_url, "FARM_DATABASE_URL": cfg.database_url,
                "FARM_ARTEFACTS_DIR": str(cfg.artefacts_dir.resolve())}
         with open(log, "ab") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "farm", "worker", "--name", name], env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "farm", "worker", "--name", name,
+                                          "--parent", str(os.getpid())], env=env,
                                         stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
 
