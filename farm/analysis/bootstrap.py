@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 RESAMPLES = 1000
 Z95 = 1.959963984540054
@@ -154,6 +153,8 @@ def small_sample_stretch(repetitions: np.ndarray | int) -> np.ndarray:
     from n values). 1.8 at 5 repetitions, 2.7 at 3, 9.2 at 2; 1 for a single repetition, which has no interval.
     """
     n = np.maximum(np.asarray(repetitions, dtype=float), 2.0)
+    from scipy import stats  # here, not at import: scipy costs ~1.7 s to import on every farm run and report
+
     return np.sqrt(n / (n - 1)) * stats.t.ppf(0.975, n - 1) / Z95
 
 

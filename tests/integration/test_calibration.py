@@ -87,6 +87,7 @@ def test_the_farm_recovers_a_known_crossover_and_no_difference_between_identical
     assert same["verdict"] == "no significant difference" and same["repetitions"] == 3, same
     assert same["crossovers"] == []
     assert {p["classification"] for p in same["points"]} == {"inconclusive"}
-    # And the calibration stays within its time budget and leaves no process behind
-    assert elapsed < 180, f"the two sweeps took {elapsed:.0f} s"
+    # And the calibration leaves no process behind (its wall time is reported, never asserted: a loaded CI
+    # machine must not fail a correct answer)
+    print(f"the two calibration sweeps took {elapsed:.0f} s")
     assert stray_processes(str(tmp_path)) == []
