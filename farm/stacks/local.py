@@ -118,27 +118,14 @@ class LocalDriver:
         return endpoints
 
     def _render(self, service: Service, endpoint: Endpoint, context: dict[str, Any], workdir: Path) -> list[str]:
-        local = {**context, "port": endpoint.port, "replica": endpoint.replica, "files": {}}
-        for target, template in service.files.items():
-            source = Path(local["stack_dir"]) / template
-            path = workdir / f"{service.name}-{endpoint.replica}-{target}"
-            try:
-                files.write_text(path, _render_text(source.read_text(), local))
-            except OSError as exc:
-                raise SpecError(f"service '{service.name}': cannot render {source}: {exc}") from exc
-            local["files"][target] = str(path.resolve())
+        local = {**context, "port": endpoint.port, "replica": endpoint.replica}
+        local["files"] = _render_files(service.files, local, workdir, f"{service.name}-{endpoint.replica}",
+                                       f"service '{service.name}'")
         return [_render_text(part, local) for part in service.command]
 
     def _render_step(self, step: SetupStep, context: dict[str, Any], workdir: Path) -> list[str]:
-        local = {**context, "files": {}}
-        for target, template in step.files.items():
-            source = Path(local["stack_dir"]) / template
-            path = workdir / f"setup-{step.name}-{target}"
-            try:
-                files.write_text(path, _render_text(source.read_text(), local))
-            except OSError as exc:
-                raise SpecError(f"setup step '{step.name}': cannot render {source}: {exc}") from exc
-            local["files"][target] = str(path.resolve())
+        local = dict(context)
+        local["files"] = _render_files(step.files, local, workdir, f"setup-{step.name}", f"setup step '{step.name}'")
         return [_render_text(part, local) for part in step.command]
 
     def _run_step(self, deployment: Deployment, step: SetupStep, command: list[str]) -> None:
@@ -313,6 +300,22 @@ def _user_name() -> str:
     except (KeyError, OSError):  # no passwd entry (e.g. an arbitrary uid in a container)
         return str(os.getuid())
 
+
+
+def _render_files(templates: dict[str, str], context: dict[str, Any], workdir: Path, prefix: str,
+                  what: str) -> dict[str, str]:
+    """Render each ``target: template`` into ``workdir/<prefix>-<target>``; target -> the file's absolute path.
+    Templates see ``context`` (without ``files``)."""
+    rendered: dict[str, str] = {}
+    for target, template in templates.items():
+        source = Path(context["stack_dir"]) / template
+        path = workdir / f"{prefix}-{target}"
+        try:
+            files.write_text(path, _render_text(source.read_text(), {**context, "files": rendered}))
+        except OSError as exc:
+            raise SpecError(f"{what}: cannot render {source}: {exc}") from exc
+        rendered[target] = str(path.resolve())
+    return rendered
 
 def _render_text(text: str, context: dict[str, Any]) -> str:
     try:
