@@ -64,14 +64,17 @@ def test_the_shop_counts_what_locust_sent_at_the_services_facing_the_balancer(wo
     # Then each cell's server count is the front services' (monolith: app; microservices: the gateways) ...
     assert cells["monolith"]["server_requests_services"] == "app"
     assert cells["microservices"]["server_requests_services"] == "gateway"
-    # ... and it agrees with Locust's within 1%: no mismatch
-    for cell in cells.values():
+    # ... and it agrees with Locust's within 1% plus the requests in flight at the window's two edges (a few, not
+    # a tenth of the window's): no mismatch
+    stored = stored_counts(workdir)
+    for arch, cell in cells.items():
         assert cell["status"] == "done" and cell["requests"] > 50, cell
-        assert cell["server_requests"] == pytest.approx(cell["requests"], rel=0.01), cell
+        allowance = stored[arch]["allowance"]
+        assert isinstance(allowance, int) and allowance < 0.1 * cell["requests"], stored[arch]
+        assert abs(cell["server_requests"] - cell["requests"]) <= allowance, (cell, stored[arch])
         assert cell["request_mismatch"] is False, cell
     # And behind the gateway, a request is counted again by every service it touches, which is why only the
     # front is compared: catalog and pricing together saw more requests than the client sent
-    stored = stored_counts(workdir)
     by_service = stored["microservices"]["by_service"]
     assert isinstance(by_service, dict) and set(by_service) == {"gateway", "catalog", "pricing", "cart"}
     assert by_service["catalog"] + by_service["pricing"] > by_service["gateway"], by_service
