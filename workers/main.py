@@ -52,8 +52,29 @@ def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO", parent:
     store = Store(settings.database_url, retry_s=30.0)
     store.migrate()
     store.engine.dispose()  # no connection crosses the pool's fork; the reaper runs in the pool process
-    app.worker_main([
-        "worker", f"--hostname={name}@%h", f"--queues={host_queue(name)},{SHARED_QUEUE}",
-        "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork", "--task-events",
-        "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
-    ])
+    try:
+        app.worker_main([
+            "worker", f"--hostname={name}@%h", f"--queues={host_queue(name)},{SHARED_QUEUE}",
+            "--concurrency=1", "--prefetch-multiplier=1", "--pool=prefork", "--task-events",
+            "--without-gossip", "--without-mingle", f"--loglevel={loglevel}",
+        ])
+    finally:
+        if parent is not None and os.getppid() != parent and settings.broker_url is not None:
+            _stop_orphaned_broker(settings.broker_url.get_secret_value())
+
+
+def _stop_orphaned_broker(url: str) -> None:
+    """`farm run` died without stopping its embedded broker (a daemonised redis-server): stop it, the last of the
+    run's processes. Only ever called for the broker of the `farm run` that started this worker."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    if url.startswith("redis+socket://"):  # kombu's name for a unix socket; redis-py's is unix://
+        url = "unix://" + url.removeprefix("redis+socket://")
+    try:
+        redis.Redis.from_url(url, socket_timeout=2, retry=Retry(NoBackoff(), 0)).shutdown(nosave=True)
+    except redis.exceptions.ConnectionError:
+        pass  # SHUTDOWN closes the connection: the expected answer
+    except Exception as exc:  # already gone, or not a Redis we may stop: leave it, say so
+        log.warning("could not stop the run's embedded broker: %s", exc)

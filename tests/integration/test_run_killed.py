@@ -42,6 +42,8 @@ def test_a_killed_farm_run_takes_its_worker_and_stack_with_it_and_the_next_run_r
         time.sleep(0.2)
     worker = [p for p in psutil.Process(proc.pid).children() if "worker" in " ".join(p.cmdline())]
     assert len(worker) == 1
+    broker_socket = worker[0].environ()["FARM_BROKER_URL"].removeprefix("redis+socket://")
+    assert broker_socket.endswith(".socket") and stray_processes(broker_socket) != []
     # When it is killed outright, so that none of its own clean-up runs
     proc.kill()
     proc.wait()
@@ -53,6 +55,10 @@ def test_a_killed_farm_run_takes_its_worker_and_stack_with_it_and_the_next_run_r
     while stray_processes(str(workdir)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert stray_processes(str(workdir)) == []
+    deadline = time.monotonic() + 30  # the embedded broker (a daemonised redis-server) is stopped by the worker
+    while stray_processes(broker_socket) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stray_processes(broker_socket) == []
     # And a second run finishes every cell, the interrupted one included
     result = farm("run", "sweep.yaml", cwd=workdir, timeout=240)
     assert result.returncode == 0, result.stderr + result.stdout
