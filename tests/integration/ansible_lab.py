@@ -11,16 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shlex
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.lab import Host
+from tests.integration.lab import Host, namespaces
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
 BIN = Path(sys.executable).parent  # ansible-playbook and ansible-lint come with the dev extras
@@ -37,46 +34,10 @@ def _sh(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-def _used_subnets() -> set[str]:
-    text = _sh("ip", "-o", "addr")
-    for line in _sh("ip", "netns", "list").splitlines():
-        if line.strip():
-            text += subprocess.run(["ip", "netns", "exec", line.split()[0], "ip", "-o", "addr"],
-                                   capture_output=True, text=True).stdout
-    return set(re.findall(rf"inet {re.escape(SUBNET)}\.(\d+)\.", text))
-
-
-@contextlib.contextmanager
-def generator_namespaces(names: list[str]) -> Iterator[list[Host]]:
-    """One network namespace per name, each linked to the box; `Host.address` is the box's side of the link."""
-    tag = secrets.token_hex(2)
-    made: list[str] = []
-    hosts: list[Host] = []
-    try:
-        used = _used_subnets()
-        free = [n for n in range(1, 255) if str(n) not in used]
-        for i, name in enumerate(names, start=1):
-            n = free.pop(secrets.randbelow(len(free)))
-            ns, outer, inner = f"lfans{tag}-{i}", f"la{tag}o{i}", f"la{tag}i{i}"
-            _sh("ip", "netns", "add", ns)
-            made.append(ns)
-            _sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-            _sh("ip", "link", "set", inner, "netns", ns)
-            _sh("ip", "addr", "add", f"{SUBNET}.{n}.1/30", "dev", outer)
-            _sh("ip", "link", "set", outer, "up")
-            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{SUBNET}.{n}.2/30", "dev", inner)
-            _sh("ip", "netns", "exec", ns, "ip", "link", "set", inner, "up")
-            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-            hosts.append(Host(name, ns, f"{SUBNET}.{n}.1"))
-        yield hosts
-    finally:
-        for ns in made:
-            for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), signal.SIGKILL)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        for i in range(1, len(names) + 1):  # the box's ends, should the namespace linger
-            subprocess.run(["ip", "link", "del", f"la{tag}o{i}"], capture_output=True)
+def generator_namespaces(names: list[str]) -> contextlib.AbstractContextManager[list[Host]]:
+    """One network namespace per name, each linked to the box on a free 10.216.N.0/30; `Host.address` is the
+    box's side of the link."""
+    return namespaces(len(names), names=names, prefix=SUBNET)
 
 
 def guest_address(host: Host) -> str:

@@ -56,25 +56,27 @@ class Host:
 
 
 @contextlib.contextmanager
-def namespaces(count: int) -> Iterator[list[Host]]:
-    """``count`` network namespaces, each with lo up and a veth pair to the box."""
+def namespaces(count: int, *, names: list[str] | None = None, prefix: str = SUBNET) -> Iterator[list[Host]]:
+    """``count`` network namespaces, each with lo up and a veth pair to the box on a free ``prefix``.N.0/30;
+    hosts are named ``names`` (default lab1, lab2, …)."""
     tag = secrets.token_hex(2)
     made: list[str] = []
     hosts: list[Host] = []
+    names = names or [f"lab{i}" for i in range(1, count + 1)]
     try:
-        for i, n in enumerate(free_subnets(count), start=1):
+        for i, n in enumerate(free_subnets(count, prefix), start=1):
             ns, outer, inner = f"lf{tag}-{i}", f"lf{tag}o{i}", f"lf{tag}i{i}"
             sh("ip", "netns", "add", ns)
             made.append(ns)
             sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
             sh("ip", "link", "set", inner, "netns", ns)
-            box, guest = f"{SUBNET}.{n}.1", f"{SUBNET}.{n}.2"
+            box, guest = f"{prefix}.{n}.1", f"{prefix}.{n}.2"
             sh("ip", "addr", "add", f"{box}/30", "dev", outer)
             sh("ip", "link", "set", outer, "up")
             sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{guest}/30", "dev", inner)
             sh("ip", "netns", "exec", ns, "ip", "link", "set", inner, "up")
             sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-            hosts.append(Host(f"lab{i}", ns, box))
+            hosts.append(Host(names[i - 1], ns, box))
         yield hosts
     finally:
         for ns in made:
