@@ -103,6 +103,23 @@ class CellRow(Base):
     cpu_sets: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {generator: [..], stack: [..]}
     host_cpu: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # busy % over the window
     host_saturated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # No request vanishes: requests still in flight at the window's close (counted as failures), users that
+    # completed a request in the window or none (closed loop), starts behind their schedule (open loop),
+    # users ÷ (throughput × (response + think time)) and the flags they raise.
+    unfinished_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    users_active: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    users_stalled: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    late_starts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrency_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    load_stalled: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    load_mismatch: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # derived figures lost, and why
+    # The cost side: declared cost (Σ replicas × cost per replica), per service, measured CPU per request, and
+    # for a capacity-search probe why it was measured.
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cost_breakdown: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    cpu_ms_per_request: Mapped[float | None] = mapped_column(Float, nullable=True)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     sweep: Mapped[SweepRow] = relationship(back_populates="cells")
     measurements: Mapped[list[MeasurementRow]] = relationship(

@@ -28,9 +28,12 @@ from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcno
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0003"  # the newest migration's revision; a unit test checks it against Alembic's scripts
+HEAD = "0004"  # the newest migration's revision; a unit test checks it against Alembic's scripts
 FINISHED = ("done", "skipped")
 UNFINISHED = ("pending", "running", "failed", "cancelled")
+# Cell fields a result may carry beside its measurements (record_result's keyword arguments; migration 0004).
+CELL_EXTRAS = ("unfinished_requests", "users_active", "users_stalled", "late_starts", "concurrency_ratio",
+               "load_stalled", "load_mismatch", "warnings", "cost", "cost_breakdown", "cpu_ms_per_request", "probe")
 
 
 @dataclass(frozen=True)
@@ -336,14 +339,19 @@ class Store:
     def record_result(self, cell_id: str, result: LoadResult, metrics: StackMetrics,
                       agreement: RequestAgreement | None = None, *, offered_rps: float | None = None,
                       rate_saturated: bool | None = None, cpu_sets: dict[str, Any] | None = None,
-                      host_cpu: dict[str, Any] | None = None, host_saturated: bool | None = None) -> None:
+                      host_cpu: dict[str, Any] | None = None, host_saturated: bool | None = None,
+                      **extra: Any) -> None:
         """Store a cell's measurements and mark it done, replacing any earlier result (idempotent).
 
         ``agreement``: Locust's and the stack's request counts over the window, when the stack counts requests.
         ``offered_rps``: open-loop load's offered rate (the achieved one is the window's), ``rate_saturated``
         whether the cell fell short of it. ``cpu_sets``, ``host_cpu``, ``host_saturated``: generator and stack on
-        one host (`farm.cpusets`).
+        one host (`farm.cpusets`). ``extra``: any of `CELL_EXTRAS` (unfinished requests, stalled users, warnings,
+        cost …); a name outside it is a programming error.
         """
+        unknown = set(extra) - set(CELL_EXTRAS)
+        if unknown:
+            raise TypeError(f"record_result: unknown cell fields {sorted(unknown)}")
         with self.session() as s:
             row = s.get(CellRow, cell_id)
             if row is None:
@@ -364,6 +372,8 @@ class Store:
             row.offered_rps, row.rate_saturated = offered_rps, rate_saturated
             row.achieved_rps = result.total.rps if offered_rps is not None else None
             row.cpu_sets, row.host_cpu, row.host_saturated = cpu_sets, host_cpu, host_saturated
+            for name in CELL_EXTRAS:
+                setattr(row, name, extra.get(name))
 
     @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,
