@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import files
+from farm.cell_cost import ServiceCpu, cell_cost, containers_by_service
 from farm.cpusets import CpuSets, HostCpu, available_cpus, choose_sets, pin, saturated, stack_processes
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.agreement import compare_requests
@@ -256,6 +257,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     after: list[StackMetrics] = []  # read when the window closes, while the load's grace period runs
     host_cpu = HostCpu(sets, _stack_pids(deployment)) if sets is not None else None
     usage: list[dict[str, Any] | None] = []
+    service_cpu = ServiceCpu(deployment.handles.get("procs", []))  # per service, for the cell's cost
+    used: list[dict[str, float] | None] = []
 
     def measure_start() -> None:
         nonlocal stage
@@ -263,6 +266,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         before.append(ctx.driver.metrics(deployment))  # first: the stack's counters must match Locust's window
         if host_cpu is not None:
             host_cpu.start()
+        service_cpu.start()
         stage = "load"
 
     def measure_end() -> None:
@@ -271,6 +275,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         after.append(ctx.driver.metrics(deployment))
         if host_cpu is not None:
             usage.append(host_cpu.stop())
+        used.append(service_cpu.stop())
         stage = "load"
 
     settling = Settling(earliest=0.0)
@@ -306,8 +311,12 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         stage = "store"
         if host_cpu is not None and not usage:  # the window did not close before Locust stopped
             usage.append(host_cpu.stop())
+        local = used[0] if used else service_cpu.stop()
+        cpu_s, seen = (local, service_cpu.replicas()) if local else containers_by_service(metrics.resources,
+                                                                                           deployment.name)
         ctx.store.record_result(cell.id, result, metrics, agreement,
-                                **_conditions(result, _offered(cell), sets, usage[0] if usage else None))
+                                **_conditions(result, _offered(cell), sets, usage[0] if usage else None),
+                                **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen))
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

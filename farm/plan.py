@@ -11,6 +11,7 @@ from typing import Any
 
 from farm.spec import LOAD_AXES, SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
+from farm.stacks.scaling import applicable, is_replica_key
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ def _excluded(params: dict[str, Scalar], rules: list[dict[str, Scalar]]) -> bool
 
 
 def _comparison(config: dict[str, Scalar]) -> tuple[str, ...]:
-    # Configurations compared point by point: the same except for the architecture.
-    return tuple(repr(v) for k, v in sorted(config.items()) if k != "architecture")
+    # Configurations compared point by point: the same except for the architecture and the per-service replicas
+    # (the cost comparison sets each architecture's cheapest replicas against the other's).
+    return tuple(repr(v) for k, v in sorted(config.items()) if k != "architecture" and not is_replica_key(k))
 
 
 def _group_order(config: dict[str, Scalar]) -> tuple[str, ...]:
@@ -128,7 +130,9 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
     """Cells = matrix product − excludes, × repetitions; grouped by everything but the load level (users, or
     rate; and, by default, by repetition: each repetition provisions its own stack).
 
-    Run order: configurations that differ only by architecture stay together; with a group per repetition, the
+    A ``replicas.<service>`` value is dropped from the configurations that do not run that service, so they run
+    once, not once per value. Run order: configurations that differ only by architecture (and per-service
+    replicas) stay together; with a group per repetition, the
     repetitions of each such pair run in a shuffled order (``plan_seed``) and the architecture that goes first
     alternates from one repetition to the next (A B, B A, A B …), so drift over time cancels out instead of
     passing for an architecture difference. Cell ids never depend on the grouping; group ids do only with a
@@ -143,7 +147,7 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         params = {**defaults, **dict(zip(keys, values, strict=True))}
         if _excluded(params, spec.exclude):
             continue
-        config = {k: v for k, v in params.items() if k != axis}
+        config = applicable(manifest, {k: v for k, v in params.items() if k != axis})
         key = _digest(config)
         configs[key] = config
         if params[axis] not in loads_of.setdefault(key, []):

@@ -15,9 +15,12 @@ from farm.stacks.manifest import BUILTIN_STACKS, MANIFEST_FILE
 
 
 def what_runs(loaded: LoadedSweep) -> list[str]:
-    """One line for the resolved stack folder (built-in, local, or local shadowing a built-in) and one for the
-    locustfile."""
-    return [_stack_line(loaded), f"locustfile: {_literal(str(locustfile_for(loaded)))}"]
+    """One line for the resolved stack folder (built-in, local, or local shadowing a built-in), one for the
+    locustfile, and one per ``replicas.<service>`` matrix key that some configurations ignore."""
+    from farm.sweep_scaling import replica_notes
+
+    return [_stack_line(loaded), f"locustfile: {_literal(str(locustfile_for(loaded)))}",
+            *(f"note: {line}" for line in replica_notes(loaded.spec, loaded.manifest))]
 
 
 def builtin_stack(name: str) -> Path | None:

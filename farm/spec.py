@@ -31,6 +31,8 @@ from farm.cpulist import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
+from farm.stacks.scaling import is_replica_key
+from farm.sweep_scaling import Price, check_replica_values, check_replicas
 
 RESERVED = ("users", "rate", "instances")
 LOAD_AXES = ("users", "rate")  # a sweep's load levels: closed-loop users, or open-loop requests/s offered
@@ -258,7 +260,7 @@ class CpuSpec(_Frozen):
         return self
 
 
-_UNSET_UNHASHED = ("reprovision", "seed", "cpus")
+_UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price")
 
 
 class SweepSpec(_Frozen):
@@ -281,6 +283,7 @@ class SweepSpec(_Frozen):
     sut: SutSpec | None = Field(default=None, description="run the stack on SUT hosts; default: here, as processes")
     cpus: CpuSpec | None = Field(default=None, description="generator and stack on one host: their CPU sets "
                                  "(default: split the host's CPUs)")
+    price: Price | None = Field(default=None, description="per_unit_hour (and currency) of the stack's cost_unit")
     description: Description = ""
 
     @field_validator("name")
@@ -314,6 +317,7 @@ class SweepSpec(_Frozen):
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _BOUNDS[key]:
                     raise ValueError(f"'{key}' values must be whole numbers from 1 to {_BOUNDS[key]:,}, "
                                      f"not {_clip(repr(value))}")
+        check_replica_values(matrix)
         return {**matrix, "instances": matrix.get("instances", [1])}
 
     def fingerprint(self) -> str:
@@ -488,9 +492,10 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
         raise SpecError(f"{source}: sut: stack '{manifest.name}' has no compose recipe to run on a SUT host; "
                         "add a `compose:` section to its stack.yaml, or remove `sut:`")
     declared = manifest.parameters
-    allowed_keys = ", ".join([*RESERVED, *declared])
+    allowed_keys = ", ".join([*RESERVED, *declared, *(f"replicas.{s}" for s in manifest.scalable)])
+    check_replicas(spec, manifest, source)
     for key, values in spec.matrix.items():
-        if key in RESERVED:
+        if key in RESERVED or is_replica_key(key):
             continue
         if key not in declared:
             raise SpecError(

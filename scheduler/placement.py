@@ -1,6 +1,7 @@
 """Placement: which cell groups travel together, and to which queue.
 
-Groups that the analysis compares point by point (same configuration except `architecture`) form one unit and
+Groups that the analysis compares point by point (same configuration except `architecture` and the per-service
+``replicas.<service>``, which the cost comparison weighs against each other) form one unit and
 run on the same host, so that hardware differences do not pass for architecture differences. With a group per
 repetition (``reprovision``), every repetition's pair falls in the same unit, in the plan's interleaved order: the
 groups run in the order they are given.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from farm.stacks.scaling import is_replica_key
 from scheduler.contract import SHARED_QUEUE, host_queue
 
 
@@ -29,7 +31,8 @@ def units(groups: list[tuple[str, dict[str, Any]]], targets: list[str] | None = 
     keyed: dict[tuple[tuple[str, str], ...], list[str]] = {}
     labels: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
     for gid, config in groups:
-        rest = {k: v for k, v in config.items() if k != "architecture"} if together else config
+        rest = {k: v for k, v in config.items() if k != "architecture" and not is_replica_key(k)} \
+            if together else config
         key = tuple(sorted((k, repr(v)) for k, v in rest.items())) + (() if together else (("id", gid),))
         keyed.setdefault(key, []).append(gid)
         labels.setdefault(key, {k: rest[k] for k in ("cache", "instances") if k in rest}

@@ -58,6 +58,9 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "generator_set_cpu_pct": (cell.host_cpu or {}).get("generator"),
         "stack_cpu_pct": (cell.host_cpu or {}).get("stack_cpu_pct"),  # the stack's processes, % of one core
         "host_saturated": cell.host_saturated,
+        "cost": cell.cost,  # declared: Σ replicas × cost per replica (the stack's cost_unit)
+        "cpu_ms_per_request": cell.cpu_ms_per_request,  # measured: the SUT's CPU per request over the window
+        "cost_breakdown": cell.cost_breakdown,
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }
@@ -71,7 +74,8 @@ def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results (``attrs["params"]`` names the
     parameter columns)."""
     records = list(records)
-    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services", "cpu_sets")}}
+    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services", "cpu_sets",
+                                                                   "cost_breakdown")}}
             for r in records]
     frame = pd.DataFrame(rows)
     frame.attrs["params"] = sorted({k for r in records for k in r["params"]})

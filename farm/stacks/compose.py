@@ -35,6 +35,7 @@ from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deploym
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.probe import http_ok
 from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
+from farm.stacks.scaling import compose_replicas
 
 log = logging.getLogger("loadfarm.compose")
 STATE_FILE = "compose-state.json"
@@ -146,8 +147,8 @@ class ComposeDriver:
             for target, text in rendered.items():
                 conn.put_text(f"{remote}/{target}", text)
             services = set((yaml.safe_load(rendered["compose.yaml"]) or {}).get("services") or {})
-            instances = int(params.get("instances", 1))
-            scale = [f"--scale={s}={instances}" for s in recipe.scale if s in services]
+            counts = compose_replicas(manifest, params, recipe.scale)  # per service: replicas.<name>, or instances
+            scale = [f"--scale={s}={counts[s]}" for s in recipe.scale if s in services]
             wait = max(30, int(self.up_timeout_s))
             conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "--project-directory", remote,
                       "up", "-d", "--wait", "--wait-timeout", str(wait), "--no-build", "--remove-orphans", *scale],
@@ -403,9 +404,8 @@ def _recipe(manifest: StackManifest) -> ComposeRecipe:
 def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Scalar], project: str,
             images: dict[str, str]) -> dict[str, str]:
     """The compose file and every extra file, rendered with the deployment's names of every replica."""
-    instances = int(params.get("instances", 1))
-    scaled = set(recipe.scale)
-    names = {s: [f"{project}-{s}-{i}" for i in range(1, (instances if s in scaled else 1) + 1)]
+    instances, counts = int(params.get("instances", 1)), compose_replicas(manifest, params, recipe.scale)
+    names = {s: [f"{project}-{s}-{i}" for i in range(1, counts.get(s, 1) + 1)]
              for s in {*recipe.scale, *recipe.instances, recipe.entry}}
     context = {"params": params, "project": project, "images": images, "replicas": names,
                "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},

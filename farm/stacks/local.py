@@ -25,6 +25,7 @@ from farm.stacks import contract
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
 from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
 from farm.stacks.probe import free_port, http_ok, tcp_open
+from farm.stacks.scaling import replicas_for
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
@@ -60,7 +61,7 @@ class LocalDriver:
         workdir = files.private_dir(files.private_dir(self.root) / name)
         services = [s for s in manifest.local.services if s.enabled(params)]
         context = self._context(manifest, params, workdir)
-        endpoints = self._allocate(services, context)
+        endpoints = self._allocate(services, context, manifest.scalable)
         taken = {e.port for e in endpoints}
         extra = {(e.service, e.replica): {n: _distinct_port(taken) for n in s.ports} for s in services
                  for e in endpoints if e.service == s.name}
@@ -106,12 +107,13 @@ class LocalDriver:
         return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder.resolve()),
                 "workdir": str(workdir.resolve()), "services": {}, "user": _user_name()}
 
-    def _allocate(self, services: list[Service], context: dict[str, Any]) -> list[Endpoint]:
+    def _allocate(self, services: list[Service], context: dict[str, Any], scalable: Any) -> list[Endpoint]:
         endpoints: list[Endpoint] = []
         taken: set[int] = set()
         for service in services:
-            try:
-                replicas = int(_render_text(str(service.replicas), context))
+            try:  # a scalable service's count comes from the sweep (replicas.<name>, else instances)
+                replicas = replicas_for(context["params"], service.name) if service.name in scalable else \
+                    int(_render_text(str(service.replicas), context))
             except ValueError as exc:
                 raise SpecError(f"service '{service.name}': replicas must render to a whole number") from exc
             endpoints += [Endpoint(service.name, i, HOST, _distinct_port(taken)) for i in range(max(1, replicas))]
@@ -299,7 +301,6 @@ def _user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (e.g. an arbitrary uid in a container)
         return str(os.getuid())
-
 
 
 def _render_files(templates: dict[str, str], context: dict[str, Any], workdir: Path, prefix: str,

@@ -15,7 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
@@ -206,6 +206,20 @@ class ComposeRecipe(_Frozen):
     port: int = Field(default=8080, ge=1, le=65535, description="the container port the farm reaches")
 
 
+class Scalable(_Frozen):
+    """A service that scales on its own (`replicas.<name>` in a sweep's matrix, else `instances`), and what one
+    replica of it costs in the manifest's ``cost_unit``: a number, or the name of a numeric stack parameter."""
+
+    cost: float | str = Field(default=1.0, description="cost of one replica, or a numeric parameter's name")
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not (math.isfinite(value) and value >= 0):
+            raise ValueError("must be a finite number ≥ 0, or the name of a numeric parameter")
+        return value
+
+
 class StackManifest(_Frozen):
     """A validated stack manifest and the folder it came from."""
 
@@ -218,6 +232,9 @@ class StackManifest(_Frozen):
     reset: str | None = None
     local: LocalRecipe
     compose: ComposeRecipe | None = None
+    scalable: dict[str, Scalable] = Field(default_factory=dict, description="services that scale on their own")
+    cost_unit: str = Field(default="replicas", pattern=r"^[A-Za-z][A-Za-z0-9 _/.-]{0,39}$",
+                           description="the unit of `scalable` costs, e.g. cores")
     folder: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -225,6 +242,11 @@ class StackManifest(_Frozen):
         for reserved in ("users", "rate", "instances"):
             if reserved in self.parameters:
                 raise ValueError(f"'{reserved}' is set by the sweep; it cannot be a stack parameter")
+        from farm.stacks.scaling import scalable_refusal
+
+        refusal = scalable_refusal(self)
+        if refusal is not None:
+            raise ValueError(refusal)
         return self
 
     def defaults(self) -> dict[str, Scalar]:
