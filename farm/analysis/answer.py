@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from farm.analysis.caches import CacheVerdict, cache_verdicts
+from farm.analysis.configs import config_points
+from farm.analysis.costbenefit import CostBenefit, answers
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
@@ -38,6 +40,8 @@ class Analysis:
     max_error_ratio: float = 0.01
     cache_verdicts: list[CacheVerdict] = field(default_factory=list)  # which cache wins, per instances and load
     unit: str = UNIT  # of the load levels (the ``users`` column of every frame): users, or req/s offered
+    cost_benefit: list[CostBenefit] = field(default_factory=list)  # per cache: cheapest SLO-meeting cost, switch
+    configs: pd.DataFrame = field(default_factory=pd.DataFrame)  # every configuration measured, per load
 
 
 KEYED = ("architecture", "cache", "instances", "users", "rate", "repetition")
@@ -68,6 +72,11 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     if "rate" in cells.columns and "users" not in cells.columns:
         cells, unit = cells.assign(users=cells["rate"]), RATE_UNIT
     defaults = {"architecture": "-", "cache": "-", "instances": 1}
+    # The cost answer keeps configurations apart (instances, replicas.X) before they are relabelled below; it
+    # needs an SLO latency to meet, and costs a second bootstrap, so it is computed only with one.
+    configs = pd.DataFrame() if slo_ms is None else config_points(
+        cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}), hist, slo_ms=slo_ms,
+        max_error_ratio=max_error_ratio, costs=costs, metric=metric)
     cells = separate_other_parameters(cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}))
     surface, draws = surfaces_with_draws(cells, hist)
     has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
@@ -87,4 +96,5 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
                     max_error_ratio=max_error_ratio, unit=unit,
-                    cache_verdicts=cache_verdicts(surface, draws, metric, max_error_ratio, unit))
+                    cache_verdicts=cache_verdicts(surface, draws, metric, max_error_ratio, unit),
+                    cost_benefit=answers(configs, slo_ms=slo_ms, metric=metric, unit=unit), configs=configs)

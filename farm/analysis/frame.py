@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,6 +62,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "cost": cell.cost,  # declared: Σ replicas × cost per replica (the stack's cost_unit)
         "cpu_ms_per_request": cell.cpu_ms_per_request,  # measured: the SUT's CPU per request over the window
         "cost_breakdown": cell.cost_breakdown,
+        "probe": cell.probe,  # a capacity search's probe: why it was measured
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }
@@ -75,11 +77,20 @@ def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     parameter columns)."""
     records = list(records)
     rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services", "cpu_sets",
-                                                                   "cost_breakdown")}}
+                                                                   "cost_breakdown")},
+             "replicas": scalable_replicas(r.get("cost_breakdown"))}
             for r in records]
     frame = pd.DataFrame(rows)
     frame.attrs["params"] = sorted({k for r in records for k in r["params"]})
     return frame
+
+
+def scalable_replicas(breakdown: dict[str, Any] | None) -> str | None:
+    """The replicas of each scalable service in a cell's cost breakdown, as JSON text (a frame cell stays
+    hashable), e.g. ``{"catalog": 2, "gateway": 1}``; None without a breakdown."""
+    found = {str(s): int(v["replicas"]) for s, v in (breakdown or {}).items()
+             if isinstance(v, dict) and v.get("scalable", True) and isinstance(v.get("replicas"), int | float)}
+    return json.dumps(dict(sorted(found.items()))) if found else None
 
 
 def histogram_frame(cells: Iterable[Any]) -> pd.DataFrame:

@@ -86,6 +86,9 @@ def print_results(store: Any, name: str) -> None:
     for c in analysis.cache_verdicts:
         out.print(styled(f"which cache gives the lowest {c.metric.removesuffix('_ms')}, {c.label()}: ",
                          (c.describe(), "bold")))
+    for cost in analysis.cost_benefit:
+        out.print(styled(f"what meeting the SLO (p95 ≤ {cost.slo_ms:g} ms) costs, cache {cost.cache}: ",
+                         (cost.describe(), "bold")))
     for line in flag_summary(records):
         out.print(line)
     if provenance.slo and analysis.recommendation:

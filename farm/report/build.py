@@ -65,6 +65,7 @@ def report_json(store: Store, name: str, *, metric: str = "p95_ms",
             "per_host": [v.as_json() for v in analysis.host_verdicts],
             "cache_comparisons": [v.as_json() for v in analysis.cache_verdicts],
             "recommendation": analysis.recommendation,
+            "cost_benefit": [c.as_json() for c in analysis.cost_benefit],
             "flagged_cells": flagged_cells(analysis)}
 
 
@@ -98,6 +99,9 @@ def write_figures(analysis: Analysis, folder: Path) -> list[Path]:
     if not analysis.difference.empty:
         makers["difference"] = lambda: figures.difference_map(analysis.difference, analysis.crossovers,
                                                               analysis.metric, analysis.unit)
+    if not analysis.configs.empty and analysis.cost_benefit:
+        makers["cost_frontier"] = lambda: figures.cost_frontier(analysis.configs, analysis.metric, analysis.unit,
+                                                                analysis.cost_benefit[0].slo_ms)
     if figures.hit_ratio_by_instances(analysis.surface) is not None:
         makers["hit_ratio"] = lambda: figures.hit_ratio_by_instances(analysis.surface)
     for name, make in makers.items():

@@ -152,3 +152,44 @@ def hit_ratio_by_instances(surface: pd.DataFrame) -> Figure | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+ARCH_COLORS = {"monolith": "#8e44ad", "microservices": "#e67e22"}
+
+
+@_literal_text
+def cost_frontier(configs: pd.DataFrame, metric: str = "p95_ms", unit: str = "users",
+                  slo_ms: float | None = None) -> Figure:
+    """Declared cost against the metric of every configuration measured, a panel per (comparison, load): the
+    frontier of what meeting the SLO costs, per architecture (filled: meets it; bars: its 95% interval)."""
+    labels = sorted(configs["label"].unique())
+    loads = sorted(configs["load"].unique(), key=float)
+    fig, axes = plt.subplots(len(labels), len(loads), figsize=(2.9 * len(loads), 2.5 * len(labels)),
+                             squeeze=False, sharey=True, layout="constrained")
+    for row, label in enumerate(labels):
+        for col, load in enumerate(loads):
+            ax = axes[row][col]
+            here = configs[(configs["label"] == label) & (configs["load"] == load)]
+            for arch, part in here.groupby("architecture"):
+                part = part.sort_values("cost")
+                color = ARCH_COLORS.get(str(arch), "#555")
+                value = part[metric].to_numpy(dtype=float)
+                low = np.nan_to_num(value - part[f"{metric}_lo"].to_numpy(dtype=float))
+                high = np.nan_to_num(part[f"{metric}_hi"].to_numpy(dtype=float) - value)
+                ax.errorbar(part["cost"], value, yerr=[low, high], fmt="none", ecolor=color, alpha=0.5, lw=1)
+                meets = part["meets"].to_numpy(dtype=bool)
+                ax.scatter(part["cost"][meets], value[meets], color=color, s=18, label=f"{arch}")
+                ax.scatter(part["cost"][~meets], value[~meets], facecolors="none", edgecolors=color, s=18)
+            if slo_ms is not None:
+                ax.axhline(slo_ms, color="black", lw=0.8, ls="--")
+            ax.set_yscale("log")  # a saturated configuration's p95 is orders of magnitude above the SLO
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set(title=f"{label} · {float(load):g} {unit}", xlabel="declared cost")
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.set_ylabel(_label(metric))
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7, frameon=False)
+    return fig

@@ -52,6 +52,9 @@ def figures_svg(analysis: Analysis) -> dict[str, Markup]:
                                                                        metric, analysis.unit)))
     out["curves"] = Markup(figures.svg(figures.latency_curves(surface, metric, analysis.unit)))
     out["heatmaps"] = Markup(figures.svg(figures.heatmaps(surface, metric, analysis.unit)))
+    if not analysis.configs.empty and analysis.cost_benefit:
+        out["cost_frontier"] = Markup(figures.svg(figures.cost_frontier(analysis.configs, metric, analysis.unit,
+                                                                       analysis.cost_benefit[0].slo_ms)))
     hit = figures.hit_ratio_by_instances(surface)
     if hit is not None:
         out["hit_ratio"] = Markup(figures.svg(hit))
@@ -129,6 +132,7 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines += ["", "### Per host", "", "| host | cache | instances | verdict |", "|---|---|---|---|"]
         lines += [f"| {_md(v.host)} | {_md(v.cache)} | {v.instances} | {_md(v.describe())} |"
                   for v in analysis.host_verdicts]
+    lines += cost_markdown(analysis)
     if provenance.slo:
         lines += ["", f"## Recommendation (SLO: {_slo_text(provenance.slo)})", ""]
         lines += [f"- {line}" for line in analysis.recommendation] or ["- no finished cells yet"]
@@ -151,6 +155,38 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]
     return "\n".join(lines) + "\n"
+
+
+def cost_markdown(analysis: Analysis) -> list[str]:
+    """The cost answer as Markdown: one line per cache setting, then each load's cheapest configurations."""
+    if not analysis.cost_benefit:
+        return []
+    slo = analysis.cost_benefit[0].slo_ms
+    lines = ["", f"## What does switching cost? (cheapest configuration with p95 ≤ {slo:g} ms)", "",
+             "| cache | answer |", "|---|---|"]
+    lines += [f"| {_md(c.cache)} | {_md(c.describe())} |" for c in analysis.cost_benefit]
+    lines += ["", f"| cache | {analysis.unit} | monolith | microservices | significantly cheaper |",
+              "|---|---|---|---|---|"]
+    for c in analysis.cost_benefit:
+        for p in c.per_load:
+            lines.append(f"| {_md(c.cache)} | {_fmt(p.load, 0)} | {_md(cheapest_text(p.monolith))} | "
+                         f"{_md(cheapest_text(p.microservices))} | {_SIGN[p.sign]} |")
+    return lines
+
+
+_SIGN = {-1: "microservices", 1: "monolith", 0: "–"}
+
+
+def cheapest_text(c: Any) -> str:
+    """An architecture's cheapest configuration at a load, e.g. ``cost 6 (5–6): catalog×2, cart×1 · p95 41 ms``."""
+    if c is None:
+        return "not measured"
+    if c.cost is None:
+        low = "none may" if c.cost_low is None else f"from cost {c.cost_low:g} it may"
+        return f"none of {c.measured} up to cost {c.most_measured:g} meets it ({low})"
+    interval = f"{c.cost:g}" if c.cost_low is None or c.cost_low == c.cost else f"{c.cost_low:g}–{c.cost:g}"
+    replicas = ", ".join(f"{k}×{v}" for k, v in (c.replicas or {}).items())
+    return f"cost {c.cost:g} (interval {interval}): {replicas} · p95 {_fmt(c.p95_ms, 0)} ms"
 
 
 def _flag_counts(cells: pd.DataFrame) -> dict[str, int]:
@@ -179,3 +215,4 @@ def _slo_text(slo: dict[str, Any]) -> str:
 
 
 _ENV.globals["slo_text"] = _slo_text
+_ENV.globals["cheapest_text"] = cheapest_text
