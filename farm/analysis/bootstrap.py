@@ -159,11 +159,14 @@ def small_sample_stretch(repetitions: np.ndarray | int) -> np.ndarray:
 
 
 def interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray,
-             repetitions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The 95% percentile interval of ``draws`` (rows), widened to at least ``estimate ± floor_half``.
+             repetitions: np.ndarray | None = None,
+             bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% percentile interval of ``draws`` (rows), widened to at least ``estimate ± floor_half``, within
+    the values the metric can take (``bounds``: a latency is never below 0 ms, a ratio stays in [0, 1]).
 
     With ``repetitions`` each side is stretched about the estimate by `small_sample_stretch`: a bootstrap over
     a handful of repetitions is too narrow otherwise (in simulations with 3 repetitions, by a factor of two).
+    The stretch is symmetric, so without ``bounds`` two repetitions far apart gave a p95 from -39.5 ms.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a metric no cell measured (all NaN) stays NaN
@@ -171,4 +174,15 @@ def interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray,
     if repetitions is not None:
         stretch = small_sample_stretch(repetitions)
         low, high = estimate - (estimate - low) * stretch, estimate + (high - estimate) * stretch
-    return np.fmin(low, estimate - floor_half), np.fmax(high, estimate + floor_half)
+    low, high = np.fmin(low, estimate - floor_half), np.fmax(high, estimate + floor_half)
+    return bounded(low, high, bounds)
+
+
+def bounded(low: np.ndarray, high: np.ndarray, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """An interval cut to the values its quantity can take (NaN stays NaN)."""
+    return np.clip(low, *bounds), np.clip(high, *bounds)
+
+
+def metric_bounds(column: str) -> tuple[float, float]:
+    """The values a surface metric can take: ratios in [0, 1], latencies and throughput ≥ 0."""
+    return (0.0, 1.0) if column.endswith("ratio") else (0.0, np.inf)

@@ -23,7 +23,13 @@ import pandas as pd
 
 from farm.analysis.bootstrap import PointDraws, bucket_width
 from farm.analysis.surfaces import FULL_REPETITIONS
-from farm.analysis.verdict import MIN_REPETITIONS, UNIT, indicative_advice, simultaneous_interval
+from farm.analysis.verdict import (
+    MIN_REPETITIONS,
+    UNIT,
+    difference_bounds,
+    indicative_advice,
+    simultaneous_interval,
+)
 
 WINS, TIED, NOT_ENOUGH = "wins", "tied", "not enough data"
 
@@ -151,7 +157,8 @@ def _compare(part: pd.DataFrame, found: PointDraws, metric: str,
         diff = np.stack([draws[int(r["_row"])] - draws[int(lead["_row"])] for _, lead, r in pairs])
         floor = np.array([(bucket_width(lead[metric]) + bucket_width(r[metric])) / 2 for _, lead, r in pairs],
                          dtype=float).reshape(len(pairs))
-        low, _high = simultaneous_interval(estimate, diff, floor, reps)
+        rivals, leads = pd.DataFrame([r for _, _, r in pairs]), pd.DataFrame([lead for _, lead, _ in pairs])
+        low, _high = simultaneous_interval(estimate, diff, floor, reps, difference_bounds(rivals, leads, metric))
         beaten = {(load, str(r["cache"])) for (load, lead, r), lo in zip(pairs, low, strict=True)
                   if lo > 0 and not lead["_barred"]}
     points = []

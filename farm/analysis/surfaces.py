@@ -11,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from farm.analysis.bootstrap import MEANS, PERCENTILES, RESAMPLES, SEED, PointDraws, bucket_width, interval, point_draws
+from farm.analysis.bootstrap import (
+    MEANS,
+    PERCENTILES,
+    RESAMPLES,
+    SEED,
+    PointDraws,
+    bucket_width,
+    interval,
+    metric_bounds,
+    point_draws,
+)
 
 POINT = ("architecture", "cache", "instances", "users")
 FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
@@ -69,7 +79,7 @@ def surfaces_with_draws(cells: pd.DataFrame, hist: pd.DataFrame | None = None, b
     for column in (*MEANS, "error_ratio", *PERCENTILES):
         estimate = found.estimates[column].to_numpy()
         floor = bucket_width(estimate) / 2 if column in PERCENTILES else np.zeros(len(out))
-        low, high = interval(estimate, found.draws[column], floor, out["n"].to_numpy())
+        low, high = interval(estimate, found.draws[column], floor, out["n"].to_numpy(), metric_bounds(column))
         out[column] = estimate
         out[f"{column}_lo"] = np.where(many, low, np.nan)
         out[f"{column}_hi"] = np.where(many, high, np.nan)

@@ -179,7 +179,7 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
     estimate = micro[metric].to_numpy(dtype=float) - mono[metric].to_numpy(dtype=float)
     draws = found.draws[metric][micro["_row"].to_numpy()] - found.draws[metric][mono["_row"].to_numpy()]
     floor = (bucket_width(mono[metric].to_numpy()) + bucket_width(micro[metric].to_numpy())) / 2
-    low, high = simultaneous_interval(estimate, draws, floor, reps)
+    low, high = simultaneous_interval(estimate, draws, floor, reps, difference_bounds(micro, mono, metric))
     enough = reps >= MIN_REPETITIONS
     over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
@@ -225,8 +225,8 @@ def _saturated(side: pd.DataFrame) -> np.ndarray:
     return side["rate_saturated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
-def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray,
-                          repetitions: int) -> tuple[np.ndarray, np.ndarray]:
+def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray, repetitions: int,
+                          bounds: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """95% intervals that hold at every load together (bootstrap max-t band), never narrower than ±floor_half.
 
     Pointwise 95% intervals at ten loads would call one of them significant by chance one time in three; the
@@ -235,6 +235,10 @@ def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: n
     (`small_sample_stretch`): in simulations of identical architectures with 3 repetitions, the unstretched
     band called 17% of sweeps different, the stretched one none of 60, while still finding every crossover
     with 5 repetitions.
+
+    ``bounds``: per load, the values the difference can take — of a − b, [−b's upper bound, a's upper bound],
+    as neither latency is below 0; the band never claims more than that (it never changes a classification:
+    those bounds are ≤ 0 and ≥ 0).
     """
     spread = np.std(draws, axis=1)
     varies = spread > 0
@@ -244,7 +248,21 @@ def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: n
     else:
         critical = 0.0
     half = np.fmax(critical * spread * small_sample_stretch(repetitions), floor_half)
-    return estimate - half, estimate + half
+    if bounds is None:
+        return estimate - half, estimate + half
+    return np.fmax(estimate - half, bounds[0]), np.fmin(estimate + half, bounds[1])
+
+
+def difference_bounds(minuend: pd.DataFrame | pd.Series, subtrahend: pd.DataFrame | pd.Series,
+                      metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """What a − b of two latencies can be: from −(b's upper bound) to a's (each point's own 95% interval, or
+    unbounded where it has none)."""
+    def upper(side: pd.DataFrame | pd.Series) -> np.ndarray:
+        column = f"{metric}_hi"
+        values = np.asarray(side.get(column, np.nan), dtype=float)
+        return np.nan_to_num(values, nan=np.inf)
+
+    return -upper(subtrahend), upper(minuend)
 
 
 def _interpolate(loads: np.ndarray, diff: np.ndarray, k: int, m: int) -> float:
