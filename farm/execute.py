@@ -259,11 +259,17 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     usage: list[dict[str, Any] | None] = []
     service_cpu = ServiceCpu(deployment.handles.get("procs", []))  # per service, for the cell's cost
     used: list[dict[str, float] | None] = []
+    warned: list[str] = []  # the stack's metrics that broke the contract: kept with the cell, never failing it
+
+    def read() -> StackMetrics:
+        reading = ctx.driver.metrics(deployment)
+        warned.extend(w for w in reading.warnings if w not in warned)
+        return reading
 
     def measure_start() -> None:
         nonlocal stage
         stage = "metrics"
-        before.append(ctx.driver.metrics(deployment))  # first: the stack's counters must match Locust's window
+        before.append(read())  # first: the stack's counters must match Locust's window
         if host_cpu is not None:
             host_cpu.start()
         service_cpu.start()
@@ -272,7 +278,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     def measure_end() -> None:
         nonlocal stage
         stage = "metrics"
-        after.append(ctx.driver.metrics(deployment))
+        after.append(read())
         if host_cpu is not None:
             usage.append(host_cpu.stop())
         used.append(service_cpu.stop())
@@ -283,7 +289,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     def settled() -> bool:
         nonlocal stage
         stage = "metrics"
-        now = ctx.driver.metrics(deployment)
+        now = read()
         stage = "load"
         counts = [d["requests"] for d in now.raw if isinstance(d.get("requests"), int)]
         return settling.add(time.monotonic(), sum(counts) if counts else None, now.cache_hits, now.cache_misses)
@@ -300,13 +306,14 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         settling.earliest = time.monotonic() + request.users / request.spawn_rate  # never before the ramp's end
         result: LoadResult = ctx.runner.run(request, ctx.cancel, measure_start, measure_end, settled)
         stage = "metrics"
-        metrics = after[0] if after else ctx.driver.metrics(deployment)
+        metrics = after[0] if after else read()
         agreement = None
-        if before:
+        if before and before[0].requests_known and metrics.requests_known:
             total = result.total
             in_flight = total.rps * (total.mean_ms or 0.0) / 1000.0  # Little's law, per window edge
             agreement = compare_requests(total.requests, before[0].raw, metrics.raw, deployment.entry.service,
                                          in_flight=in_flight)
+        if before:
             metrics = metrics.minus(before[0])
         stage = "store"
         if host_cpu is not None and not usage:  # the window did not close before Locust stopped
@@ -314,7 +321,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         local = used[0] if used else service_cpu.stop()
         cpu_s, seen = (local, service_cpu.replicas()) if local else containers_by_service(metrics.resources,
                                                                                            deployment.name)
-        ctx.store.record_result(cell.id, result, metrics, agreement,
+        ctx.store.record_result(cell.id, result, metrics, agreement, warnings=warned or None,
                                 **_conditions(result, _offered(cell), sets, usage[0] if usage else None),
                                 **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen))
         return result

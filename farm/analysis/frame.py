@@ -16,6 +16,8 @@ RESULT_COLUMNS = ("requests", "failures", "rps", "mean_ms", "p50_ms", "p90_ms", 
 # Percentiles of successful requests alone; RESULT_COLUMNS' include failed requests, and the analysis compares
 # those (a timeout counts as slow); a point with too many errors never wins instead (see farm.analysis.verdict).
 OK_COLUMNS = ("p50_ok_ms", "p90_ok_ms", "p95_ok_ms", "p99_ok_ms")
+# lists and objects, kept out of the frame's columns
+NESTED = ("params", "error", "sut_services", "cpu_sets", "cost_breakdown", "warnings")
 
 
 def total_of(cell: Any) -> Any:
@@ -63,6 +65,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "cpu_ms_per_request": cell.cpu_ms_per_request,  # measured: the SUT's CPU per request over the window
         "cost_breakdown": cell.cost_breakdown,
         "probe": cell.probe,  # a capacity search's probe: why it was measured
+        "warnings": list(cell.warnings or []),  # metrics that broke the stack contract: figures left empty
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }
@@ -76,8 +79,7 @@ def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results (``attrs["params"]`` names the
     parameter columns)."""
     records = list(records)
-    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in ("params", "error", "sut_services", "cpu_sets",
-                                                                   "cost_breakdown")},
+    rows = [{**r["params"], **{k: v for k, v in r.items() if k not in NESTED},
              "replicas": scalable_replicas(r.get("cost_breakdown"))}
             for r in records]
     frame = pd.DataFrame(rows)

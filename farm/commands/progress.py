@@ -34,6 +34,7 @@ class FinishedCell:
     category: str | None
     message: str | None
     finished_at: datetime
+    warnings: tuple[str, ...] = ()  # the stack's metrics that broke the contract (the cell is kept)
 
     def failure(self) -> dict[str, Any]:
         """The cell as `Status.failed` lists a failure."""
@@ -44,12 +45,12 @@ class FinishedCell:
 def ended_cells(store: Any, sweep_id: int, limit: int | None) -> list[FinishedCell]:
     """A sweep's ended cells, the latest first (at most ``limit``)."""
     query = (select(CellRow.id, CellRow.params, CellRow.status, CellRow.error_stage, CellRow.error_category,
-                    CellRow.error_message, CellRow.finished_at)
+                    CellRow.error_message, CellRow.finished_at, CellRow.warnings)
              .where(CellRow.sweep_id == sweep_id, CellRow.status.in_(ENDED), CellRow.finished_at.is_not(None))
              .order_by(CellRow.finished_at.desc()).limit(limit))
     with store.session() as s:
-        return [FinishedCell(str(i), dict(p), str(st), stage, cat, msg, at) for i, p, st, stage, cat, msg, at in
-                s.execute(query)]
+        return [FinishedCell(str(i), dict(p), str(st), stage, cat, msg, at, tuple(w or ()))
+                for i, p, st, stage, cat, msg, at, w in s.execute(query)]
 
 
 class EndedFeed:
@@ -65,6 +66,23 @@ class EndedFeed:
                  not in self.seen]
         self.seen.update((c.id, c.finished_at) for c in fresh)
         return fresh
+
+
+class Warnings:
+    """Each distinct warning of a run once: the same broken metrics field warns in every cell otherwise."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def new(self, ended: list[FinishedCell]) -> list[str]:
+        """The warnings of these cells not shown before, as lines to print."""
+        lines = []
+        for cell in ended:
+            for text in cell.warnings:
+                if text not in self.seen:
+                    self.seen.add(text)
+                    lines.append(f"warning (cell kept): {text}")
+        return lines
 
 
 class Display(Protocol):
@@ -100,6 +118,7 @@ class LineDisplay:
     def __init__(self, console: Console, keys: list[str]) -> None:
         self.console, self.keys = console, keys
         self.shown = -1
+        self.warnings = Warnings()
 
     def __enter__(self) -> LineDisplay:
         return self
@@ -117,6 +136,8 @@ class LineDisplay:
                                + tail, soft_wrap=True)
             if cell.status == "failed":
                 self.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
+        for line in self.warnings.new(ended):
+            self.console.print(line, style="yellow", markup=False, soft_wrap=True)
         if done != self.shown and not ended:
             self.console.print(f"{done}/{st.total} cells finished" + tail, soft_wrap=True)
         self.shown = done
@@ -134,6 +155,7 @@ class BarDisplay:
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
             console=console, expand=True)
         self.task: TaskID | None = None
+        self.warnings = Warnings()
 
     def __enter__(self) -> BarDisplay:
         self.progress.start()
@@ -148,6 +170,8 @@ class BarDisplay:
         for cell in ended:
             if cell.status == "failed":
                 self.progress.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
+        for line in self.warnings.new(ended):
+            self.progress.console.print(line, style="yellow", markup=False, soft_wrap=True)
         description, eta = running_label(st, self.keys), eta_text(st)
         if self.task is None:
             self.task = self.progress.add_task(description, total=st.total, completed=finished(st), eta=eta)

@@ -34,7 +34,17 @@ def analysis_for(store: Store, name: str, *, metric: str = "p95_ms",
             hosts.setdefault(c.host, dict(c.host_info))
     started = min((c.started_at for c in rows if c.started_at), default=None)
     finished = max((c.finished_at for c in rows if c.finished_at), default=None)
-    return analysis, Provenance(name, info.stack, text, hosts, started, finished, slo)
+    return analysis, Provenance(name, info.stack, text, hosts, started, finished, slo, metric_warnings(rows))
+
+
+def metric_warnings(rows: list[Any]) -> list[dict[str, Any]]:
+    """Each distinct warning the sweep's cells carry (metrics that broke the stack contract), with how many
+    cells carry it; the cells themselves are kept."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for text in row.warnings or ():
+            counts[str(text)] = counts.get(str(text), 0) + 1
+    return [{"warning": text, "cells": n} for text, n in counts.items()]
 
 
 def write_report(store: Store, name: str, output: Path, *, fmt: str = "html", metric: str = "p95_ms",
@@ -66,7 +76,7 @@ def report_json(store: Store, name: str, *, metric: str = "p95_ms",
             "cache_comparisons": [v.as_json() for v in analysis.cache_verdicts],
             "recommendation": analysis.recommendation,
             "cost_benefit": [c.as_json() for c in analysis.cost_benefit],
-            "flagged_cells": flagged_cells(analysis)}
+            "flagged_cells": flagged_cells(analysis), "warnings": provenance.warnings}
 
 
 def flagged_cells(analysis: Analysis) -> list[dict[str, Any]]:

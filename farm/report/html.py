@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ class Provenance:
     started: datetime | None
     finished: datetime | None
     slo: dict[str, Any] | None
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # {warning, cells}: metrics off the contract
 
 
 OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms")  # when measured
@@ -151,6 +152,10 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     flagged = [f"{n} {text}" for text, n in _flag_counts(analysis.cells).items() if n]
     if flagged:
         lines += ["", "Flagged (kept in the answer): " + ", ".join(flagged)]
+    if provenance.warnings:
+        lines += ["", "## Warnings (cells kept; the figures named are empty)", ""]
+        lines += [f"- {_md(w['warning'])} ({w['cells']} cell{'s' if w['cells'] != 1 else ''})"
+                  for w in provenance.warnings]
     if not analysis.excluded.empty:
         lines += ["", "Excluded: " + ", ".join(f"{n} {reason}" for reason, n in
                                               analysis.excluded["reason"].value_counts().items())]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from farm.errors import MetricsError, ReadinessError, ResetError
-from farm.stacks.driver import Deployment, StackMetrics, read_metrics
+from farm.errors import ReadinessError, ResetError
+from farm.stacks.driver import Deployment, StackMetrics, Unreadable, read_metrics
 from farm.stacks.probe import http_json, http_ok, http_post
+
+METRICS_TIMEOUT_S = 5.0  # a reading that takes longer is a warning: the window's edges cannot wait
 
 
 def check_instances(deployment: Deployment) -> int:
@@ -42,20 +44,24 @@ def reset(deployment: Deployment) -> None:
 
 
 def metrics(deployment: Deployment) -> StackMetrics:
-    """Read every instance's metrics document and sum its cache hits, misses and requests."""
+    """Read every instance's metrics document and sum its cache hits, misses and requests.
+
+    Never raises for the stack's sake: an instance that does not answer, answers something that is not JSON or
+    is too slow, gives a warning in the result instead (metrics never cost a measurement).
+    """
     if deployment.manifest.metrics is None:
         return StackMetrics(None, None, [])
     docs: list[tuple[str, Any]] = []
     for endpoint in deployment.instances:
         url = endpoint.url + deployment.manifest.metrics
-        label = f"{endpoint.service}#{endpoint.replica}"
+        doc: Any
         try:
-            doc = http_json(url)
+            doc = http_json(url, timeout=METRICS_TIMEOUT_S)
         except OSError as exc:
-            raise MetricsError(f"metrics of {label} unreadable: GET {url}: {reason(exc)}") from exc
-        except ValueError as exc:
-            raise MetricsError(f"metrics of {label} are not JSON: GET {url}: {exc}") from exc
-        docs.append((f"{label} ({url})", doc))
+            doc = Unreadable(f"GET failed: {reason(exc)}")
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python parses
+            doc = Unreadable(f"not JSON ({' '.join(str(exc).split())[:120]})")
+        docs.append((f"{endpoint.service}#{endpoint.replica} ({url})", doc))
     return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
 
 

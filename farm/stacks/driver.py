@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from farm.errors import MetricsError, SpecError
+from farm.errors import SpecError
 from farm.stacks.manifest import Scalar, StackManifest
 
 _DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -62,12 +62,18 @@ class Deployment:
 
 @dataclass(frozen=True)
 class StackMetrics:
-    """Counters read from the stack's instances (cache hits and misses summed, raw documents kept)."""
+    """Counters read from the stack's instances (cache hits and misses summed, raw documents kept).
+
+    ``warnings``: what in the documents broke the contract (the figures it affects are None); ``requests_known``:
+    whether every instance's request count could be read (else the server-side count is not compared).
+    """
 
     cache_hits: int | None
     cache_misses: int | None
     raw: list[dict[str, Any]]
     resources: dict[str, Any] | None = None  # a driver's sample of the SUT's CPU and memory (raw, or a window)
+    warnings: tuple[str, ...] = ()
+    requests_known: bool = True
 
     def minus(self, before: StackMetrics) -> StackMetrics:
         """The change since an earlier reading (e.g. the end of the warm-up)."""
@@ -78,47 +84,74 @@ class StackMetrics:
 
         used = window(before.resources, self.resources) if before.resources and self.resources else None
         return StackMetrics(sub(self.cache_hits, before.cache_hits), sub(self.cache_misses, before.cache_misses),
-                            self.raw, used)
+                            self.raw, used, tuple(dict.fromkeys((*before.warnings, *self.warnings))),
+                            before.requests_known and self.requests_known)
+
+
+class Unreadable(str):
+    """Why an instance's metrics document could not be read (no answer, not JSON, too large, a timeout)."""
 
 
 def read_metrics(docs: list[tuple[str, Any]], labels: list[dict[str, Any]]) -> StackMetrics:
-    """Sum the stack contract's metrics over instances' documents, each ``(where, parsed JSON)``.
+    """Sum the stack contract's metrics over instances' documents, each ``(where, parsed JSON or Unreadable)``.
 
     The contract: a JSON object; optional ``cache`` object with ``hits`` and ``misses`` (whole numbers ≥ 0) and
     ``mode`` (``"none"`` means no cache); optional ``requests`` (a whole number). Anything else in it is kept
-    as raw data. A document that breaks the contract raises MetricsError naming the instance and the field.
+    as raw data. A document that breaks it never fails the cell: the figures it affects (the hit ratio, the
+    server's request count) are left empty and a warning names the instance, the URL and the field.
     """
     raw: list[dict[str, Any]] = []
+    warned: list[str] = []
     hits = misses = 0
-    counted = False
+    counted, cache_known, requests_known = False, True, True
+
+    def warn(where: str, problem: str, affects: str) -> None:
+        warned.append(f"metrics of {where}: {problem}"[:300] + f"; {affects} left empty")
+
     for (where, doc), label in zip(docs, labels, strict=True):
-        if not isinstance(doc, dict):
-            raise MetricsError(f"metrics of {where}: expected a JSON object, got {_kind(doc)}")
-        _count(doc, "requests", where)
+        if isinstance(doc, Unreadable) or not isinstance(doc, dict):
+            problem = f"unreadable: {doc}" if isinstance(doc, Unreadable) else \
+                f"expected a JSON object, got {_kind(doc)}"
+            warn(where, problem, "hit ratio and server request count")
+            cache_known = requests_known = False
+            raw.append(dict(label))
+            continue
+        if not _count_ok(doc, "requests"):
+            warn(where, _count_problem(doc, "requests"), "server request count")
+            requests_known = False
         cache = doc.get("cache")
         if cache is not None and not isinstance(cache, dict):
-            raise MetricsError(f"metrics of {where}: 'cache' must be an object, got {_kind(cache)}")
-        if cache and cache.get("mode") != "none":
-            h, m = _count(cache, "hits", where), _count(cache, "misses", where)
-            if h is not None or m is not None:
+            warn(where, f"'cache' must be an object, got {_kind(cache)}", "hit ratio")
+            cache_known = False
+        elif cache and cache.get("mode") != "none":
+            broken = [key for key in ("hits", "misses") if not _count_ok(cache, key)]
+            for key in broken:
+                warn(where, _count_problem(cache, f"{key}"), "hit ratio")
+            cache_known = cache_known and not broken
+            if not broken and (cache.get("hits") is not None or cache.get("misses") is not None):
                 counted = True
-                hits, misses = hits + (h or 0), misses + (m or 0)
+                hits, misses = hits + int(cache.get("hits") or 0), misses + int(cache.get("misses") or 0)
         raw.append({**label, **doc})
-    return StackMetrics(hits, misses, raw) if counted else StackMetrics(None, None, raw)
+    known = counted and cache_known
+    return StackMetrics(hits if known else None, misses if known else None, raw, None, tuple(warned),
+                        requests_known)
 
 
-def _count(doc: dict[str, Any], key: str, where: str) -> int | None:
+def _count_ok(doc: dict[str, Any], key: str) -> bool:
     value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
-        raise MetricsError(f"metrics of {where}: '{key}' must be a whole number ≥ 0, got {value!r}"[:300])
-    return int(value)
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+                             and value == value and value != float("inf"))
+
+
+def _count_problem(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key)
+    shown = _kind(value) if isinstance(value, str | list | dict | bool) else repr(value)
+    return f"'{key}' must be a whole number ≥ 0, got {shown}"
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), "null" if value is None else type(value).__name__)
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+            dict: "an object"}.get(type(value), "null" if value is None else type(value).__name__)
 
 
 class StackDriver(Protocol):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
+
+MAX_JSON_BYTES = 1_000_000  # a metrics document is a few hundred bytes; a larger one is not one
 
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -28,12 +31,14 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def http_json(url: str, method: str = "GET", timeout: float = 5.0) -> Any:
-    """The JSON body of a request; OSError when it fails, ValueError when the body is not JSON."""
+def http_json(url: str, method: str = "GET", timeout: float = 5.0, limit: int = MAX_JSON_BYTES) -> Any:
+    """The JSON body of a request, read within ``timeout`` in all; OSError when it fails or is too slow,
+    ValueError when the body is not JSON or larger than ``limit`` bytes."""
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body = resp.read()
+            body = _read_until(resp, deadline, limit)
     except urllib.error.HTTPError as exc:
         raise OSError(f"answered {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
@@ -41,6 +46,22 @@ def http_json(url: str, method: str = "GET", timeout: float = 5.0) -> Any:
     except http.client.HTTPException as exc:
         raise OSError(f"no valid HTTP response ({type(exc).__name__}: {exc})") from exc
     return json.loads(body or b"null")
+
+
+def _read_until(resp: Any, deadline: float, limit: int) -> bytes:
+    """A response body read in pieces, so that a server dripping bytes cannot hold the reader past its deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out reading the body")
+        chunk = resp.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ValueError(f"larger than {limit // 1_000_000} MB")
 
 
 def http_post(url: str, timeout: float = 5.0) -> int:

@@ -89,8 +89,8 @@ def test_a_reset_answering_plain_text_runs_to_completion_and_no_child_sees_the_f
 
 
 def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_and_end(workdir: Path) -> None:
-    # Given one stack per way of breaking the contract
-    path = sweep(workdir, "broken", "metrics_list, metrics_string, reset_close, exit_early")
+    # Given one stack per way of breaking the contract that costs a cell (reset, start-up)
+    path = sweep(workdir, "broken", "reset_close, exit_early")
     # When the sweep runs
     started = time.monotonic()
     result = farm("run", str(path), cwd=workdir, timeout=180)
@@ -98,14 +98,12 @@ def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_
     assert time.monotonic() - started < 150
     assert result.returncode == 1, result.stdout + result.stderr
     output = result.stdout + result.stderr
-    assert "expected a JSON object, got a list" in output
+    assert "POST http://127.0.0.1:" in output
     # And each cell is failed with its stage and a message naming what broke
     by_mode: dict[str, list[dict]] = {}
     for cell in cells(workdir, "broken"):
         by_mode.setdefault(cell["params"]["mode"], []).append(cell)
-    expected = {"metrics_list": ("metrics", "expected a JSON object, got a list"),
-                "metrics_string": ("metrics", "expected a JSON object, got a string"),
-                "reset_close": ("reset", "POST http://127.0.0.1:"),
+    expected = {"reset_close": ("reset", "POST http://127.0.0.1:"),
                 "exit_early": ("provision", "exited with code 3")}
     for mode, (stage, words) in expected.items():
         assert len(by_mode[mode]) == 2
@@ -120,6 +118,38 @@ def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_
     # And no stack process or Locust is left
     assert not stray_processes(str(CONTRACT))
     assert not stray_processes(str(workdir / "farm-artefacts"))
+
+
+def test_metrics_that_break_the_contract_keep_every_cell_with_a_warning_printed_once(workdir: Path) -> None:
+    # Given stacks whose metrics are a list, a string, text, or a flat document naming its cache by a string
+    path = sweep(workdir, "odd", "metrics_list, metrics_string, metrics_text, metrics_flat")
+    # When the sweep runs
+    result = farm("run", str(path), cwd=workdir, timeout=180)
+    # Then every cell is done with Locust's figures, its hit ratio empty, and warnings naming instance, URL, field
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = {"metrics_list": "expected a JSON object, got a list",
+                "metrics_string": "expected a JSON object, got a string",
+                "metrics_text": "unreadable: not JSON",
+                "metrics_flat": "'cache' must be an object, got a string; hit ratio left empty"}
+    found = cells(workdir, "odd")
+    assert len(found) == 8
+    for cell in found:
+        assert cell["status"] == "done" and cell["requests"] > 0, cell
+        assert cell["cache_hit_ratio"] is None, cell
+        [warning] = cell["warnings"]
+        assert warning.startswith("metrics of app#0 (http://127.0.0.1:") and "/metrics): " in warning, warning
+        assert expected[cell["params"]["mode"]] in warning, warning
+    # And the flat document's request count is still compared with Locust's: only the cache field was wrong
+    flat = [c for c in found if c["params"]["mode"] == "metrics_flat"]
+    assert all(c["server_requests"] is not None for c in flat), flat
+    # And the run printed each distinct warning once (four stacks, one instance each: four warnings)
+    output = result.stdout + result.stderr
+    printed = [line for line in output.splitlines() if line.startswith("warning (cell kept): ")]
+    assert len(printed) == len(set(printed)) == 4, printed
+    # And the report lists them with the number of cells that carry each
+    report = json.loads(farm("report", "odd", "--format", "json", cwd=workdir).stdout)
+    assert sorted(w["cells"] for w in report["warnings"]) == [2, 2, 2, 2], report["warnings"]
+    assert "## Warnings" in farm("report", "odd", "--format", "md", cwd=workdir).stdout
 
 
 def test_a_stack_that_dies_under_every_attempt_is_retried_then_failed_with_the_last_error(workdir: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from farm import files
 from farm.environment import child_environment, scrubbed_environ
-from farm.errors import MetricsError, ProvisionError, SpecError
-from farm.stacks.driver import check_deployment_name, read_metrics
+from farm.errors import ProvisionError, SpecError
+from farm.stacks.driver import Deployment, Endpoint, Unreadable, check_deployment_name, read_metrics
 from farm.stacks.local import STATE_FILE, LocalDriver
 
 LABEL = [{"service": "app", "replica": 0}]
@@ -28,20 +28,83 @@ def test_metrics_fields_are_all_optional_and_summed_over_instances() -> None:
     assert read_metrics([("app#0", {"cache": {"mode": "none", "hits": 9}})], LABEL).cache_hits is None
 
 
-@pytest.mark.parametrize(("doc", "words"), [
-    ([1, 2], "expected a JSON object, got a list"),
-    ("ok", "expected a JSON object, got a string"),
-    (None, "expected a JSON object, got null"),
-    ({"cache": "warm"}, "'cache' must be an object, got a string"),
-    ({"cache": {"hits": "many"}}, "'hits' must be a whole number ≥ 0, got 'many'"),
-    ({"cache": {"misses": -1}}, "'misses' must be a whole number ≥ 0"),
-    ({"requests": True}, "'requests' must be a whole number ≥ 0"),
+@pytest.mark.parametrize(("doc", "words", "hits", "requests_known"), [
+    ([1, 2], "expected a JSON object, got a list", None, False),
+    ("ok", "expected a JSON object, got a string", None, False),
+    (None, "expected a JSON object, got null", None, False),
+    (Unreadable("GET failed: timed out"), "unreadable: GET failed: timed out", None, False),
+    ({"cache": "redis", "requests": 5}, "'cache' must be an object, got a string; hit ratio left empty", None, True),
+    ({"cache": {"hits": "many"}}, "'hits' must be a whole number ≥ 0, got a string", None, True),
+    ({"cache": {"misses": -1}}, "'misses' must be a whole number ≥ 0, got -1", None, True),
+    ({"requests": True, "cache": {"hits": 1, "misses": 1}}, "'requests' must be a whole number ≥ 0, got a boolean",
+     2, False),
 ])
-def test_a_metrics_document_that_breaks_the_contract_names_the_instance_and_the_field(doc: object,
-                                                                                      words: str) -> None:
-    with pytest.raises(MetricsError) as caught:
-        read_metrics([("app#0 (http://127.0.0.1:1/metrics)", doc)], LABEL)
-    assert words in str(caught.value) and "app#0 (http://127.0.0.1:1/metrics)" in str(caught.value)
+def test_a_metrics_document_that_breaks_the_contract_warns_naming_instance_url_and_field(
+        doc: object, words: str, hits: int | None, requests_known: bool) -> None:
+    # Given a good instance and one whose document breaks the contract
+    good = ("app#1 (http://127.0.0.1:2/metrics)", {"cache": {"hits": 1, "misses": 1}, "requests": 3})
+    # When they are read together
+    metrics = read_metrics([good, ("app#0 (http://127.0.0.1:1/metrics)", doc)], LABEL * 2)
+    # Then nothing is raised: one warning names the instance, its URL and the field; the figures it affects
+    # are empty (a partial sum over instances would be wrong), the others kept
+    [warning] = metrics.warnings
+    assert warning.startswith("metrics of app#0 (http://127.0.0.1:1/metrics): ") and words in warning
+    assert metrics.cache_hits == hits and metrics.requests_known is requests_known
+    assert len(metrics.raw) == 2
+
+
+def test_warnings_of_both_window_edges_are_kept_once() -> None:
+    bad = [("app#0 (u)", {"cache": "redis"})]
+    start, end = read_metrics(bad, LABEL), read_metrics(bad, LABEL)
+    assert end.minus(start).warnings == start.warnings and len(start.warnings) == 1
+
+
+def test_metrics_that_never_answer_or_are_not_json_give_a_warning_within_the_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    from farm.stacks import contract
+    from farm.stacks.manifest import StackManifest
+
+    # Given one instance that accepts connections and never answers, and one that answers text
+    silent = socket.create_server(("127.0.0.1", 0))
+    text = _serve(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nrequests 12\n")
+    monkeypatch.setattr(contract, "METRICS_TIMEOUT_S", 0.5)
+    manifest = StackManifest.model_validate({"name": "t", "locustfile": "x.py", "metrics": "/metrics",
+                                             "local": {"entry": "app", "services": [{"name": "app",
+                                                                                     "command": ["x"]}]}})
+    endpoints = [Endpoint("app", 0, "127.0.0.1", silent.getsockname()[1]), Endpoint("app", 1, "127.0.0.1", text)]
+    deployment = Deployment("d", manifest, {}, endpoints[0], endpoints, Path("."), instance_services=frozenset({"app"}))
+    try:
+        # When the farm reads their metrics
+        started = time.monotonic()
+        metrics = contract.metrics(deployment)
+        # Then each gives a warning (no exception), within the timeout
+        assert time.monotonic() - started < 3
+        assert [w.split(": ")[1] for w in metrics.warnings] == ["unreadable", "unreadable"], metrics.warnings
+        assert "timed out" in metrics.warnings[0] and "not JSON" in metrics.warnings[1]
+        assert metrics.cache_hits is None and not metrics.requests_known
+    finally:
+        silent.close()
+
+
+def _serve(answer: bytes) -> int:
+    """A listener that answers every connection with ``answer`` and closes it; returns its port."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def loop() -> None:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(answer)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return int(server.getsockname()[1])
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "x\ny", "a..b", "-x", "x" * 200])

@@ -10,7 +10,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = ("good", "text_reset", "metrics_list", "metrics_string", "reset_close", "exit_early", "die_midway")
+MODES = ("good", "text_reset", "metrics_list", "metrics_string", "metrics_flat", "metrics_text", "reset_close",
+         "exit_early", "die_midway")
 
 
 def main() -> None:
@@ -36,8 +37,13 @@ def main() -> None:
                 self._send(200, b"up", "text/plain")
             elif self.path == "/metrics":
                 doc: object = {"requests": state["requests"], "cache": {"hits": 1, "misses": 2}}
-                doc = {"metrics_list": [1, 2, 3], "metrics_string": "all good"}.get(args.mode, doc)
-                self._send(200, json.dumps(doc).encode())
+                # metrics_flat: a stack written before the contract, its cache named by a string
+                doc = {"metrics_list": [1, 2, 3], "metrics_string": "all good",
+                       "metrics_flat": {"requests": state["requests"], "cache": "redis", "hits": 4}}.get(args.mode, doc)
+                if args.mode == "metrics_text":
+                    self._send(200, b"requests 12\ncache_hits 3\n", "text/plain")  # Prometheus-like text
+                else:
+                    self._send(200, json.dumps(doc).encode())
             else:
                 state["requests"] += 1
                 if args.mode == "die_midway" and state["requests"] == 50:
