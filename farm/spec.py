@@ -30,6 +30,7 @@ from farm.bounded_yaml import load_bounded
 from farm.cpulist import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
+from farm.search_spec import SearchSpec, check_search
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
 from farm.stacks.scaling import is_replica_key
 from farm.sweep_scaling import Price, check_replica_values, check_replicas
@@ -260,7 +261,7 @@ class CpuSpec(_Frozen):
         return self
 
 
-_UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price")
+_UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price", "search")
 
 
 class SweepSpec(_Frozen):
@@ -284,6 +285,7 @@ class SweepSpec(_Frozen):
     cpus: CpuSpec | None = Field(default=None, description="generator and stack on one host: their CPU sets "
                                  "(default: split the host's CPUs)")
     price: Price | None = Field(default=None, description="per_unit_hour (and currency) of the stack's cost_unit")
+    search: SearchSpec | None = Field(default=None, description="capacity search instead of a grid of replicas")
     description: Description = ""
 
     @field_validator("name")
@@ -494,6 +496,7 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
     declared = manifest.parameters
     allowed_keys = ", ".join([*RESERVED, *declared, *(f"replicas.{s}" for s in manifest.scalable)])
     check_replicas(spec, manifest, source)
+    check_search(spec, manifest, source)
     for key, values in spec.matrix.items():
         if key in RESERVED or is_replica_key(key):
             continue

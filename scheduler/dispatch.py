@@ -16,9 +16,14 @@ from scheduler.placement import units
 
 def submit(store: Store, app: Celery, loaded: LoadedSweep) -> tuple[SweepInfo, int]:
     """Validate-plan-store (or find again) a sweep and enqueue its unfinished groups; returns (sweep, tasks)."""
+    from scheduler.search import advance, start  # the search drives dispatch: imported here, not at the top
+
     plan = expand(loaded.spec, loaded.manifest)
     sweep = store.create_or_resume(loaded, plan)
-    return sweep, enqueue(store, app, sweep, store.reopen(sweep.name), loaded.spec.targets)
+    start(store, loaded)
+    tasks = enqueue(store, app, sweep, store.reopen(sweep.name), loaded.spec.targets)
+    advance(store, app, loaded)  # a search stopped between two steps takes its next one
+    return sweep, tasks
 
 
 def enqueue(store: Store, app: Celery, sweep: SweepInfo, group_ids: list[str], targets: list[str] | None = None,

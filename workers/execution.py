@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -76,8 +76,10 @@ class Heartbeat:
         self.cancel.set()
 
 
-def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
-    """Claim the groups, then execute each in turn; returns counts of cell outcomes.
+def run_groups(rt: Runtime, sweep: str, group_ids: list[str],
+               after_group: Callable[[LoadedSweep], object] | None = None) -> dict[str, int]:
+    """Claim the groups, then execute each in turn; returns counts of cell outcomes. ``after_group`` runs after
+    each group is released (a capacity search adds its next probes there).
 
     Whatever happens to one group, the others still run, and every group is released with its cells' state:
     finished, failed, or handed back (with the reason) for another attempt within FARM_MAX_ATTEMPTS.
@@ -118,6 +120,7 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
                 finally:
                     rt.leases.release(group_id, rt.name, error)
                     held.discard(group_id)
+                _after(after_group, loaded)
         except CancelledError:
             log.info("stopped: %s", beat.reason)
             if beat.reason == "sweep cancelled":
@@ -134,6 +137,16 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str]) -> dict[str, int]:
                 rt.leases.release(group_id, rt.name)
     rt.store.settle(sweep)
     return counts
+
+
+def _after(hook: Callable[[LoadedSweep], object] | None, loaded: LoadedSweep) -> None:
+    """Run the after-group hook; its failure is logged, never the group's (the next caller retries the step)."""
+    if hook is None:
+        return
+    try:
+        hook(loaded)
+    except Exception as exc:
+        log.error("after group of %s: %s", loaded.spec.name, describe(exc)[1])
 
 
 @contextmanager

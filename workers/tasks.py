@@ -10,6 +10,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from scheduler.contract import EXECUTE_GROUPS
 from scheduler.control import Reaper
+from scheduler.search import advance
 from workers.execution import STOPPING, run_groups
 from workers.runtime import runtime
 
@@ -24,7 +25,8 @@ def execute_groups(sweep: str, groups: list[str], label: dict[str, Any] | None =
     # Installed per task: billiard resets the pool's handlers after worker_process_init.
     previous = signal.signal(signal.SIGTERM, lambda *_args: STOPPING.set())
     try:
-        return run_groups(runtime(), sweep, list(groups))
+        rt = runtime()
+        return run_groups(rt, sweep, list(groups), after_group=lambda loaded: advance(rt.store, current_app, loaded))
     finally:
         signal.signal(signal.SIGTERM, previous)
 

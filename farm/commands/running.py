@@ -29,6 +29,7 @@ from farm.commands.common import (
 )
 from farm.commands.progress import EndedFeed, display_for
 from farm.commands.results import print_results, write_html_report
+from farm.commands.searching import ProbeFeed
 from farm.commands.views import varying_keys
 from farm.errors import FarmError
 from farm.settings import Settings
@@ -117,16 +118,32 @@ def run(
         sweep, _tasks = submit(store, celery, loaded)
         state = "new" if sweep.new else f"resuming: {todo} to run"
         configs = len({json.dumps(g.config, sort_keys=True, default=str) for g in plan.groups})
+        searching = " · capacity search: probes are added as steps finish" if loaded.spec.search else ""
         out.print(styled((name, "bold"), f": {len(plan.cells)} cells in {configs} stack configurations, "
-                         f"{len(plan.groups)} provisionings ({state}) · store {cfg.redacted_database_url()}"))
+                         f"{len(plan.groups)} provisionings ({state}) · store {cfg.redacted_database_url()}"
+                         f"{searching}"))
 
-    _drive(cfg, store, name, start)
+    _drive(cfg, store, name, start, loaded if loaded.spec.search else None)
+    if loaded.spec.search:
+        _search_summary(store, loaded)
     _finish(store, name, report)
 
 
-def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
+def _search_summary(store: Any, loaded: Any) -> None:
+    """Where each load of the search ended, and how many cells it took."""
+    from scheduler.search import outcomes
+
+    found = outcomes(store, loaded)
+    out.print(styled(("capacity search", "bold"), f": {store.sweep(loaded.spec.name).total} cells"))
+    for outcome in sorted(found, key=lambda o: (o.text.split(":")[0], float(o.trajectory[1]))):
+        out.print(f"  {outcome.trajectory[1]} {'req/s' if 'rate' in loaded.spec.matrix else 'users'}, "
+                  f"{outcome.state}: {outcome.text}")
+
+
+def _drive(cfg: Settings, store: Any, name: str, start: Any, search: Any = None) -> None:
     """Start the work (on an embedded broker with a local worker, or on the lab's) and follow it to the end;
-    Ctrl-C cancels what runs locally and leaves the store consistent."""
+    Ctrl-C cancels what runs locally and leaves the store consistent. With a capacity search (``search``: the
+    loaded sweep), a sweep that looks finished takes the search's next step first."""
     from farm.host import fingerprint
     from scheduler.app import make_app
     from scheduler.control import status
@@ -136,7 +153,12 @@ def _drive(cfg: Settings, store: Any, name: str, start: Any) -> None:
         worker = LocalWorker(cfg, url, cfg.host_name or fingerprint()["name"]) if embedded else None
         try:
             start(celery)
-            _watch(store, name, worker, status)
+            step = None
+            if search is not None:
+                from scheduler.search import advance
+
+                step = lambda: bool(advance(store, celery, search))  # noqa: E731 - one call, named for _watch
+            _watch(store, name, worker, status, step)
         except KeyboardInterrupt:
             if not embedded:  # the lab's workers go on; only this watcher stops
                 err.print(f"stopped watching; the sweep goes on (`farm cancel {name}` stops it)", style="yellow")
@@ -165,17 +187,24 @@ def _finish(store: Any, name: str, report: Path | None) -> None:
     raise typer.Exit(1 if final.counts.get("failed") else 0)
 
 
-def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any) -> None:
+def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any, step: Any = None) -> None:
     """Follow a sweep until no cell waits or runs: a live bar in a terminal, else a line per ended cell; a failed
-    cell's error as soon as it fails."""
+    cell's error as soon as it fails; a search's probes as they are added. ``step`` (a search) adds the next
+    probes of a sweep that looks finished, and says whether it did."""
     spec, _text = store.sweep_spec(name)
     keys = varying_keys(spec)
-    ended = EndedFeed(store, store.sweep(name).id)
+    sweep_id = store.sweep(name).id
+    ended = EndedFeed(store, sweep_id)
+    probes = ProbeFeed(store, sweep_id) if step is not None else None
     with _signals_as_interrupt(), display_for(out, keys) as display:
         while True:
             fresh = ended.new()  # before the status, so that the status counts every cell reported
             st = status(store, name)
             display.update(st, fresh)
+            for line in probes.new() if probes is not None else []:
+                out.print(line)
+            if st.finished and step is not None and step():
+                continue  # the search's next probes were added (the worker may have added them already)
             if st.finished:
                 display.update(st, ended.new())  # a cell that ended between the two reads
                 return

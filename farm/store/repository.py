@@ -373,7 +373,8 @@ class Store:
             row.achieved_rps = result.total.rps if offered_rps is not None else None
             row.cpu_sets, row.host_cpu, row.host_saturated = cpu_sets, host_cpu, host_saturated
             for name in CELL_EXTRAS:
-                setattr(row, name, extra.get(name))
+                if name != "probe" or name in extra:  # a search's probe is set when planned, not measured
+                    setattr(row, name, extra.get(name))
 
     @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,

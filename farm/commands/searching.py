@@ -1,0 +1,35 @@
+"""What `farm run` says about a capacity search: why each probe was added, as it is, and where each load ended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from farm.store.models import CellRow
+
+
+class ProbeFeed:
+    """The reasons of a search's probes stored since the last look (one line per step, not per repetition)."""
+
+    def __init__(self, store: Any, sweep_id: int) -> None:
+        self.store, self.sweep_id = store, sweep_id
+        self.seen: set[str] = set()
+        self.said: set[str] = set()
+        self.new()  # what was there before this run is not news
+
+    def new(self) -> list[str]:
+        """The reasons of probes added since the previous call, in the order they were added."""
+        with self.store.session() as s:
+            rows = s.execute(select(CellRow.id, CellRow.probe).where(CellRow.sweep_id == self.sweep_id)
+                             .order_by(CellRow.position)).all()
+        lines = []
+        for cid, probe in rows:
+            if cid in self.seen:
+                continue
+            self.seen.add(cid)
+            text = (probe or {}).get("why") if isinstance(probe, dict) else None
+            if text and int(probe.get("step", 0)) > 0 and text not in self.said:
+                self.said.add(text)
+                lines.append(f"search step {probe['step']}: {text}")
+        return lines
