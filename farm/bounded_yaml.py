@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from farm.errors import SpecError
 
@@ -51,6 +51,7 @@ class _BoundedLoader(yaml.SafeLoader):
             children = list(node.value)
         elif isinstance(node, MappingNode):
             children = [part for pair in node.value for part in pair]
+            _refuse_duplicate_keys(node)
         size, depth = 1, 1
         for child in children:
             child_size, child_depth = self._sizes.get(id(child), (1, 1))
@@ -63,6 +64,20 @@ class _BoundedLoader(yaml.SafeLoader):
             raise SpecError(f"line {line}: the document holds more than {MAX_NODES:,} values once aliases are "
                             "expanded; write a smaller sweep")
         self._sizes[id(node)] = (size, depth)
+
+
+def _refuse_duplicate_keys(node: MappingNode) -> None:
+    """PyYAML lets a repeated key silently replace the first (two hosts named sutA: the last one wins); YAML
+    itself says keys are unique. A merge (``<<``) may still be overridden by an explicit key, as YAML allows."""
+    seen: set[tuple[str, str]] = set()
+    for key, _value in node.value:
+        if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        if (key.tag, key.value) in seen:
+            shown = key.value if len(key.value) <= 60 else key.value[:59] + "…"
+            raise SpecError(f"line {key.start_mark.line + 1}: {shown!r} appears twice in the same mapping; "
+                            "the second would silently replace the first — remove or rename one")
+        seen.add((key.tag, key.value))
 
 
 def load_bounded(text: str) -> Any:

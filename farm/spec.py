@@ -30,6 +30,7 @@ from farm.bounded_yaml import load_bounded
 from farm.cpulist import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.errors import FarmError, SpecError
+from farm.files import read_regular
 from farm.search_spec import SearchSpec, check_search
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
 from farm.stacks.scaling import is_replica_key
@@ -347,8 +348,7 @@ def load_sweep(path: Path, *, stacks_dir: Path | None = None,
                max_cells: int | None = DEFAULT_MAX_CELLS) -> LoadedSweep:
     """Read, validate and resolve a sweep file; raise `SpecError` naming the file and field on any problem."""
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
+        data = read_regular(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise SpecError(_one_line(f"{path}: cannot read the sweep file: {exc.strerror or exc}")) from exc
     except ValueError as exc:  # a path with a NUL byte

@@ -20,6 +20,7 @@ from typing import Any
 
 from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
+from farm.files import read_regular
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_WORKDIR = "/tmp/loadfarm"
@@ -65,9 +66,10 @@ class SutHost:
 def load_hosts(path: Path) -> dict[str, SutHost]:
     """The SUT hosts named in the hosts file at ``path``; `SpecError` naming the file and field on bad input."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        data = read_regular(path, MAX_FILE_BYTES)
+        if len(data) > MAX_FILE_BYTES:
             raise SpecError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; a hosts file is a short list")
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: no hosts file; write one naming your SUT hosts, e.g. {EXAMPLE!r}",
                         hint="or point FARM_HOSTS_FILE at it") from exc
@@ -158,12 +160,37 @@ def _host(name: str, entry: Any, path: Path) -> SutHost:
     workdir = values.get("workdir", DEFAULT_WORKDIR)
     normal = posixpath.normpath(workdir)
     if not workdir.startswith("/") or normal == "/" or ".." in workdir.split("/"):
-        raise SpecError(f"{where}.workdir: expected an absolute folder other than / (no '..'), e.g. /tmp/loadfarm")
+        raise SpecError(f"{where}.workdir: expected an absolute folder other than / (no '..'), e.g. /srv/loadfarm")
+    if _system_folder(normal):
+        raise SpecError(f"{where}.workdir: {normal} is a system folder; the farm makes its workdir private and "
+                        "removes deployments below it — name a folder of its own, e.g. /srv/loadfarm")
     key = values.get("key")
     return SutHost(name=name, user=user, address=address, port=port,
                    key=_local_path(key, path) if key is not None else None,
                    known_hosts=_local_path(values.get("known_hosts", DEFAULT_KNOWN_HOSTS), path),
                    docker_host=docker_host, workdir=normal)
+
+
+# Folders the system owns: no workdir inside them; and shared folders that cannot be one themselves (the farm
+# makes its workdir 0700 and owned by the SSH user).
+_SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                 "/sys", "/usr", "/var/run", "/var/lock")
+_SHARED = ("/home", "/root", "/tmp", "/var", "/var/lib", "/var/tmp", "/var/log", "/var/cache", "/var/spool", "/srv",
+           "/opt", "/mnt", "/media", "/snap", "/var/lib/docker")
+
+
+def _system_folder(folder: str) -> bool:
+    return folder in _SHARED or any(folder == top or folder.startswith(top + "/") for top in _SYSTEM_TREES) or \
+        folder.startswith("/var/lib/docker/")
+
+
+def open_key_mode(key: Path) -> int | None:
+    """The mode of a private key file that group or others may access (ssh refuses such a key), else None."""
+    try:
+        mode = key.stat().st_mode & 0o777
+    except OSError:
+        return None  # a missing key is said where it is loaded
+    return mode if mode & 0o077 else None
 
 
 def _local_path(text: str, hosts_file: Path) -> Path:

@@ -43,7 +43,7 @@ from farm.errors import (
     SSHUnreachableError,
     UnknownHostKeyError,
 )
-from farm.remote.hosts import SutHost
+from farm.remote.hosts import SutHost, open_key_mode
 
 __all__ = ["KEEPALIVE_S", "KILL_AFTER_S", "CommandResult", "SSHConnection", "fetch_host_key",
            "host_key_fingerprint", "known_host_keys", "trust_host_key"]
@@ -401,6 +401,9 @@ def _prefer_key_types(transport: paramiko.Transport, known: list[str]) -> None:
 def _load_key(host: SutHost) -> paramiko.PKey | None:
     if host.key is None:
         return None
+    if (mode := open_key_mode(host.key)) is not None:
+        raise SSHAuthError(f"{host.name}: the private key {host.key} is open to group or others (mode {mode:04o}); "
+                           "ssh refuses such a key, and so does the farm", hint=f"chmod 600 {host.key}")
     try:
         return paramiko.PKey.from_path(host.key)
     except paramiko.PasswordRequiredException as exc:

@@ -32,8 +32,9 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        """Base URL of this replica."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL of this replica (an IPv6 address in brackets, as URLs need)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 @dataclass

@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
+from farm.files import read_regular
 
 Scalar = str | int | float | bool
 MANIFEST_FILE = "stack.yaml"
+MAX_MANIFEST_BYTES = 1 << 20
 _FARM = Path(__file__).resolve().parents[1]
 
 
@@ -285,10 +287,13 @@ def load_manifest(folder: Path) -> StackManifest:
     """Read and validate ``folder/stack.yaml``."""
     path = folder / MANIFEST_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_regular(path, MAX_MANIFEST_BYTES)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise SpecError(f"{path}: cannot read the stack manifest: {reason}") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise SpecError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; a stack manifest is a short file")
     try:
         raw = load_bounded(text)
     except SpecError as exc:

@@ -83,6 +83,14 @@ def test_missing_file_says_how_to_write_one(tmp_path: Path) -> None:
     ("sut_hosts:\n  a: {ssh: farm@h}\nextra: 1\n", "extra: unknown key"),
     ("- just a list\n", "expected a mapping with a 'sut_hosts' key"),
     ("sut_hosts: {a: [\n", "not valid YAML"),
+    ("sut_hosts:\n  a: {ssh: farm@h1}\n  a: {ssh: farm@h2}\n", "line 3: 'a' appears twice in the same mapping"),
+    ("sut_hosts:\n  a: {ssh: farm@h1, ssh: farm@h2}\n", "'ssh' appears twice"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /etc}\n", "sut_hosts.a.workdir: /etc is a system folder"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /usr/local/lf}\n", "/usr/local/lf is a system folder"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /tmp}\n", "/tmp is a system folder"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /home/}\n", "/home is a system folder"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /proc/self}\n", "/proc/self is a system folder"),
+    ("sut_hosts:\n  a: {ssh: farm@h, workdir: /var/lib/docker/volumes}\n", "is a system folder"),
 ])
 def test_bad_input_is_one_line_naming_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
     # Given a hosts file with one mistake
@@ -117,3 +125,74 @@ def test_commands_quote_every_value() -> None:
         build_command(["true"], timeout=1, env={"A;B": "x"})
     with pytest.raises(ValueError, match="not a string"):
         build_command("rm -rf /", timeout=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_hosts_file_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    import os
+    import threading
+
+    # Given a hosts file that is a FIFO nobody writes to, /dev/zero, or a folder (reading any of them hung)
+    path = tmp_path / "farm-hosts.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path.mkdir()
+    # When it is loaded (in a thread, so that a hang fails the test instead of stopping it)
+    caught: list[BaseException] = []
+    reader = threading.Thread(target=lambda: caught.append(_refusal(path)), daemon=True)
+    reader.start()
+    reader.join(10)
+    # Then it is refused at once, in one line naming the file and what it is
+    assert not reader.is_alive(), "load_hosts hung"
+    [error] = caught
+    assert isinstance(error, SpecError) and str(error).startswith(f"{path}: cannot read the hosts file: "), error
+    assert "not a regular file" in str(error) or "Is a directory" in str(error), error
+
+
+def _refusal(path: Path) -> BaseException:
+    try:
+        load_hosts(path)
+    except BaseException as exc:  # handed to the test's thread
+        return exc
+    return AssertionError("accepted")
+
+
+def test_a_fifo_as_sweep_file_or_stack_manifest_is_refused_too(tmp_path: Path) -> None:
+    import os
+
+    from farm.spec import load_sweep
+    from farm.stacks.manifest import load_manifest
+
+    os.mkfifo(tmp_path / "sweep.yaml")
+    os.mkfifo(tmp_path / "stack.yaml")
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_sweep(tmp_path / "sweep.yaml")
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_manifest(tmp_path)
+
+
+def test_an_ipv6_sut_host_is_bracketed_in_urls() -> None:
+    from farm.stacks.driver import Endpoint
+
+    assert Endpoint("app", 0, "fd00::5", 8080).url == "http://[fd00::5]:8080"
+    assert Endpoint("app", 0, "10.0.0.5", 8080).url == "http://10.0.0.5:8080"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_private_key_open_to_group_or_others_is_refused_as_ssh_does(tmp_path: Path, mode: int) -> None:
+    from farm.errors import SSHAuthError
+    from farm.remote.ssh import SSHConnection
+
+    # Given a key file that group or others may read
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    key.chmod(mode)
+    host = SutHost(name="a", user="farm", address="127.0.0.1", port=9, key=key, known_hosts=tmp_path / "known")
+    # When the farm connects with it, then it refuses before any network traffic, saying how to fix it
+    with pytest.raises(SSHAuthError) as caught:
+        SSHConnection(host, connect_timeout=1).open()
+    assert f"open to group or others (mode {mode:04o})" in str(caught.value)
+    assert caught.value.hint == f"chmod 600 {key}"
