@@ -40,3 +40,44 @@ def test_the_identical_model_is_one_server_and_its_values_sit_below_a_bucket_edg
         # 7 ms of overshoot and jitter still land in the model value's own bucket (above 100 ms: nearest 10)
         if latency >= 100:
             assert bucket_response_time(latency) == bucket_response_time(latency + 7)
+
+
+def test_the_capacity_model_s_cheapest_configurations_and_switch_point_in_closed_form() -> None:
+    from tests.stacks.calibrated import capacity as model
+
+    # Given the capacity model's defaults: app capacity 10 at cost 2; front and cold 60, hot 10, at cost 1
+    # When / Then the cheapest SLO-meeting configuration runs ceil(U / capacity) replicas of each service
+    assert model.cheapest("monolith", 5) == ({"app": 1}, 2.0)
+    assert model.cheapest("microservices", 5) == ({"front": 1, "hot": 1, "cold": 1}, 3.0)
+    assert model.cheapest("monolith", 15) == ({"app": 2}, 4.0)
+    assert model.cheapest("microservices", 15) == ({"front": 1, "hot": 2, "cold": 1}, 4.0)
+    assert model.cheapest("monolith", 25) == ({"app": 3}, 6.0)
+    assert model.cheapest("microservices", 25) == ({"front": 1, "hot": 3, "cold": 1}, 5.0)
+    # And the monolith is cheaper at 5 users, they tie at 15, microservices are cheaper at 25
+    assert [model.cheaper(u) for u in (5, 15, 25)] == ["monolith", None, "microservices"]
+    # And microservices are cheaper from 21 users on (at every load up to 240), and never with capacities of 10
+    assert model.switch_users() == 21
+    assert model.cheaper(20) is None and model.cheaper(21) == "microservices"
+    assert model.switch_users(model.NEVER) is None
+    assert all(model.cheaper(u, model.NEVER) == "monolith" for u in range(1, 100))
+    # And a configuration meets the SLO exactly when every service holds its share of the users
+    assert model.meets("microservices", {"hot": 2}, 15) and not model.meets("microservices", {"hot": 1}, 15)
+    assert not model.meets("monolith", {"app": 2}, 25) and model.meets("monolith", {"app": 3}, 25)
+
+
+def test_the_capacity_model_s_costs_are_the_manifest_s() -> None:
+    # Given the calibrated stack's manifest and the model
+    from farm.stacks.manifest import load_manifest
+    from farm.stacks.scaling import declared_cost
+    from tests.stacks.calibrated import capacity as model
+
+    manifest = load_manifest(ROOT / "tests" / "stacks" / "calibrated")
+    # When each architecture's cheapest configuration at 25 users is costed by the farm
+    for architecture in ("monolith", "microservices"):
+        replicas, cost = model.cheapest(architecture, 25)
+        params = {**manifest.defaults(), "model": "capacity", "architecture": architecture, "instances": 1,
+                  **{f"replicas.{s}": n for s, n in replicas.items()}}
+        # Then the farm's declared cost is the model's
+        assert declared_cost(manifest, params)[0] == cost
+    # And the model's defaults are the manifest's
+    assert {k: manifest.defaults()[k] for k in model.DEFAULTS} == model.DEFAULTS
