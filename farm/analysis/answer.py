@@ -13,9 +13,12 @@ from farm.analysis.costbenefit import CostBenefit, answers
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend
+from farm.analysis.replicas import label as label_replicas
+from farm.analysis.replicas import replica_columns, spread
 from farm.analysis.surfaces import excluded, surfaces_with_draws
 from farm.analysis.sut import sut_cost
 from farm.analysis.verdict import RATE_UNIT, UNIT, Verdict, verdicts
+from farm.stacks.scaling import is_replica_key
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,20 @@ KEYED = ("architecture", "cache", "instances", "users", "rate", "repetition")
 
 def separate_other_parameters(cells: pd.DataFrame) -> pd.DataFrame:
     """Keep configurations that differ in any other varying parameter apart (never pooled as repetitions): each
-    comparison is labelled by its cache setting and those parameters, e.g. ``local · delay_ms=50``."""
+    comparison is labelled by its cache setting and those parameters, e.g. ``local · delay_ms=50``; per-service
+    replicas as ``local · catalog×2``, the architecture that does not run that service set against each
+    (`farm.analysis.replicas`)."""
     params = cells.attrs.get("params", ())
-    extra = [k for k in params if k not in KEYED and k in cells.columns and cells[k].nunique(dropna=False) > 1]
-    if not extra:
+    scaled = replica_columns(cells)
+    extra = [k for k in params if k not in KEYED and k in cells.columns and cells[k].nunique(dropna=False) > 1
+             and not is_replica_key(k)]
+    if not extra and not scaled:
         return cells
+    cells = spread(cells, scaled)
     label = cells["cache"].astype(str)
     for key in extra:
         label = label + f" · {key}=" + cells[key].astype(str)
-    return cells.assign(cache=label)
+    return cells.assign(cache=label + label_replicas(cells, scaled) if scaled else label)
 
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",

@@ -49,6 +49,8 @@ def excluded(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame.assign(reason=pd.Series(dtype=str))
     left = frame[~frame.index.isin(usable(frame).index)]
+    if "id" in left.columns:  # a cell repeated for each per-service replica count it is compared at, listed once
+        left = left.drop_duplicates("id")
     reason = np.where(left["status"] == "done", "generator saturated", left["status"])
     return left.assign(reason=reason)
 

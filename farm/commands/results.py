@@ -67,14 +67,14 @@ def print_results(store: Any, name: str) -> None:
     records = _records(store, name)
     varying = varying_keys(store.sweep_spec(name)[0])
     params = [k for k in (*DEFAULT_KEYS, *(k for k in varying if k not in DEFAULT_KEYS))
-              if records and k in records[0]["params"]]
+              if any(k in r["params"] for r in records)]  # replicas.<service>: only where it runs
     short = {"architecture": "arch", "instances": "inst"}
     table = Table(*(short.get(k, k) for k in params), "rep", "status", "rps", "p50 ms", "p95 ms", "p99 ms",
                   "p95 ok", "errors", "hit ratio", title=f"sweep {name}")
     for r in records:
         def num(v: Any, f: str = "{:.0f}") -> str:
             return "–" if v is None else f.format(v)
-        table.add_row(*(str(r["params"][k]) for k in params), str(r["repetition"]),
+        table.add_row(*(str(r["params"].get(k, "–")) for k in params), str(r["repetition"]),
                       r["status"] + flags(r),
                       num(r["rps"], "{:.1f}"), num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
                       num(r["p95_ok_ms"]), num(r["error_ratio"], "{:.1%}"), num(r["cache_hit_ratio"], "{:.0%}"))

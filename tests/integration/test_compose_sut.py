@@ -79,9 +79,11 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
                                                                                    sut: SutHost) -> None:
     # Given a hosts file naming the SUT host and a sweep that runs its stack there: both architectures, with and
     # without the shared cache (its Redis service), 3 replicas each (1 instance: the generator-on-its-own-host test)
+    # but microservices' catalog, scaled on its own to 2 (the monolith ignores that key)
     hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
     sweep = workdir / "remote.yaml"
-    sweep.write_text(SWEEP.format(name="remote", caches="none, shared", instances="3"))
+    sweep.write_text(SWEEP.format(name="remote", caches="none, shared", instances="3").replace(
+        "  users: [2]", "  replicas.catalog: [2]\n  users: [2]"))
     # When the sweep runs from this machine (the generator)
     result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=900)
     # Then every cell is done, recording both hosts, the SUT host's fingerprint and its CPU
@@ -98,6 +100,15 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
     # And the SUT's CPU was measured per container: the app replicas that served the load used some
     apps = {n: s for n, s in three[0]["sut_services"].items() if "-app-" in n}
     assert all(s["cpu_s"] is not None and s["cpu_s"] > 0 for s in apps.values()), apps
+    # And microservices ran `--scale` per service: 2 catalog containers, 3 of every other scalable service
+    micro = next(c for c in cells if c["params"]["architecture"] == "microservices")
+    replicas = {role: sum(f"-{role}-" in name for name in micro["sut_services"])
+                for role in ("catalog", "pricing", "cart", "gateway")}
+    assert replicas == {"catalog": 2, "pricing": 3, "cart": 3, "gateway": 3}, micro["sut_services"]
+    # And each cell's cost is declared from those replicas (cores) and measured from the containers' cgroups
+    assert micro["cost"] == 2 + 3 * 3 and three[0]["cost"] == 3 * 4
+    assert micro["cost_breakdown"]["catalog"]["replicas"] == 2 and micro["cpu_ms_per_request"] > 0, micro
+    assert micro["cost_breakdown"]["catalog"]["cpu_ms_per_request"] > 0, micro["cost_breakdown"]
     # And nothing is left on the SUT host
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
 

@@ -258,3 +258,24 @@ def test_a_price_turns_declared_cost_into_money_per_million_requests() -> None:
     # And a stored spec's price is read back
     price = sweep_price({"price": {"per_unit_hour": 0.04, "currency": "EUR"}})
     assert price is not None and price.currency == "EUR" and sweep_price({}) is None
+
+
+def test_the_analysis_compares_each_replica_count_apart_against_the_same_monolith_cells() -> None:
+    from farm.analysis.answer import separate_other_parameters
+    from farm.analysis.frame import cells_frame
+    from farm.analysis.surfaces import excluded
+
+    # Given a monolith cell (no catalog) and microservices cells at catalog × 1 and × 2, one of them failed
+    records = [{"params": {"architecture": "monolith", "cache": "none", "instances": 1, "users": 6},
+                "id": "m", "status": "failed", "repetition": 1},
+               *({"params": {"architecture": "microservices", "cache": "none", "instances": 1, "users": 6,
+                             "replicas.catalog": n}, "id": f"s{n}", "status": "done", "repetition": 1}
+                 for n in (1, 2))]
+    # When the analysis separates the configurations
+    cells = separate_other_parameters(cells_frame(records))
+    # Then each catalog count is its own comparison, and the monolith's cell takes part in both
+    assert sorted(zip(cells["cache"], cells["architecture"], strict=True)) == [
+        ("none · catalog×1", "microservices"), ("none · catalog×1", "monolith"),
+        ("none · catalog×2", "microservices"), ("none · catalog×2", "monolith")]
+    # And a left-out cell is listed once
+    assert list(excluded(cells)["id"]) == ["m"]
