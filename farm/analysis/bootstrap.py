@@ -119,13 +119,18 @@ def _histograms_by_point(data: pd.DataFrame, point: np.ndarray,
     """Per point: its bucket values and a (repetitions, buckets) matrix of counts, one row per cell."""
     if hist is None or hist.empty:
         return {}
-    cell_ids = data["id"].to_numpy()
-    cell_row = pd.Index(cell_ids).get_indexer(hist["cell_id"])
-    keep = cell_row >= 0
-    rows = cell_row[keep].astype(np.int64)
+    cell_ids = pd.Index(data["id"].to_numpy())
+    if cell_ids.is_unique:
+        cell_row = cell_ids.get_indexer(hist["cell_id"])
+        keep = cell_row >= 0
+        rows = cell_row[keep].astype(np.int64)
+        ms = hist["ms"].to_numpy()[keep]
+        counts = hist["count"].to_numpy(dtype=float)[keep]
+    else:  # a cell in several points (a monolith set against each microservices replica count): each gets it
+        pairs = pd.DataFrame({"cell_id": cell_ids, "_row": np.arange(len(data))}).merge(hist, on="cell_id")
+        rows, ms = pairs["_row"].to_numpy(dtype=np.int64), pairs["ms"].to_numpy()
+        counts = pairs["count"].to_numpy(dtype=float)
     pts = point[rows]
-    ms = hist["ms"].to_numpy()[keep]
-    counts = hist["count"].to_numpy(dtype=float)[keep]
     # Each cell's repetition number within its point, in the order point_draws walks the cells.
     order = np.argsort(point, kind="stable")
     rank = np.empty(len(point), dtype=np.int64)

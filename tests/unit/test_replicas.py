@@ -279,3 +279,30 @@ def test_the_analysis_compares_each_replica_count_apart_against_the_same_monolit
         ("none · catalog×2", "microservices"), ("none · catalog×2", "monolith")]
     # And a left-out cell is listed once
     assert list(excluded(cells)["id"]) == ["m"]
+
+
+def test_a_monolith_cell_set_against_two_replica_counts_brings_its_histogram_to_both() -> None:
+    import pandas as pd
+
+    from farm.analysis.answer import analyse
+    from farm.analysis.frame import cells_frame
+
+    # Given one monolith cell and microservices cells at catalog × 1 and × 2, each with a histogram
+    def cell(arch: str, rep: int, catalog: int | None) -> dict[str, object]:
+        params = {"architecture": arch, "cache": "none", "instances": 1, "users": 6,
+                  **({"replicas.catalog": catalog} if catalog else {})}
+        return {"params": params, "id": f"{arch}{catalog}{rep}", "status": "done", "repetition": rep,
+                "requests": 100, "failures": 0, "rps": 10.0, "p95_ms": 50.0, "cache_hits": None, "cache_misses": None}
+
+    records = [cell(a, r, n) for r in (1, 2, 3) for a, n in (("monolith", None), ("microservices", 1),
+                                                            ("microservices", 2))]
+    hist = pd.DataFrame([{"cell_id": r["id"], "ms": 40 if "monolith" in str(r["id"]) else 90, "count": 100}
+                         for r in records])
+    # When it is analysed
+    analysis = analyse(cells_frame(records), hist)
+    # Then each catalog count has its comparison, and the monolith's p95 is its own histogram's in both
+    surface = analysis.surface
+    mono = surface[surface["architecture"] == "monolith"]
+    assert sorted(mono["cache"]) == ["none · catalog×1", "none · catalog×2"]
+    assert list(mono["p95_ms"]) == [40.0, 40.0] and list(mono["n"]) == [3, 3]
+    assert sorted(v.cache for v in analysis.verdicts) == ["none · catalog×1", "none · catalog×2"]
