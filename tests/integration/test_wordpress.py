@@ -25,9 +25,11 @@ from farm.stacks.local import LocalDriver
 from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import ROOT, farm, stray_processes
 from tests.integration.conftest import require
+from tests.integration.readers import concurrent_readers
 
 pytestmark = pytest.mark.integration
 MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
+READER = {"Cookie": "comment_author_farm=Reader"}  # a reader who commented: the page cache lets them through
 PACKAGES = "apt-get install mariadb-server php-fpm php-mysql php-apcu php-redis php-cli nginx-light redis-server " \
            "wordpress wordpress-theme-twentytwentythree"
 
@@ -56,8 +58,8 @@ def wordpress(tmp_path: Path, **params: Scalar) -> Iterator[tuple[LocalDriver, D
         driver.down(deployment)
 
 
-def get(url: str) -> tuple[int, str, dict[str, str]]:
-    with urllib.request.urlopen(url, timeout=20) as resp:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as resp:
         return resp.status, resp.read().decode(), dict(resp.headers)
 
 
@@ -131,7 +133,7 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
         assert views[0]["hits"] < views[0]["misses"]
 
     # --- the balancer's page cache: a repeated page is a hit, a reset empties it
-    with wordpress(tmp_path, cache="page", instances=1) as (driver, deployment):
+    with wordpress(tmp_path, cache="page", instances=1, php_workers=4) as (driver, deployment):
         serves_the_same_site(deployment)
         driver.reset(deployment)
         statuses = [get(deployment.entry_url + "/?p=5")[2].get("X-Cache") for _ in range(3)]
@@ -143,6 +145,13 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
         assert counters(driver, deployment)[0]["requests"] == 3
         driver.reset(deployment)
         assert get(deployment.entry_url + "/?p=5")[2].get("X-Cache") == "MISS"
+        # 16 readers at once, no think time, on this one instance's 4 php-fpm children, through the balancer (a
+        # comment cookie passes the page cache: every request reaches PHP): every reader is answered, again and
+        # again, and none waits (kept-alive FastCGI connections bound the 4 children to 4 readers; the other 12
+        # waited for nginx's 504 after 60 s: here, for the client's 15 s)
+        assert get(deployment.entry_url + "/", READER)[2].get("X-Cache") == "BYPASS"
+        readers = concurrent_readers(deployment.entry_url + "/", clients=16, seconds=3, timeout=15, headers=READER)
+        assert all(set(r) == {"200"} for r in readers), readers
 
     # And nothing of any deployment is left running
     assert stray_processes(str(tmp_path)) == []

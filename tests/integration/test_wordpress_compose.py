@@ -29,6 +29,7 @@ from farm.stacks.compose import ComposeDriver, ssh_connector
 from farm.stacks.driver import Deployment
 from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import FARM, ROOT, farm
+from tests.integration.readers import concurrent_readers
 from tests.integration.sut import SutHost, base_image_tarball, sut_host
 from tests.integration.test_compose_sut import hosts_file, leftovers, torn_down
 
@@ -138,7 +139,7 @@ def project_leftovers(sut: SutHost, project: str) -> list[str]:
 def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothing(
         tmp_path: Path, sut: SutHost) -> None:
     # Given WordPress as compose on the SUT host: 3 replicas of `wordpress` sharing one Redis
-    with wordpress(tmp_path, sut, "wpshared", cache="shared", instances=3) as (driver, deployment):
+    with wordpress(tmp_path, sut, "wpshared", cache="shared", instances=3, php_workers=4) as (driver, deployment):
         # Then the setup ran once and exited 0 before the replicas started, and the site it seeded is served
         # through the balancer and by each replica, each knowing which replica it is
         assert driver.check_instances(deployment) == 3
@@ -171,6 +172,12 @@ def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothin
         assert sum(c["hits"] + c["misses"] for c in counters(driver, deployment)) == 0
         get(replicas[1].url + "/")
         assert counters(driver, deployment)[1]["misses"] > 0
+        # And 16 readers at once with no think time, on one replica's 4 php-fpm children (4x its pool) and then
+        # through the balancer: every reader is answered every time (kept-alive FastCGI connections bound the
+        # children to 4 readers; the rest waited for nginx's 504 after 60 s: here, for the client's 15 s)
+        for url in (replicas[0].url + "/", deployment.entry_url + "/"):
+            readers = concurrent_readers(url, clients=16, seconds=3, timeout=15)
+            assert all(set(r) == {"200"} for r in readers), (url, readers)
     # Then nothing of it is left on the host: no container, network, volume or uploaded folder
     assert project_leftovers(sut, "wpshared") == []
 
