@@ -20,6 +20,7 @@ from farm.cell_cost import ServiceCpu, cell_cost, containers_by_service
 from farm.cpusets import CpuSets, HostCpu, available_cpus, choose_sets, pin, saturated, stack_processes
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.load.agreement import compare_requests
+from farm.load.omission import check_load
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stability import Settling
 from farm.load.stats import LoadResult
@@ -323,7 +324,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
                                                                                            deployment.name)
         ctx.store.record_result(cell.id, result, metrics, agreement, warnings=warned or None,
                                 **_conditions(result, _offered(cell), sets, usage[0] if usage else None),
-                                **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen))
+                                **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen),
+                                **check_load(result, request.users, request.pacing_s > 0).as_extras())
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

@@ -66,6 +66,14 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "cost_breakdown": cell.cost_breakdown,
         "probe": cell.probe,  # a capacity search's probe: why it was measured
         "warnings": list(cell.warnings or []),  # metrics that broke the stack contract: figures left empty
+        # No request vanishes (farm.load.omission): null where not measured
+        "unfinished_requests": cell.unfinished_requests,
+        "users_active": cell.users_active,
+        "users_stalled": cell.users_stalled,
+        "late_starts": cell.late_starts,
+        "concurrency_ratio": cell.concurrency_ratio,
+        "load_stalled": cell.load_stalled,
+        "load_mismatch": cell.load_mismatch,
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }

@@ -17,16 +17,23 @@ pushes it up). Beside it, every process keeps a histogram of the window's *succe
 own buckets (``bucket_response_time``); workers send theirs with each report, and the master writes the merged one
 as ``total_ok``.
 
-With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with `_paced`: each user starts a
-task every P seconds on a fixed grid, whatever the response time, so N users offer N / P tasks per second.
+With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with `locust_tracking.paced`:
+each user starts a task every P seconds on a fixed grid, whatever the response time, so N users offer N / P tasks
+per second. A task that starts after its slot (the previous one ran past it) is a *late start*: its first
+request's latency and start are measured from the slot, as wrk2 does, and counted (``late_starts``).
+
+No request vanishes (`locust_tracking`): when the runner stops (after the window's grace) a request that started
+inside the window and has not finished is counted as a failure of kind ``unfinished``, its elapsed time as its
+latency; each process's users' completed requests and measured think time, the unfinished requests and the late
+starts go to the master (workers with their last report), and into ``load`` in the statistics.
 """
 
 import json
-import random
 import time
 from collections import deque
 
 import gevent
+import locust_tracking as tracking  # beside this file: Locust puts its folder first on sys.path while loading it
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import bucket_response_time
@@ -58,35 +65,16 @@ def _add_arguments(parser, **_kwargs):
 def _on_init(environment, **_kwargs):
     runner = environment.runner
     _count_only_the_window(environment)
+    tracking.install(lambda: _state.get("window"))
     pacing = float(getattr(environment.parsed_options, "farm_pacing", 0.0) or 0.0)
     if pacing > 0:
         for user_class in environment.user_classes:
-            user_class.wait_time = _paced(pacing)
+            user_class.wait_time = tracking.paced(pacing)
     if isinstance(runner, WorkerRunner):
         runner.register_message(WINDOW_MESSAGE, _on_window_message)
         events.report_to_master.add_listener(_report_excluded)
     elif isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_add_excluded)
-
-
-def _paced(pacing):
-    """A wait_time that starts each user's tasks on a fixed grid, one every ``pacing`` seconds: open-loop load.
-
-    Like Locust's ``constant_pacing`` the wait does not depend on the response time (so the offered rate does
-    not follow the system's speed), but the grid is absolute: a late start (a slow answer, a busy generator)
-    is made up by starting the next task at once, so the rate holds on average while responses stay below
-    ``pacing``; at most one interval is made up (a saturated stack does not earn a burst once it recovers).
-    Each user's phase is drawn at random, so that users spawned together do not send together.
-    """
-
-    def wait_time(user):
-        now = time.monotonic()
-        due = getattr(user, "_farm_due", None)
-        due = now + random.uniform(0.0, pacing) if due is None else max(due + pacing, now - pacing)
-        user._farm_due = due
-        return max(0.0, due - now)
-
-    return wait_time
 
 
 def _count_only_the_window(environment):
@@ -110,10 +98,16 @@ def _count_only_the_window(environment):
                 _pending.popleft()
                 _state["excluded"] += 1
             return
+        late = (kwargs.get("context") or {}).get(tracking.LATE, 0.0)
+        if late:  # a late start: measured from its slot (wrk2's coordinated-omission correction)
+            started -= late
+            response_time = (response_time or 0) + late * 1000
         if window is None or not window[0] <= started < window[1]:
             _state["excluded"] += 1
             return
         original(request_type, name, response_time, response_length, exception=exception, **kwargs)
+        if late:
+            tracking.load["late_starts"] += 1
         if exception is None and response_time is not None:
             bucket = bucket_response_time(response_time)
             _ok[bucket] = _ok.get(bucket, 0) + 1
@@ -125,6 +119,7 @@ def _count_only_the_window(environment):
                       start_time=started, **kwargs)
 
     _state["replay"] = replay
+    _state["record"] = original
     _state["until_stable"] = bool(getattr(environment.parsed_options, "farm_until_stable", False))
     hook.add_listener(in_window)
 
@@ -139,10 +134,18 @@ def _report_excluded(client_id, data, **_kwargs):
     _state["excluded"] = 0
     data["farm_ok"] = dict(_ok)
     _ok.clear()
+    data["farm_late"] = tracking.load["late_starts"]
+    tracking.load["late_starts"] = 0
+    if tracking.load["users"] is not None:  # once, in the report after the window closed
+        data["farm_users"], data["farm_unfinished"] = tracking.load["users"], tracking.load["unfinished"]
+        tracking.load["users"], tracking.load["unfinished"] = None, 0
 
 
 def _add_excluded(client_id, data, **_kwargs):
     _state["excluded_by_workers"] += int(data.get("farm_excluded", 0))
+    tracking.load["workers_late"] += int(data.get("farm_late", 0))
+    tracking.load["workers_unfinished"] += int(data.get("farm_unfinished", 0))
+    tracking.load["workers_users"].extend(data.get("farm_users") or [])
     for bucket, count in (data.get("farm_ok") or {}).items():
         _ok_total[int(bucket)] = _ok_total.get(int(bucket), 0) + int(count)
 
@@ -204,6 +207,13 @@ def _open_window(environment):
     environment.runner.exceptions = {}
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment, **_kwargs):
+    """The window's close (after its grace), before the users are stopped: count what is still running."""
+    if not isinstance(environment.runner, MasterRunner):
+        tracking.close(environment, _state["record"])
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     _state.setdefault("stopped", time.time())
@@ -230,6 +240,9 @@ def _on_quitting(environment, **_kwargs):
         "stats": [e.serialize() for e in stats.entries.values() if e.num_requests or e.num_failures],
         "total": stats.total.serialize(),
         "total_ok": {"response_times": ok},
+        "load": {"users": [*(tracking.load["users"] or []), *tracking.load["workers_users"]],
+                 "unfinished_requests": tracking.load["unfinished"] + tracking.load["workers_unfinished"],
+                 "late_starts": tracking.load["late_starts"] + tracking.load["workers_late"]},
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

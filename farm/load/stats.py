@@ -64,6 +64,15 @@ class EndpointStats:
 
 
 @dataclass(frozen=True)
+class UserLoad:
+    """One Locust user over the window: requests it completed, time it spent thinking, time it existed in it."""
+
+    completed: int
+    think_s: float
+    present_s: float
+
+
+@dataclass(frozen=True)
 class LoadResult:
     """What one Locust run measured, after its warm-up."""
 
@@ -75,6 +84,11 @@ class LoadResult:
     generator_saturated: bool = False
     artefacts: str | None = None
     excluded_requests: int | None = None  # requests started outside the window (warm-up, grace), never counted
+    # No request vanishes (None where not measured, e.g. imported runs): requests still running at the window's
+    # close (counted as failures of kind `unfinished`), late open-loop starts, and each user's share of the window.
+    unfinished_requests: int | None = None
+    late_starts: int | None = None
+    users: tuple[UserLoad, ...] | None = None
 
 
 def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> EndpointStats:
@@ -132,5 +146,15 @@ def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
     if isinstance(ok_entry, Mapping):
         total = with_successful(total, ok_entry.get("response_times") or {})
     excluded = document.get("excluded_requests")
+    load = document.get("load")
+    unfinished = late = users = None
+    if isinstance(load, Mapping):
+        try:
+            unfinished, late = int(load["unfinished_requests"]), int(load["late_starts"])
+            users = tuple(UserLoad(int(u["completed"]), float(u["think_s"]), float(u["present_s"]))
+                          for u in load["users"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LoadError(f"Locust statistics are malformed: load: {exc!r}") from exc
     return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s,
-                      excluded_requests=int(excluded) if isinstance(excluded, int | float) else None)
+                      excluded_requests=int(excluded) if isinstance(excluded, int | float) else None,
+                      unfinished_requests=unfinished, late_starts=late, users=users)

@@ -1,0 +1,143 @@
+"""Issue 20 items 1-3 and 5 as logic: stalled users, late starts and Little's law from what the plugin measured;
+their storage per cell; and a stalled point never the faster side of a verdict, a cache's win, or the SLO's choice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from farm.analysis.answer import analyse
+from farm.analysis.frame import cell_record
+from farm.analysis.verdict import INCONCLUSIVE, LOWER, NO_DIFFERENCE, SLOWER
+from farm.load.omission import check_load, concurrency_ratio, is_stalled
+from farm.load.runner import LoadRequest
+from farm.load.stats import EndpointStats, LoadResult, UserLoad, parse_locust_stats
+from tests.unit.test_execute_rate import MemoryStack
+from tests.unit.test_verdicts import fixed
+
+OK = UserLoad(completed=40, think_s=1.8, present_s=2.0)
+STUCK = UserLoad(completed=0, think_s=0.0, present_s=2.0)
+THINKER = UserLoad(completed=0, think_s=2.0, present_s=2.0)  # thought through the whole window: not stalled
+
+
+def result(users: tuple[UserLoad, ...], *, requests: int = 100, rps: float = 50.0, mean_ms: float = 20.0,
+           unfinished: int = 0, late: int = 0) -> LoadResult:
+    total = EndpointStats("", "Aggregated", requests, unfinished, rps, mean_ms, mean_ms, mean_ms, mean_ms, mean_ms,
+                          mean_ms, {int(mean_ms): requests})
+    return LoadResult((), total, 2.0, 1.0, unfinished_requests=unfinished, late_starts=late, users=users)
+
+
+def test_a_user_with_no_completed_request_and_less_think_time_than_the_window_is_stalled() -> None:
+    assert is_stalled(STUCK) and not is_stalled(OK) and not is_stalled(THINKER)
+    check = check_load(result((OK, OK, STUCK, THINKER)), 4, open_loop=False)
+    assert (check.users_active, check.users_stalled, check.load_stalled) == (2, 1, True)
+
+
+def test_littles_law_ratio_is_throughput_times_response_plus_think_time_over_users() -> None:
+    # 50 req/s × (20 ms + 3.6 s of think over 100 requests = 36 ms) = 2.8 users of 4
+    assert concurrency_ratio(4, 50.0, 20.0, 3.6, 100) == pytest.approx(50 * 0.056 / 4)
+    assert concurrency_ratio(4, 0.0, None, 0.0, 0) is None
+    # Given two healthy users that spent the window in requests and think time
+    healthy = check_load(result((OK, OK), rps=50.0, mean_ms=4.0, requests=100), 2, open_loop=False)
+    # Then 50 × (4 ms + 36 ms) = 2 users: in range, not flagged
+    assert healthy.concurrency_ratio == pytest.approx(1.0) and healthy.load_mismatch is False
+    assert healthy.load_stalled is False
+    # And the same throughput with twice the users leaves half their time unaccounted for: a mismatch
+    half = check_load(result((OK, OK, STUCK, STUCK), rps=50.0, mean_ms=4.0, requests=100), 4, open_loop=False)
+    assert half.concurrency_ratio == pytest.approx(0.5) and half.load_mismatch is True
+
+
+def test_open_loop_flags_late_starts_and_has_no_closed_loop_ratio() -> None:
+    check = check_load(result((OK, OK), late=3), 2, open_loop=True)
+    assert (check.late_starts, check.load_stalled, check.concurrency_ratio, check.load_mismatch) == (3, True, None,
+                                                                                                      None)
+    assert check_load(result((OK, OK)), 2, open_loop=True).load_stalled is False
+
+
+def test_statistics_without_the_load_section_store_nothing_about_it() -> None:
+    document = {"measured_s": 2.0, "stats": [], "total": {"num_requests": 1, "num_failures": 0,
+                                                           "total_response_time": 5, "response_times": {"5": 1}}}
+    parsed = parse_locust_stats(document)
+    assert (parsed.users, parsed.unfinished_requests, parsed.late_starts) == (None, None, None)
+    assert check_load(parsed, 2, open_loop=False).as_extras()["load_stalled"] is None
+    document["load"] = {"users": [{"completed": 3, "think_s": 1.5, "present_s": 2.0}], "unfinished_requests": 1,
+                        "late_starts": 0}
+    parsed = parse_locust_stats(document)
+    assert parsed.users == (UserLoad(3, 1.5, 2.0),) and parsed.unfinished_requests == 1
+
+
+class Stalls:
+    """A load generator whose second user is stuck and one of whose requests never finished."""
+
+    def run(self, request: LoadRequest, cancel: threading.Event | None = None,
+            on_measure_start: Callable[[], None] | None = None, on_measure_end: Callable[[], None] | None = None,
+            settled: Callable[[], bool] | None = None) -> LoadResult:
+        return result((OK, STUCK), rps=50.0, mean_ms=4.0, requests=100, unfinished=1)
+
+
+def test_a_cell_stores_its_unfinished_requests_stalled_users_and_ratio(tmp_path: Path) -> None:
+    # Given a group of one cell whose load had a stuck user and an unfinished request
+    from farm.execute import ExecutionContext, execute_group
+    from farm.plan import expand
+    from farm.spec import parse_sweep
+    from farm.store.repository import Store
+    from tests.conftest import ROOT
+
+    loaded = parse_sweep("name: s\nstack: sleepy\nmatrix: {users: [2]}\nload: {warmup: 1s, duration: 2s}\n",
+                         source=str(tmp_path / "s.yaml"), base=ROOT)
+    plan = expand(loaded.spec, loaded.manifest)
+    store = Store(f"sqlite:///{tmp_path / 'farm.db'}")
+    store.migrate()
+    store.create_or_resume(loaded, plan)
+    ctx = ExecutionContext(store=store, driver=MemoryStack(tmp_path), runner=Stalls(), host={"name": "h1"},
+                           artefacts=tmp_path / "artefacts")
+    # When it runs
+    execute_group(ctx, loaded, plan.groups[0].id)
+    # Then its record (farm results --format json) carries what was found
+    [cell] = store.cells("s")
+    record = cell_record(cell)
+    assert record["status"] == "done"
+    assert {k: record[k] for k in ("unfinished_requests", "users_active", "users_stalled", "late_starts",
+                                   "load_stalled", "load_mismatch")} == {
+        "unfinished_requests": 1, "users_active": 1, "users_stalled": 1, "late_starts": 0, "load_stalled": True,
+        "load_mismatch": True}
+    assert record["concurrency_ratio"] == pytest.approx(50 * (0.004 + 1.8 / 100) / 2)
+
+
+def test_a_stalled_point_is_never_the_faster_side_nor_the_slos_choice_and_the_answer_says_so() -> None:
+    # Given a monolith that looks faster (5 ms against 30 ms) at both loads, with its users stalled at 8 users
+    cells, hist = fixed({("monolith", 4): 5, ("monolith", 8): 5, ("microservices", 4): 30,
+                         ("microservices", 8): 30}, reps=3)
+    clean = analyse(cells, hist, slo_ms=100)
+    [before] = clean.verdicts
+    assert before.verdict == SLOWER  # the premise: without the flag, microservices are slower throughout
+    cells["load_stalled"] = (cells["architecture"] == "monolith") & (cells["users"] == 8)
+    # When the answer is computed
+    found = analyse(cells, hist, slo_ms=100)
+    [verdict] = found.verdicts
+    # Then at 8 users the monolith is not the faster side: no significant difference there, and the verdict says
+    # why; at 4 users it still is
+    classes = {p.load: p.classification for p in verdict.points}
+    assert classes == {4: "higher", 8: INCONCLUSIVE}
+    assert verdict.verdict != SLOWER and verdict.verdict != NO_DIFFERENCE
+    assert "left out as the faster side (users stalled or late starts): monolith at 8 users" in verdict.describe()
+    assert verdict.as_json()["points"][1]["stalled"] == ["monolith"]
+    # And the recommendation takes microservices at 8 users, and says which point it left out
+    assert [(c.users, c.architecture) for c in found.choices] == [(4, "monolith"), (8, "microservices")]
+    assert found.recommendation[-1] == ("left out (users stalled or late starts: latency a lower bound, never "
+                                        "meeting the SLO): monolith, none cache, 1 instance at 8 users")
+    assert LOWER not in classes.values()
+
+
+def test_a_stalled_cache_never_wins() -> None:
+    # Given two caches of one architecture, the faster one with stalled users
+    cells, hist = fixed({("monolith", 4): 5, ("monolith", 8): 30}, reps=3)
+    cells = cells.assign(cache=["none"] * 3 + ["local"] * 3, users=4, load_stalled=[True] * 3 + [False] * 3)
+    # When the caches are compared
+    [compared] = analyse(cells, hist).cache_verdicts
+    # Then the stalled one cannot lead, and is listed as unable to win
+    [point] = compared.points
+    assert point.leader == "local" and point.cannot_win == ("none",)
