@@ -12,7 +12,7 @@ from farm.analysis.configs import config_points
 from farm.analysis.costbenefit import CostBenefit, answers
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
-from farm.analysis.recommend import Choice, phrase, recommend
+from farm.analysis.recommend import Choice, phrase, recommend, stalled_note
 from farm.analysis.replicas import label as label_replicas
 from farm.analysis.replicas import replica_columns, spread
 from farm.analysis.surfaces import excluded, surfaces_with_draws
@@ -100,7 +100,8 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \
         if has_arch else []
     return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
-                    crossovers=crossovers(found), choices=choices, recommendation=phrase(choices, unit),
+                    crossovers=crossovers(found), choices=choices,
+                    recommendation=phrase(choices, unit) + (stalled_note(surface, unit) if choices else []),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
                     max_error_ratio=max_error_ratio, unit=unit,

@@ -6,11 +6,11 @@ stack with no architecture choice — the classic WordPress exercise — asks th
 which load. Same estimand and intervals: each point's pooled percentile and its bootstrap draws over repetitions.
 
 Per (architecture, instances) and load, the *leader* is the cache with the lowest estimate among the points that
-may win (error ratio within the SLO's, offered rate achieved). Every other cache's difference to the leader gets a
-95% interval from one simultaneous band over all the loads and rivals of the comparison (as the architecture
-verdicts do, so that many comparisons do not find a winner by chance). A rival whose interval lies above zero is
-*beaten*; the leader *wins* at that load when every rival is beaten, else it is *tied* with those that are not.
-Below `MIN_REPETITIONS` there is nothing to resample: the leader is reported, marked *not enough data*.
+may win (error ratio within the SLO's, offered rate achieved, no user stalled). Every other cache's difference to
+the leader gets a 95% interval from one simultaneous band over all the loads and rivals of the comparison (as the
+architecture verdicts do, so that many comparisons do not find a winner by chance). A rival whose interval lies
+above zero is *beaten*; the leader *wins* at that load when every rival is beaten, else it is *tied* with those
+that are not. Below `MIN_REPETITIONS` there is nothing to resample: the leader is reported, marked *not enough data*.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from farm.analysis.verdict import (
     MIN_REPETITIONS,
     UNIT,
     difference_bounds,
+    flagged,
     indicative_advice,
     simultaneous_interval,
 )
@@ -43,7 +44,7 @@ class CacheAtLoad:
     outcome: str  # WINS, TIED or NOT_ENOUGH
     tied_with: tuple[str, ...]
     values: dict[str, float]
-    cannot_win: tuple[str, ...] = ()  # over the error-ratio SLO or short of the offered rate
+    cannot_win: tuple[str, ...] = ()  # over the error-ratio SLO, short of the offered rate, or users stalled
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,7 @@ def _compare(part: pd.DataFrame, found: PointDraws, metric: str,
     reps = int(part["n"].min())
     caches = tuple(sorted(str(c) for c in part["cache"].unique()))
     barred = part["error_ratio"].fillna(0).to_numpy() > max_error_ratio
-    if "rate_saturated" in part.columns:
-        barred |= part["rate_saturated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    barred |= flagged(part, "rate_saturated") | flagged(part, "load_stalled")
     part = part.assign(_barred=barred)
     # Leader per load, then every rival's difference to it: one family for the simultaneous band.
     leaders: dict[float, pd.Series] = {}

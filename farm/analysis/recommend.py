@@ -46,6 +46,8 @@ def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: f
     data["indicative"] = ~full
     bound = data[f"{metric}_hi"].where(full).fillna(data[metric]) if f"{metric}_hi" in data else data[metric]
     meets = data["error_ratio"].fillna(0) <= max_error_ratio
+    if "load_stalled" in data:  # its latency is a lower bound: it never meets an SLO
+        meets &= ~data["load_stalled"].astype("boolean").fillna(False).astype(bool)
     if p95_ms is not None:
         meets &= bound <= p95_ms
     data["meets"] = meets
@@ -66,6 +68,19 @@ def _level(value: float) -> float:
     """A load level as the sweep wrote it: 5, not 5.0; 2.5 stays 2.5."""
     number = float(value)
     return int(number) if number.is_integer() else number
+
+
+def stalled_note(surface: pd.DataFrame, unit: str = "users") -> list[str]:
+    """The line that says which points were left out of the recommendation because their users stalled."""
+    if surface.empty or "load_stalled" not in surface:
+        return []
+    stalled = surface[surface["load_stalled"].astype("boolean").fillna(False).astype(bool)]
+    if stalled.empty:
+        return []
+    points = "; ".join(f"{r['architecture']}, {r['cache']} cache, {r['instances']} instance"
+                       f"{'s' if r['instances'] != 1 else ''} at {_level(r['users'])} {unit}"
+                       for _, r in stalled.iterrows())
+    return [f"left out (users stalled or late starts: latency a lower bound, never meeting the SLO): {points}"]
 
 
 def phrase(choices: list[Choice], unit: str = "users") -> list[str]:

@@ -25,9 +25,10 @@ from farm.analysis.bootstrap import (
 
 POINT = ("architecture", "cache", "instances", "users")
 FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
-# Results, not faults: a cell that fell short of its offered rate, or whose host's CPU saturated, stays in the
-# surface and its point carries the flag (a saturated generator is a fault: its cell is excluded, see `usable`).
-FLAGS = ("rate_saturated", "host_saturated")
+# Results, not faults: a cell that fell short of its offered rate, whose host's CPU saturated, whose users stalled
+# or whose load broke Little's law stays in the surface and its point carries the flag (a saturated generator is a
+# fault: its cell is excluded, see `usable`). A stalled point's latency is a lower bound: it never wins.
+FLAGS = ("rate_saturated", "host_saturated", "load_stalled", "load_mismatch")
 
 
 def point_keys(frame: pd.DataFrame, by_host: bool = False) -> list[str]:

@@ -53,6 +53,7 @@ class PointVerdict:
     microservices: float
     over_error_slo: tuple[str, ...] = ()
     saturated: tuple[str, ...] = ()  # architectures that achieved < 95% of the offered rate (open-loop load)
+    stalled: tuple[str, ...] = ()  # architectures whose users stalled or whose open-loop starts fell behind
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Verdict:
                    "no significant difference elsewhere"
         else:
             text = f"{NO_DIFFERENCE} in {name} at any load ({span})"
+        stalled = [f"{', '.join(p.stalled)} at {_num(p.load)}" for p in self.points if p.stalled]
+        if stalled:
+            text += f"; left out as the faster side (users stalled or late starts): {'; '.join(stalled)} {unit}"
         advice = self.advice()
         return f"{text} ({advice})" if advice else text
 
@@ -129,7 +133,8 @@ class Verdict:
                 "points": [{"load": int(p.load) if p.load.is_integer() else p.load,
                             "classification": p.classification, "diff": p.diff, "low": p.low,
                             "high": p.high, "monolith": p.monolith, "microservices": p.microservices,
-                            "over_error_slo": list(p.over_error_slo), "saturated": list(p.saturated)}
+                            "over_error_slo": list(p.over_error_slo), "saturated": list(p.saturated),
+                            "stalled": list(p.stalled)}
                            for p in self.points],
                 "share_no_crossing": self.share_no_crossing, "share_multiple": self.share_multiple,
                 "repetitions": self.repetitions, "indicative": self.indicative, "advice": self.advice()}
@@ -183,20 +188,23 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
     enough = reps >= MIN_REPETITIONS
     over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
-    short_mono, short_micro = _saturated(mono), _saturated(micro)
+    short_mono, short_micro = flagged(mono, "rate_saturated"), flagged(micro, "rate_saturated")
+    stuck_mono, stuck_micro = flagged(mono, "load_stalled"), flagged(micro, "load_stalled")
     points, signs = [], np.zeros(len(loads), dtype=int)
     for i, load in enumerate(loads):
         sign = (-1 if high[i] < 0 else 1 if low[i] > 0 else 0) if enough else 0
-        # A point over the SLO's error ratio, or one that did not carry the rate offered, cannot win: its side
-        # is never the faster one.
-        if (sign < 0 and (over_micro[i] or short_micro[i])) or (sign > 0 and (over_mono[i] or short_mono[i])):
+        # A point over the SLO's error ratio, one that did not carry the rate offered, or one whose users stalled
+        # (its latency a lower bound) cannot win: its side is never the faster one.
+        if (sign < 0 and (over_micro[i] or short_micro[i] or stuck_micro[i])) or \
+                (sign > 0 and (over_mono[i] or short_mono[i] or stuck_mono[i])):
             sign = 0
         signs[i] = sign
-        over = tuple(a for a, flag in (("monolith", over_mono[i]), ("microservices", over_micro[i])) if flag)
-        short = tuple(a for a, flag in (("monolith", short_mono[i]), ("microservices", short_micro[i])) if flag)
+        over, short, stuck = (tuple(a for a, flag in (("monolith", m[i]), ("microservices", s[i])) if flag)
+                              for m, s in ((over_mono, over_micro), (short_mono, short_micro),
+                                           (stuck_mono, stuck_micro)))
         points.append(PointVerdict(float(load), {-1: LOWER, 1: HIGHER, 0: INCONCLUSIVE}[sign], float(estimate[i]),
                                    float(low[i]) if enough else None, float(high[i]) if enough else None,
-                                   float(mono[metric].iloc[i]), float(micro[metric].iloc[i]), over, short))
+                                   float(mono[metric].iloc[i]), float(micro[metric].iloc[i]), over, short, stuck))
     cache, instances = str(values.get("cache", "-")), int(values.get("instances", 1))
     host = None if values.get("host") is None or pd.isna(values.get("host")) else str(values["host"])
     base = Verdict(cache, instances, metric, NOT_ENOUGH, reps, points=points, host=host)
@@ -218,11 +226,11 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
                    share_multiple=many_share)
 
 
-def _saturated(side: pd.DataFrame) -> np.ndarray:
-    """Per load, whether this architecture fell short of the offered rate (False without open-loop load)."""
-    if "rate_saturated" not in side.columns:
+def flagged(side: pd.DataFrame, flag: str) -> np.ndarray:
+    """Per row, whether it carries ``flag`` (``rate_saturated``, ``load_stalled``; False where not measured)."""
+    if flag not in side.columns:
         return np.zeros(len(side), dtype=bool)
-    return side["rate_saturated"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return side[flag].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def simultaneous_interval(estimate: np.ndarray, draws: np.ndarray, floor_half: np.ndarray, repetitions: int,
