@@ -114,7 +114,8 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
     latest = max(by_config, key=lambda k: (costs[k], k))  # each step adds a replica: the latest costs most
     current = by_config[latest]
     config = json.loads(latest)
-    label = _label(manifest, config)
+    unit = "req/s" if load_axis(spec) == "rate" else "users"
+    label = f"{key[1]} {unit}, {_label(manifest, config)}"
     if any(c["status"] in UNFINISHED for c in current):
         return Outcome(key, WAITING, f"{label}: measuring")
     if any(c["status"] in ("failed", "cancelled") for c in current):
@@ -133,9 +134,7 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
         shares = None  # one scalable service (the monolith): instances is the only way to scale
     following = _scaled(config, service, manifest)
     cost = declared_cost(manifest, following)[0] or 0.0
-    missed = f"p95 {_p95(point)} over {slo:g} ms" if point is not None else "saturated (skipped by stop_when)"
-    if point is not None and not _errors_ok(point, spec):
-        missed = f"error ratio {point['error_ratio']:.1%} over the SLO's"
+    missed = _missed(point, spec)
     budget = spec.search.max_cost if spec.search is not None else float("inf")
     if cost > budget:
         return Outcome(key, BUDGET, f"{label}: {missed}; the next step ({_what(service)}) would cost {cost:g} > "
@@ -155,6 +154,19 @@ def _point(points: pd.DataFrame, cells: list[dict[str, Any]], where: dict[str, t
     here = points[(points["label"] == label) & (points["architecture"] == cells[0]["params"].get("architecture", "-"))
                   & (points["config"] == config) & (points["load"].astype(float) == float(load))]
     return None if here.empty else here.iloc[0]
+
+
+def _missed(point: pd.Series | None, spec: SweepSpec) -> str:
+    """Why a configuration did not meet the SLO, in a few words."""
+    if point is None:
+        return "saturated (skipped by stop_when)"
+    if not _errors_ok(point, spec):
+        return f"error ratio {point['error_ratio']:.1%} over the SLO's"
+    slo = spec.slo.p95_ms if spec.slo is not None else None
+    high = point["p95_ms_hi"] if not pd.isna(point["p95_ms_hi"]) else point["p95_ms"]
+    if slo is not None and high > slo:
+        return f"p95 {_p95(point)} over {slo:g} ms"
+    return f"p95 {_p95(point)} within {slo:g} ms but flagged ({point['flags']}): a flagged cell cannot vouch for it"
 
 
 def _errors_ok(point: pd.Series, spec: SweepSpec) -> bool:

@@ -69,12 +69,14 @@ def load_column(cells: pd.DataFrame) -> str:
     return "rate" if "rate" in cells.columns and "users" not in cells.columns else "users"
 
 
-def _flagged(data: pd.DataFrame) -> pd.Series:
-    flagged = pd.Series(False, index=data.index)
+def _flags(data: pd.DataFrame) -> pd.Series:
+    """Per cell, the flags it carries (comma-separated; empty when none)."""
+    names = pd.Series("", index=data.index, dtype=object)
     for flag in FLAGS:
         if flag in data.columns:
-            flagged |= data[flag].astype("boolean").fillna(False).astype(bool)
-    return flagged
+            hit = data[flag].astype("boolean").fillna(False).astype(bool)
+            names = names.where(~hit, names + "," + flag)
+    return names.str.strip(",")
 
 
 def _cost(data: pd.DataFrame, costs: Mapping[str, float]) -> pd.Series:
@@ -101,7 +103,7 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
     """One row per (label, architecture, config, load) measured by usable cells: n, cost, replicas, the metric
     with its interval, error ratio, flagged, meets and may_meet (both False without an SLO latency)."""
     columns = ["label", "architecture", "config", "load", "n", "cost", "replicas", metric, f"{metric}_lo",
-               f"{metric}_hi", "error_ratio", "flagged", "indicative", "meets", "may_meet"]
+               f"{metric}_hi", "error_ratio", "flagged", "flags", "indicative", "meets", "may_meet"]
     if cells.empty or "architecture" not in cells.columns:
         return pd.DataFrame(columns=columns)
     keys = replica_keys(cells)
@@ -113,7 +115,7 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
     data["config"] = [json.dumps(config_of(r, keys)) for r in data[keys].to_dict("records")]
     data["_cost"] = _cost(data, costs or {})
     data["_replicas"] = _replicas(data, keys)
-    data["_flagged"] = _flagged(data)
+    data["_flags"] = _flags(data)
     # The surface's point keys carry the comparison label as the cache and the configuration as the instances.
     frame = data.assign(cache=data["label"], instances=data["config"], users=data[axis])
     frame.attrs = dict(cells.attrs)
@@ -122,7 +124,9 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
         return pd.DataFrame(columns=columns)
     by_point = frame.groupby(["architecture", "cache", "instances", "users"], sort=True)
     extra = by_point.agg(cost=("_cost", "max"), replicas=("_replicas", "first"),
-                         flagged=("_flagged", "any")).reset_index()
+                         flags=("_flags", lambda f: ", ".join(sorted({x for v in f for x in v.split(",") if x}))),
+                         ).reset_index()
+    extra["flagged"] = extra["flags"] != ""
     out = surface.merge(extra, on=["architecture", "cache", "instances", "users"], how="left")
     out = out.rename(columns={"cache": "label", "instances": "config", "users": "load"})
     many = out["n"] >= 2
