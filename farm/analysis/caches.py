@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from farm.analysis.bootstrap import PointDraws, bucket_width
+from farm.analysis.replicas import scale_of, without_scale
 from farm.analysis.surfaces import FULL_REPETITIONS
 from farm.analysis.verdict import (
     MIN_REPETITIONS,
@@ -118,11 +119,19 @@ def cache_verdicts(surface: pd.DataFrame, found: PointDraws | None, metric: str 
     """The cache comparison of every (architecture, instances) measured with two or more cache settings."""
     if surface.empty or found is None or "cache" not in surface.columns or surface["cache"].nunique() < 2:
         return []
-    keys = [k for k in ("architecture", "instances") if k in surface.columns]
-    rows = surface.assign(_row=np.arange(len(surface)))
+    # Caches are compared at equal per-service replicas; the copies of an architecture that runs none of the
+    # scaled services (see farm.analysis.replicas) give one verdict, not one per replica count.
+    keys = [k for k in ("architecture", "instances") if k in surface.columns] + ["_scale"]
+    rows = surface.assign(_row=np.arange(len(surface)), _scale=surface["cache"].astype(str).map(scale_of))
     out = []
+    seen: set[tuple[Any, ...]] = set()
     for group, part in rows.groupby(keys, dropna=False, sort=True):
         values = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        copy = (values.get("architecture"), values.get("instances"), *sorted(
+            (without_scale(str(c)), u, m) for c, u, m in zip(part["cache"], part["users"], part[metric], strict=True)))
+        if copy in seen:
+            continue
+        seen.add(copy)
         verdict = _compare(part, found, metric, max_error_ratio)
         if verdict is not None:
             out.append(CacheVerdict(str(values.get("architecture", "-")), int(values.get("instances", 1)),

@@ -38,3 +38,13 @@ def label(cells: pd.DataFrame, columns: list[str]) -> pd.Series:
     for column in columns:
         text = text + f" {column.removeprefix(PREFIX)}×" + cells[column].map(lambda v: f"{int(v)}")
     return text
+
+
+def scale_of(label: str) -> str:
+    """The replica counts a comparison label names (``catalog×2`` of ``none · catalog×2``), or ""."""
+    return " ".join(part for part in label.split(" · ")[1:] if "×" in part)
+
+
+def without_scale(label: str) -> str:
+    """A comparison label without its replica counts (``none`` of ``none · catalog×2``)."""
+    return " · ".join(part for i, part in enumerate(label.split(" · ")) if i == 0 or "×" not in part)

@@ -306,3 +306,30 @@ def test_a_monolith_cell_set_against_two_replica_counts_brings_its_histogram_to_
     assert sorted(mono["cache"]) == ["none · catalog×1", "none · catalog×2"]
     assert list(mono["p95_ms"]) == [40.0, 40.0] and list(mono["n"]) == [3, 3]
     assert sorted(v.cache for v in analysis.verdicts) == ["none · catalog×1", "none · catalog×2"]
+
+
+def test_caches_are_compared_at_equal_replicas_and_an_architecture_without_them_once() -> None:
+    import pandas as pd
+
+    from farm.analysis.answer import analyse
+    from farm.analysis.frame import cells_frame
+
+    # Given both caches for the monolith and for microservices at catalog × 1 and × 2, three repetitions each
+    records, hist = [], []
+    for rep in (1, 2, 3):
+        for cache, ms in (("none", 90), ("local", 40)):
+            for arch, catalog in (("monolith", None), ("microservices", 1), ("microservices", 2)):
+                cid = f"{arch}{catalog}{cache}{rep}"
+                params = {"architecture": arch, "cache": cache, "instances": 1, "users": 6,
+                          **({"replicas.catalog": catalog} if catalog else {})}
+                records.append({"params": params, "id": cid, "status": "done", "repetition": rep, "requests": 100,
+                                "failures": 0, "rps": 10.0, "cache_hits": None, "cache_misses": None})
+                hist.append({"cell_id": cid, "ms": ms + (catalog or 0), "count": 100})
+    # When it is analysed
+    found = analyse(cells_frame(records), pd.DataFrame(hist)).cache_verdicts
+    # Then microservices' caches are compared at each catalog count, the monolith's once
+    assert sorted((v.architecture, v.caches) for v in found) == [
+        ("microservices", ("local · catalog×1", "none · catalog×1")),
+        ("microservices", ("local · catalog×2", "none · catalog×2")),
+        ("monolith", ("local · catalog×1", "none · catalog×1"))]
+    assert all(p.leader.startswith("local") for v in found for p in v.points)

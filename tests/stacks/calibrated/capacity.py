@@ -15,6 +15,13 @@ With the defaults (app: capacity 10, cost 2; front and cold: 60, hot: 10, cost 1
 same from 11 to 20, and microservices are cheaper from 21 users on (`switch_users` = 21). With every capacity 10
 (`NEVER`) microservices cost 3·ceil(U/10) against the monolith's 2·ceil(U/10): they never win.
 
+Which service is the bottleneck also shows in the CPU the farm measures: each request burns ``cpu_work / c`` ms of
+CPU in a service of capacity c (default 20: 2 ms in hot and app, 0.33 ms in front and cold), on top of ~0.4–0.8 ms
+of HTTP handling per service (measured on the 2-core development machine: front 1.1, hot 3.0 over its 2
+replicas, cold 0.9 ms per request at 15 users). Per replica and unit of cost, hot leads the others as long as it
+runs at most 2 replicas, i.e. at loads up to 30 users with the defaults; raise ``cpu_work`` for a search at
+higher loads (it costs CPU the machine shares with the load generator).
+
 Loads for a test are best chosen away from a capacity's multiples (U / r within ~15% of c is where round-robin's
 momentary imbalance decides), e.g. 5, 15, 25 users with the defaults.
 """
