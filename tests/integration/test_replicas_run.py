@@ -20,7 +20,7 @@ matrix:
   architecture: [monolith, microservices]
   replicas.catalog: [1, 2]
   users: [6]
-load: {spawn_rate: 20, duration: 3s, warmup: 1s}
+load: {spawn_rate: 20, duration: 2s, warmup: 1s}
 price: {per_unit_hour: 0.04, currency: USD}
 """
 
