@@ -31,6 +31,7 @@ from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
 from farm.stacks import contract
+from farm.stacks.compose_limits import LIMITS_FILE, limits_override
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.probe import http_ok
@@ -150,7 +151,8 @@ class ComposeDriver:
             counts = compose_replicas(manifest, params, recipe.scale)  # per service: replicas.<name>, or instances
             scale = [f"--scale={s}={counts[s]}" for s in recipe.scale if s in services]
             wait = max(30, int(self.up_timeout_s))
-            conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "--project-directory", remote,
+            conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "-f", f"{remote}/{LIMITS_FILE}",
+                      "--project-directory", remote,
                       "up", "-d", "--wait", "--wait-timeout", str(wait), "--no-build", "--remove-orphans", *scale],
                      timeout=wait + 60, env=self._env())
             endpoints = self._endpoints(conn, compose, name, recipe)
@@ -411,6 +413,7 @@ def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Sc
                "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},
                "port": recipe.port, "instances": instances}
     rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
+    rendered[LIMITS_FILE] = limits_override(rendered["compose.yaml"], recipe.limits.pids, recipe.limits.memory)
     for target, template in recipe.files.items():
         if Path(target).is_absolute() or ".." in Path(target).parts:
             raise SpecError(f"compose file name {target!r} must stay inside the project folder",

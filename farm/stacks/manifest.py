@@ -44,19 +44,25 @@ class _Frozen(BaseModel):
 # Refused in open text values: controls, format characters (bidi overrides, zero-width), line separators, and
 # private-use, surrogate and unassigned code points.
 _CONTROL = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# An open text parameter without a pattern of its own: letters, digits and `_ . , : / + = @ -`, not starting with
+# '-' (it would read as an option), at most 256 characters, or empty. A stack that needs more says so (`pattern:`).
+SAFE_TEXT = r"(?:[A-Za-z0-9_./][A-Za-z0-9_.,:/+=@-]{0,255})?"
 
 
 class Parameter(_Frozen):
     """One stack parameter: either a closed set of values or a typed open value.
 
     An open text value is rendered into commands and config files, so it never holds control characters (a
-    newline would add lines to an nginx config); ``pattern`` (a regular expression the whole value must match)
-    narrows it further.
+    newline would add lines to an nginx config), and matches ``pattern`` (a regular expression the whole value
+    must match), by default `SAFE_TEXT`: no spaces, quotes or shell, YAML and config metacharacters, no leading
+    '-' (an option). An open number may be bounded by ``min`` and ``max``.
     """
 
     values: tuple[Scalar, ...] | None = None
     type: Literal["str", "int", "float", "bool"] | None = None
     pattern: str | None = Field(default=None, description="a regex every open text value must fully match")
+    min: float | None = Field(default=None, allow_inf_nan=False, description="an open number's smallest value")
+    max: float | None = Field(default=None, allow_inf_nan=False, description="an open number's largest value")
     default: Scalar
     description: str = ""
 
@@ -69,6 +75,11 @@ class Parameter(_Frozen):
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from exc
+        if (self.min is not None or self.max is not None) and (self.values is not None or
+                                                               self.kind not in ("int", "float")):
+            raise ValueError("'min' and 'max' apply only to an open number (type: int or float, no values)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is larger than max {self.max:g}")
         refusal = self.refusal(self.default)
         if refusal is not None:
             raise ValueError(f"default {self.default!r} is not allowed: {refusal}")
@@ -91,23 +102,39 @@ class Parameter(_Frozen):
             return f"allowed: {self.allowed()}"
         if self.kind == "float":
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            return None if numeric and math.isfinite(value) else "allowed: any finite number"  # type: ignore[arg-type]
-        if type(value).__name__ != self.kind:
+            if not numeric or not math.isfinite(value):  # type: ignore[arg-type]
+                return f"allowed: {self.allowed()}"
+        elif type(value).__name__ != self.kind:
+            return f"allowed: {self.allowed()}"
+        if isinstance(value, int | float) and not isinstance(value, bool) and not self._in_range(value):
             return f"allowed: {self.allowed()}"
         if isinstance(value, str):
             if any(unicodedata.category(c) in _CONTROL for c in value):
                 return "text values must not contain control characters (newline, tab, NUL, ESC, …)"
-            if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-                return f"the value must match the pattern {self.pattern!r}"
+            if re.fullmatch(self.text_pattern, value) is None:
+                return f"the value must match the pattern {self.text_pattern!r}"
         return None
+
+    @property
+    def text_pattern(self) -> str:
+        """The pattern an open text value must match: the manifest's, else `SAFE_TEXT`."""
+        return self.pattern if self.pattern is not None else SAFE_TEXT
+
+    def _in_range(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
     def allowed(self) -> str:
         """The allowed values in words, for error messages."""
         if self.values is not None:
             return ", ".join(str(v) for v in self.values)
-        if self.pattern is not None:
-            return f"text matching the pattern {self.pattern!r}"
-        return f"any {self.kind}"
+        if self.kind == "str":
+            return f"text matching the pattern {self.text_pattern!r}"
+        if self.min is not None or self.max is not None:
+            low = "–∞" if self.min is None else f"{self.min:g}"
+            high = "∞" if self.max is None else f"{self.max:g}"
+            whole = "a whole number" if self.kind == "int" else "a finite number"
+            return f"{whole} from {low} to {high}"
+        return "any finite number" if self.kind == "float" else f"any {self.kind}"
 
 
 def _enabled(when: dict[str, Scalar | list[Scalar]], params: dict[str, Scalar]) -> bool:
@@ -188,6 +215,13 @@ class LocalRecipe(_Frozen):
         return self
 
 
+class ComposeLimits(_Frozen):
+    """What each compose service may use at most, unless the compose file says otherwise for it."""
+
+    pids: int = Field(default=1024, ge=16, le=1_000_000, description="processes and threads (pids_limit)")
+    memory: str = Field(default="2g", pattern=r"^[1-9][0-9]{0,6}[kmg]$", description="mem_limit, e.g. 512m, 2g")
+
+
 class ComposeRecipe(_Frozen):
     """How to run the stack as a Docker Compose project on a SUT host, over SSH.
 
@@ -206,6 +240,9 @@ class ComposeRecipe(_Frozen):
     instances: tuple[str, ...] = Field(min_length=1, description="services whose replicas are app instances")
     entry: str = Field(description="the service whose first replica receives the load")
     port: int = Field(default=8080, ge=1, le=65535, description="the container port the farm reaches")
+    limits: ComposeLimits = Field(default_factory=ComposeLimits,
+                                  description="per service, unless its compose file sets its own")
+
 
 
 class Scalable(_Frozen):
@@ -301,8 +338,15 @@ def load_manifest(folder: Path) -> StackManifest:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a stack manifest must be a mapping")
     try:
-        return StackManifest.model_validate({**raw, "folder": folder})
+        manifest = StackManifest.model_validate({**raw, "folder": folder})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise SpecError(f"{path}: {where}: {err['msg']}") from exc
+    from farm.stacks.closed import check_closed  # here: closed.py reads the model this module defines
+
+    try:
+        check_closed(manifest)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc.message}", hint=exc.hint) from exc
+    return manifest

@@ -192,6 +192,9 @@ locustfile: locust.py
 parameters:
   greeting: {type: str, default: hello}
   route: {type: str, default: /api, pattern: '/[a-z/]*'}
+  words: {type: str, default: hi, pattern: '.*'}
+  workers: {type: int, default: 4, min: 1, max: 64}
+  ratio: {type: float, default: 0.5, min: 0, max: 1}
 local:
   entry: app
   services:
@@ -217,7 +220,19 @@ def textual_stack(tmp_path: Path, manifest: str = TEXT_STACK) -> Path:
     ('route: ["/ok", "/Bad"]', "matrix.route[1]: '/Bad' is not allowed for stack 'textual'; the value must match "
                                "the pattern '/[a-z/]*'"),
     ('route: ["/ok;", "/b"]', "the value must match the pattern"),
-    ("greeting: [3]", "allowed: any str"),
+    ("greeting: [3]", "allowed: text matching the pattern"),
+    ('words: ["tab\\there"]', "text values must not contain control characters"),
+    # an open text value without a pattern of its own: no spaces, quotes, shell or config metacharacters
+    ('greeting: ["a b"]', "matrix.greeting[0]: 'a b' is not allowed for stack 'textual'; the value must match the "
+                          "pattern '(?:[A-Za-z0-9_./]"),
+    ('greeting: ["$(id)"]', "the value must match the pattern"),
+    ('greeting: ["x;y"]', "the value must match the pattern"),
+    ('greeting: ["{{ 7*7 }}"]', "the value must match the pattern"),
+    ('greeting: ["--rm"]', "the value must match the pattern"),
+    ('greeting: ["x\\"y"]', "the value must match the pattern"),
+    ("workers: [0]", "matrix.workers[0]: 0 is not allowed for stack 'textual'; allowed: a whole number from 1 to 64"),
+    ("workers: [65]", "allowed: a whole number from 1 to 64"),
+    ("ratio: [1.5]", "allowed: a finite number from 0 to 1"),
 ])
 def test_open_text_parameters_refuse_control_characters_and_follow_their_pattern(
         tmp_path: Path, values: str, expected: str) -> None:
@@ -233,8 +248,24 @@ def test_open_text_parameters_refuse_control_characters_and_follow_their_pattern
 
 def test_good_open_text_values_pass(tmp_path: Path) -> None:
     textual_stack(tmp_path)
-    text = 'name: t\nstack: ./textual\nmatrix: {users: [1], greeting: ["hé llo", "$x^2$"], route: [/a/b]}\n'
-    assert parse_sweep(text, source="t.yaml", base=tmp_path).spec.matrix["route"] == ["/a/b"]
+    text = ('name: t\nstack: ./textual\nmatrix: {users: [1], words: ["hé llo", "$x^2$"], route: [/a/b],\n'
+            '  greeting: [host-1.lab, "a=b,c:d/e@f+g", ""], workers: [1, 64], ratio: [0, 1]}\n')
+    matrix = parse_sweep(text, source="t.yaml", base=tmp_path).spec.matrix
+    assert matrix["route"] == ["/a/b"] and matrix["workers"] == [1, 64]
+
+
+@pytest.mark.parametrize(("parameter", "expected"), [
+    ("{type: str, default: hi, min: 1}", "'min' and 'max' apply only to an open number"),
+    ("{values: [1, 2], default: 1, max: 3}", "'min' and 'max' apply only to an open number"),
+    ("{type: int, default: 4, min: 5, max: 1}", "min 5 is larger than max 1"),
+    ("{type: int, default: 0, min: 1}", "default 0 is not allowed: allowed: a whole number from 1 to ∞"),
+    ("{type: str, default: 'a b'}", "default 'a b' is not allowed: the value must match the pattern"),
+])
+def test_a_manifest_with_bounds_that_cannot_hold_is_refused(tmp_path: Path, parameter: str, expected: str) -> None:
+    folder = textual_stack(tmp_path, TEXT_STACK.replace("{type: str, default: hello}", parameter))
+    with pytest.raises(SpecError) as info:
+        load_manifest(folder)
+    assert expected in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize(("change", "expected"), [
