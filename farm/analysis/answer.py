@@ -50,18 +50,18 @@ class Analysis:
 KEYED = ("architecture", "cache", "instances", "users", "rate", "repetition")
 
 
-def separate_other_parameters(cells: pd.DataFrame) -> pd.DataFrame:
+def separate_other_parameters(cells: pd.DataFrame, spread_unrun: bool = True) -> pd.DataFrame:
     """Keep configurations that differ in any other varying parameter apart (never pooled as repetitions): each
     comparison is labelled by its cache setting and those parameters, e.g. ``local · delay_ms=50``; per-service
     replicas as ``local · catalog×2``, the architecture that does not run that service set against each
-    (`farm.analysis.replicas`)."""
+    (`farm.analysis.replicas`; ``spread_unrun=False``: one row per cell, for tables)."""
     params = cells.attrs.get("params", ())
     scaled = replica_columns(cells)
     extra = [k for k in params if k not in KEYED and k in cells.columns and cells[k].nunique(dropna=False) > 1
              and not is_replica_key(k)]
     if not extra and not scaled:
         return cells
-    cells = spread(cells, scaled)
+    cells = spread(cells, scaled) if spread_unrun else cells
     label = cells["cache"].astype(str)
     for key in extra:
         label = label + f" · {key}=" + cells[key].astype(str)
@@ -85,8 +85,10 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     configs = pd.DataFrame() if slo_ms is None else config_points(
         cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}), hist, slo_ms=slo_ms,
         max_error_ratio=max_error_ratio, costs=costs, metric=metric)
-    cells = separate_other_parameters(cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns}))
-    surface, draws = surfaces_with_draws(cells, hist)
+    cells = cells.assign(**{k: v for k, v in defaults.items() if k not in cells.columns})
+    # compared: a cell may sit in several comparisons (per-service replicas); cells: one row per cell, for tables
+    compared, cells = separate_other_parameters(cells), separate_other_parameters(cells, spread_unrun=False)
+    surface, draws = surfaces_with_draws(compared, hist)
     has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
     found = verdicts(surface, draws, metric, max_error_ratio, unit) if has_arch else []
     hosts = sorted(str(h) for h in cells.get("host", pd.Series(dtype=str)).dropna().unique())
@@ -94,7 +96,7 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     host_found: list[Verdict] = []
     agreement = pd.DataFrame()
     if len(hosts) > 1:
-        per_host, host_draws = surfaces_with_draws(cells, hist, by_host=True)
+        per_host, host_draws = surfaces_with_draws(compared, hist, by_host=True)
         host_found = verdicts(per_host, host_draws, metric, max_error_ratio, unit) if has_arch else []
         agreement = host_agreement(per_host, metric)
     choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \

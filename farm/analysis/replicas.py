@@ -33,11 +33,12 @@ def spread(cells: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def label(cells: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """`` · catalog×2 pricing×1`` per cell: the replicas it was compared at."""
-    text = pd.Series(" ·", index=cells.index)
-    for column in columns:
-        text = text + f" {column.removeprefix(PREFIX)}×" + cells[column].map(lambda v: f"{int(v)}")
-    return text
+    """`` · catalog×2 pricing×1`` per cell: the replicas it was compared at ("" for a cell that has none)."""
+    def text(row: pd.Series) -> str:
+        parts = [f"{c.removeprefix(PREFIX)}×{int(row[c])}" for c in columns if pd.notna(row[c])]
+        return " · " + " ".join(parts) if parts else ""
+
+    return cells[columns].apply(text, axis=1) if len(cells) else pd.Series(dtype=str)
 
 
 def scale_of(label: str) -> str:

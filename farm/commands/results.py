@@ -51,7 +51,8 @@ def _csv(records: list[dict[str, Any]]) -> str:
     params = sorted({k for r in records for k in r["params"]})
     fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
               "p99_ms", "p95_ok_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated", "offered_rps",
-              "achieved_rps", "rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated"]
+              "achieved_rps", "rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "cost",
+              "cpu_ms_per_request"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

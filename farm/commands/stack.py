@@ -15,7 +15,7 @@ def stack_up(
     stack: Annotated[str, typer.Argument(metavar="STACK", show_default=False,
                                          help="a stack name under stacks/, or a path to a stack folder")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE",
-                                                    help="a stack parameter (repeatable)")] = None,
+                                                    help="a stack parameter, or replicas.SVC=N (repeatable)")] = None,
     instances: Annotated[int, typer.Option("--instances", "-n", min=1, metavar="N", help="app instances")] = 1,
     name: Annotated[str | None, typer.Option(metavar="NAME",
                                              help="deployment name \\[default: manual-STACK]")] = None,
@@ -31,10 +31,16 @@ def stack_up(
     cfg = settings()
     manifest = load_manifest(resolve_stack_folder(stack, extra=cfg.stacks_dir))
     params: dict[str, Any] = {**manifest.defaults(), "instances": instances}
+    keys = [*manifest.parameters, *(f"replicas.{s}" for s in manifest.scalable)]
     for item in param or []:
         key, sep, raw = item.partition("=")
+        if sep and key in keys[len(manifest.parameters):]:  # a scalable service's replicas, like the matrix's
+            if not raw.isdigit() or not 1 <= int(raw) <= 256:
+                raise SpecError(f"--param {key}: {raw!r} is not allowed: a whole number from 1 to 256")
+            params[key] = int(raw)
+            continue
         if not sep or key not in manifest.parameters:
-            raise SpecError(f"--param {item}: expected KEY=VALUE with KEY one of {', '.join(manifest.parameters)}")
+            raise SpecError(f"--param {item}: expected KEY=VALUE with KEY one of {', '.join(keys)}")
         value = coerce(raw, manifest.parameters[key].default)
         refused = manifest.parameters[key].refusal(value)
         if refused:

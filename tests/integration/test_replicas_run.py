@@ -61,4 +61,6 @@ def test_scaling_catalog_alone_runs_its_replicas_spreads_the_load_and_stores_eac
     # And the results table carries the replicas column (– where the configuration runs no catalog)
     table = farm("results", "scaled", cwd=workdir)
     assert "replicas.catalog" in table.stdout and "–" in table.stdout, table.stdout
+    header = farm("results", "scaled", "--format", "csv", cwd=workdir).stdout.splitlines()[0].split(",")
+    assert {"replicas.catalog", "cost", "cpu_ms_per_request"} <= set(header), header
     assert stray_processes(str(workdir)) == []

@@ -306,6 +306,9 @@ def test_a_monolith_cell_set_against_two_replica_counts_brings_its_histogram_to_
     assert sorted(mono["cache"]) == ["none · catalog×1", "none · catalog×2"]
     assert list(mono["p95_ms"]) == [40.0, 40.0] and list(mono["n"]) == [3, 3]
     assert sorted(v.cache for v in analysis.verdicts) == ["none · catalog×1", "none · catalog×2"]
+    # And the report's tables still list each cell once, the monolith's without a replica count
+    assert len(analysis.cells) == len(records)
+    assert sorted(set(analysis.cells["cache"])) == ["none", "none · catalog×1", "none · catalog×2"]
 
 
 def test_caches_are_compared_at_equal_replicas_and_an_architecture_without_them_once() -> None:
