@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class StatusFacts:
     failed: list[dict[str, Any]]
     eta_s: float | None
     spec: dict[str, Any]
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # done cells whose load stalled or mismatched
 
     @property
     def total(self) -> int:
@@ -133,7 +134,16 @@ def status(conn: sqlite3.Connection, name: str) -> StatusFacts | None:
                   "WHERE sweep_id = ? AND status = 'failed' ORDER BY position LIMIT 20", (sweep_id,))]
     first = conn.execute("SELECT MIN(started_at) FROM cells WHERE sweep_id = ? AND status = 'done'",
                          (sweep_id,)).fetchone()[0]
-    return StatusFacts(name, sweep_status, counts, by_host, running, failed, _eta(counts, first), json.loads(spec))
+    flagged = [{"id": i, "params": json.loads(p), **dict(zip(_LOAD, load, strict=True))}
+               for i, p, *load in conn.execute(
+                   f"SELECT id, params, {', '.join(_LOAD)} FROM cells WHERE sweep_id = ? AND status = 'done' "
+                   "AND (load_stalled = 1 OR load_mismatch = 1) ORDER BY position LIMIT 20", (sweep_id,))]
+    return StatusFacts(name, sweep_status, counts, by_host, running, failed, _eta(counts, first), json.loads(spec),
+                       flagged)
+
+
+# What `farm status` shows of a done cell whose load did not hold (as `farm.commands.progress.LOAD_COLUMNS`).
+_LOAD = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled", "load_mismatch")
 
 
 def _eta(counts: dict[str, int], first_start: str | None) -> float | None:

@@ -27,7 +27,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool
 
     from farm import readonly
     from farm.commands.console import out
-    from farm.commands.views import failure_lines, status_table, sweeps_table, varying_keys
+    from farm.commands.views import failure_lines, flagged_lines, status_table, sweeps_table, varying_keys
 
     try:  # everything is read and laid out before anything is printed, so that a decline prints nothing
         with readonly.connect(url) as conn:
@@ -40,7 +40,7 @@ def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool
                 if st is None:
                     return False
                 keys = varying_keys(st.spec)
-                answers = [status_table(st, keys), *failure_lines(st.failed, keys)]
+                answers = [status_table(st, keys), *failure_lines(st.failed, keys), *flagged_lines(st.flagged, keys)]
     except (sqlite3.Error, ValueError, TypeError, KeyError, OSError):  # locked, unreadable, unexpected: full path
         return False
     for renderable in answers:

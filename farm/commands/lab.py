@@ -19,7 +19,7 @@ from farm.commands.common import (
     styled,
     wait_idle,
 )
-from farm.commands.views import failure_line, failure_lines, status_table, varying_keys
+from farm.commands.views import failure_line, failure_lines, flagged_lines, status_table, varying_keys
 from farm.errors import SpecError
 from farm.spec import DEFAULT_MAX_CELLS
 
@@ -83,6 +83,10 @@ def status_(
     else:
         out.print(status_table(st, keys))
     for line in failure_lines(st.failed, keys, skip=shown):
+        out.print(line)
+    from farm.commands.progress import flagged_cells
+
+    for line in flagged_lines(flagged_cells(store, store.sweep(name).id), keys):
         out.print(line)
 
 

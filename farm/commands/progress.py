@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Column
 from sqlalchemy import select
 
-from farm.commands.views import cell_label, failure_line, finished
+from farm.commands.views import cell_label, failure_line, finished, flagged_line
 from farm.durations import format_duration
 from farm.store.models import CellRow
 
@@ -35,6 +35,11 @@ class FinishedCell:
     message: str | None
     finished_at: datetime
     warnings: tuple[str, ...] = ()  # the stack's metrics that broke the contract (the cell is kept)
+    load: dict[str, Any] | None = None  # unfinished requests, stalled users, late starts, Little's law
+
+    def flagged(self, keys: list[str]) -> Any:
+        """The line that says its load did not hold (stalled users, …), or None."""
+        return flagged_line({"id": self.id, "params": self.params, **(self.load or {})}, keys)
 
     def failure(self) -> dict[str, Any]:
         """The cell as `Status.failed` lists a failure."""
@@ -42,15 +47,32 @@ class FinishedCell:
                 "message": self.message}
 
 
+LOAD_COLUMNS = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled",
+                "load_mismatch")
+
+
 def ended_cells(store: Any, sweep_id: int, limit: int | None) -> list[FinishedCell]:
     """A sweep's ended cells, the latest first (at most ``limit``)."""
     query = (select(CellRow.id, CellRow.params, CellRow.status, CellRow.error_stage, CellRow.error_category,
-                    CellRow.error_message, CellRow.finished_at, CellRow.warnings)
+                    CellRow.error_message, CellRow.finished_at, CellRow.warnings,
+                    *(getattr(CellRow, c) for c in LOAD_COLUMNS))
              .where(CellRow.sweep_id == sweep_id, CellRow.status.in_(ENDED), CellRow.finished_at.is_not(None))
              .order_by(CellRow.finished_at.desc()).limit(limit))
     with store.session() as s:
-        return [FinishedCell(str(i), dict(p), str(st), stage, cat, msg, at, tuple(w or ()))
-                for i, p, st, stage, cat, msg, at, w in s.execute(query)]
+        return [FinishedCell(str(i), dict(p), str(st), stage, cat, msg, at, tuple(w or ()),
+                             dict(zip(LOAD_COLUMNS, load, strict=True)))
+                for i, p, st, stage, cat, msg, at, w, *load in s.execute(query)]
+
+
+def flagged_cells(store: Any, sweep_id: int) -> list[dict[str, Any]]:
+    """A sweep's done cells whose users stalled, whose starts fell behind, or whose load broke Little's law."""
+    query = (select(CellRow.id, CellRow.params, *(getattr(CellRow, c) for c in LOAD_COLUMNS))
+             .where(CellRow.sweep_id == sweep_id, CellRow.status == "done",
+                    CellRow.load_stalled.is_(True) | CellRow.load_mismatch.is_(True))
+             .order_by(CellRow.position).limit(20))
+    with store.session() as s:
+        return [{"id": str(i), "params": dict(p), **dict(zip(LOAD_COLUMNS, load, strict=True))}
+                for i, p, *load in s.execute(query)]
 
 
 class EndedFeed:
@@ -136,6 +158,8 @@ class LineDisplay:
                                + tail, soft_wrap=True)
             if cell.status == "failed":
                 self.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
+            elif (flagged := cell.flagged(self.keys)) is not None:
+                self.console.print(flagged, soft_wrap=True)
         for line in self.warnings.new(ended):
             self.console.print(line, style="yellow", markup=False, soft_wrap=True)
         if done != self.shown and not ended:
@@ -170,6 +194,8 @@ class BarDisplay:
         for cell in ended:
             if cell.status == "failed":
                 self.progress.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
+            elif (flagged := cell.flagged(self.keys)) is not None:
+                self.progress.console.print(flagged, soft_wrap=True)
         for line in self.warnings.new(ended):
             self.progress.console.print(line, style="yellow", markup=False, soft_wrap=True)
         description, eta = running_label(st, self.keys), eta_text(st)

@@ -52,7 +52,8 @@ def _csv(records: list[dict[str, Any]]) -> str:
     fields = ["id", "status", *params, "repetition", "host", "requests", "failures", "rps", "p50_ms", "p95_ms",
               "p99_ms", "p95_ok_ms", "cache_hit_ratio", "generator_cpu_pct", "generator_saturated", "offered_rps",
               "achieved_rps", "rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "cost",
-              "cpu_ms_per_request"]
+              "cpu_ms_per_request", "unfinished_requests", "users_active", "users_stalled", "late_starts",
+              "concurrency_ratio", "load_stalled", "load_mismatch"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -98,7 +99,10 @@ def print_results(store: Any, name: str) -> None:
 
 def flags(record: dict[str, Any]) -> str:
     """What a cell is flagged with, for the status column: a saturated generator (excluded from the answer), a
-    rate offered but not achieved, a saturated host (both results, kept)."""
+    rate offered but not achieved, a saturated host, stalled users, unfinished requests, a Little's-law mismatch
+    (results, kept)."""
+    from farm.load.omission import load_flags
+
     found = []
     if record.get("generator_saturated"):
         found.append("gen. saturated")
@@ -106,6 +110,7 @@ def flags(record: dict[str, Any]) -> str:
         found.append(f"saturated: {record['achieved_rps']:.0f} of {record['offered_rps']:g} req/s")
     if record.get("host_saturated"):
         found.append("host saturated")
+    found += load_flags(record)
     return "".join(f" ({text})" for text in found)
 
 
@@ -119,6 +124,14 @@ def flag_summary(records: list[dict[str, Any]]) -> list[str]:
     hot = sum(1 for r in records if r.get("host_saturated"))
     if hot:
         lines.append(f"{hot} cell(s) ran on a saturated host (≥ 90% CPU of the stack's set or of the host)")
+    stalled = sum(1 for r in records if r.get("load_stalled"))
+    if stalled:
+        lines.append(f"{stalled} cell(s) with stalled users or late starts: their latency is a lower bound, kept as "
+                     "results (such a point never counts as the faster one, nor as meeting the SLO)")
+    mismatch = sum(1 for r in records if r.get("load_mismatch"))
+    if mismatch:
+        lines.append(f"{mismatch} cell(s) where Little's law does not hold (users ≠ throughput × (response + think "
+                     "time) within 10%): the users' time went somewhere the farm does not measure")
     return lines
 
 

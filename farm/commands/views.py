@@ -64,6 +64,25 @@ def failure_line(failure: dict[str, Any], keys: Iterable[str]) -> Text:
                                             f"{failure['stage']}/{failure['category']}: {failure['message']}")
 
 
+def flagged_line(record: dict[str, Any], keys: Iterable[str]) -> Text | None:
+    """One done cell whose load did not hold (stalled users, late starts, unfinished requests, Little's law), or
+    None when nothing is flagged: ``flagged ID (label): 2 users stalled, 4 unfinished requests``."""
+    from farm.load.omission import load_flags
+
+    found = load_flags(record) if record.get("load_stalled") or record.get("load_mismatch") else []
+    if not found:
+        return None
+    note = "; its latency is a lower bound, never the faster side" if record.get("load_stalled") else ""
+    return Text.assemble(("flagged", "yellow"), f" {record['id']} ({cell_label(record['params'], keys)}): "
+                                               f"{', '.join(found)}{note}")
+
+
+def flagged_lines(flagged: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[Text]:
+    """Done cells whose load did not hold, one line each (as `flagged_line`)."""
+    keys = list(keys)
+    return [line for record in flagged if (line := flagged_line(record, keys)) is not None]
+
+
 def failure_lines(failed: Iterable[dict[str, Any]], keys: Iterable[str], skip: Collection[str] = ()) -> list[Text]:
     """Failed cells (as `Status.failed` lists them) in a stable order, but those whose id is in ``skip``."""
     keys = list(keys)

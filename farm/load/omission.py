@@ -12,6 +12,7 @@ scenario that spends its time elsewhere).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +67,24 @@ def check_load(result: LoadResult, users: int, open_loop: bool) -> LoadCheck:
                                   total.requests)
     mismatch = None if ratio is None else not RATIO_RANGE[0] <= ratio <= RATIO_RANGE[1]
     return LoadCheck(result.unfinished_requests, active, stalled, late, ratio, stalled > 0 or late > 0, mismatch)
+
+
+def load_flags(record: Mapping[str, Any]) -> list[str]:
+    """What a cell record (`farm results --format json`) is flagged with, in words: stalled users, late starts,
+    unfinished requests, and a Little's-law mismatch with both figures (users, and throughput × (R + Z))."""
+    found = []
+    if record.get("users_stalled"):
+        found.append(f"{record['users_stalled']} user{_s(record['users_stalled'])} stalled")
+    if record.get("late_starts"):
+        found.append(f"{record['late_starts']} late start{_s(record['late_starts'])}")
+    if record.get("unfinished_requests"):
+        found.append(f"{record['unfinished_requests']} unfinished request{_s(record['unfinished_requests'])}")
+    users = (record.get("params") or {}).get("users")
+    ratio = record.get("concurrency_ratio")
+    if record.get("load_mismatch") and ratio is not None and isinstance(users, int | float):
+        found.append(f"Little's law: {users:g} users, {ratio * users:.1f} from throughput × (response + think time)")
+    return found
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -80,18 +80,27 @@ def report_json(store: Store, name: str, *, metric: str = "p95_ms",
 
 
 def flagged_cells(analysis: Analysis) -> list[dict[str, Any]]:
-    """Done cells kept in the answer but flagged: short of their offered rate, or on a saturated host."""
+    """Done cells kept in the answer but flagged: short of their offered rate, on a saturated host, with stalled
+    users or late starts (never the faster side), or off Little's law."""
     cells = analysis.cells
     found = []
-    for flag in ("rate_saturated", "host_saturated"):
+    for flag in ("rate_saturated", "host_saturated", "load_stalled", "load_mismatch"):
         if flag not in cells.columns:
             continue
         for _, row in cells[cells[flag].astype("boolean").fillna(False).astype(bool)].iterrows():
             found.append({"id": row["id"], "flag": flag, "offered_rps": _value(row.get("offered_rps")),
                           "achieved_rps": _value(row.get("achieved_rps")),
                           "host_cpu_pct": _value(row.get("host_cpu_pct")),
-                          "stack_set_cpu_pct": _value(row.get("stack_set_cpu_pct"))})
+                          "stack_set_cpu_pct": _value(row.get("stack_set_cpu_pct")),
+                          **({"concurrency_ratio": _value(row.get("concurrency_ratio")),
+                              **{k: _count(row.get(k)) for k in ("users", "unfinished_requests", "users_active",
+                                                                 "users_stalled", "late_starts")}}
+                             if flag.startswith("load_") else {})})
     return found
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def _value(value: Any) -> Any:

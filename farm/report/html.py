@@ -29,7 +29,13 @@ class Provenance:
     warnings: list[dict[str, Any]] = field(default_factory=list)  # {warning, cells}: metrics off the contract
 
 
-OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms")  # when measured
+OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms",  # when measured
+            "unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio")
+# Flags of a done cell kept in the answer, and how the report names them (cells, then surface points).
+FLAG_TEXT = (("rate_saturated", "short of the offered rate", "rate short"),
+             ("host_saturated", "on a saturated host", "host saturated"),
+             ("load_stalled", "with stalled users or late starts", "users stalled"),
+             ("load_mismatch", "where Little's law does not hold", "Little's law"))
 MAX_ROWS = 1000  # tables list at most this many cells; `farm results` has them all
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("farm.report", "."), autoescape=True)
 
@@ -68,7 +74,8 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
     columns = [c for c in ("architecture", "cache", "instances", "users", "rate", "repetition", "status", "host",
                            "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "p95_ok_ms",
                            "cache_hit_ratio", "generator_cpu_pct", "rate_saturated", "host_cpu_pct",
-                           "stack_set_cpu_pct", "host_saturated") if c in cells.columns and
+                           "stack_set_cpu_pct", "host_saturated", "unfinished_requests", "users_stalled",
+                           "late_starts", "concurrency_ratio") if c in cells.columns and
                (c not in OPTIONAL or cells[c].notna().any())]
     if "rate" in columns and "users" in columns:
         columns.remove("users")  # the rate, copied there for the analysis
@@ -91,12 +98,35 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
                   for _, r in analysis.excluded.head(MAX_ROWS).iterrows()],
         excluded_total=len(analysis.excluded), shown=len(shown),
         done=int((cells["status"] == "done").sum()) if not cells.empty else 0, total=len(cells),
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
+        load_lines=load_lines(cells), generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
+
+
+def load_lines(cells: pd.DataFrame) -> list[str]:
+    """Each done cell whose load did not hold, in words (stalled users, unfinished requests, Little's law)."""
+    from farm.load.omission import load_flags
+
+    if cells.empty or not {"load_stalled", "load_mismatch"} & set(cells.columns):
+        return []
+    params = cells.attrs.get("params", ())
+    lines = []
+    for _, r in cells.iterrows():
+        record = {k: (None if _missing(v) else v) for k, v in r.items()}
+        record["params"] = {k: record.get(k) for k in params if record.get(k) is not None}
+        if record.get("load_stalled") or record.get("load_mismatch"):
+            label = ", ".join(f"{k}={record[k]}" for k in ("architecture", "cache", "instances", "users", "rate",
+                                                         "repetition") if record.get(k) is not None)
+            lines.append(f"{r['id']} ({label}): {', '.join(load_flags(record))}")
+    return lines
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, dict | list | str) and bool(pd.isna(value)))
 
 
 def _flagged(row: Any) -> bool:
-    """Whether a done cell is flagged: it fell short of its offered rate, or its host's CPU saturated."""
-    return any(bool(row.get(flag)) and not pd.isna(row.get(flag)) for flag in ("rate_saturated", "host_saturated"))
+    """Whether a done cell is flagged: short of its offered rate, its host's CPU saturated, its users stalled or
+    its load off Little's law."""
+    return any(bool(row.get(flag)) and not pd.isna(row.get(flag)) for flag, _, _ in FLAG_TEXT)
 
 
 def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
@@ -115,14 +145,14 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
         lines += ["", f"Per load, microservices − monolith at 95% (bootstrap over repetitions, {RESAMPLES} resamples; "
                   "widened for few repetitions by Student's t, never narrower than a histogram bucket; "
                   "jointly over the loads). A point whose error ratio exceeds "
-                  f"{analysis.max_error_ratio:.1%} never counts as the faster one.", "",
+                  f"{analysis.max_error_ratio:.1%}, or whose users stalled, never counts as the faster one.", "",
                   f"| cache | inst | {analysis.unit} | diff ms | 95% interval | classification | errors over SLO | "
-                  "short of the offered rate |", "|---|---|---|---|---|---|---|---|"]
+                  "short of the offered rate | users stalled |", "|---|---|---|---|---|---|---|---|---|"]
         for v in analysis.verdicts:
             lines += [f"| {_md(v.cache)} | {v.instances} | {_fmt(p.load, 0)} | {_fmt(p.diff)} | "
                       f"{'–' if p.low is None else f'{_fmt(p.low)} – {_fmt(p.high)}'} | {p.classification} | "
-                      f"{', '.join(p.over_error_slo) or '–'} | {', '.join(p.saturated) or '–'} |"
-                      for p in v.points]
+                      f"{', '.join(p.over_error_slo) or '–'} | {', '.join(p.saturated) or '–'} | "
+                      f"{', '.join(p.stalled) or '–'} |" for p in v.points]
     if analysis.cache_verdicts:
         lines += ["", f"## Which cache gives the lowest {name}", "",
                   "Per load, the cache with the lowest value *wins* when it is significantly lower than every other "
@@ -152,6 +182,7 @@ def render_markdown(analysis: Analysis, provenance: Provenance) -> str:
     flagged = [f"{n} {text}" for text, n in _flag_counts(analysis.cells).items() if n]
     if flagged:
         lines += ["", "Flagged (kept in the answer): " + ", ".join(flagged)]
+    lines += [f"- {_md(line)}" for line in load_lines(analysis.cells)]
     if provenance.warnings:
         lines += ["", "## Warnings (cells kept; the figures named are empty)", ""]
         lines += [f"- {_md(w['warning'])} ({w['cells']} cell{'s' if w['cells'] != 1 else ''})"
@@ -195,16 +226,14 @@ def cheapest_text(c: Any) -> str:
 
 
 def _flag_counts(cells: pd.DataFrame) -> dict[str, int]:
-    """How many cells fell short of their offered rate, and ran on a saturated host."""
+    """How many cells carry each flag (short of the offered rate, on a saturated host, users stalled, …)."""
     return {text: int(cells[flag].astype("boolean").fillna(False).sum()) if flag in cells.columns else 0
-            for flag, text in (("rate_saturated", "short of the offered rate"),
-                               ("host_saturated", "on a saturated host"))}
+            for flag, text, _ in FLAG_TEXT}
 
 
 def _point_flags(row: Any) -> str:
-    """What a surface point is flagged with: ``rate short`` (achieved < 95% of offered), ``host saturated``."""
-    flags = [text for flag, text in (("rate_saturated", "rate short"), ("host_saturated", "host saturated"))
-             if flag in row and bool(row[flag])]
+    """What a surface point is flagged with: ``rate short`` (achieved < 95% of offered), ``host saturated``, …"""
+    flags = [text for flag, _, text in FLAG_TEXT if flag in row and bool(row[flag])]
     return ", ".join(flags) or "–"
 
 
