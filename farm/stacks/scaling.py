@@ -41,6 +41,9 @@ def scalable_refusal(manifest: StackManifest) -> str | None:
         if "replicas" in services[name].model_fields_set:
             return (f"local.services[{name}].replicas: '{name}' is scalable, so its replicas come from the sweep "
                     f"({replica_key(name)}, else instances); remove its replicas:")
+        if manifest.compose is not None and name not in manifest.compose.scale:
+            return (f"scalable.{name}: the compose recipe does not scale it; add it to compose.scale (or the "
+                    f"sweep's {replica_key(name)} would be ignored on SUT hosts)")
         if isinstance(scalable.cost, str):
             param = manifest.parameters.get(scalable.cost)
             numeric = param is not None and (param.kind in ("int", "float") or (

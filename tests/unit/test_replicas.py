@@ -336,3 +336,11 @@ def test_caches_are_compared_at_equal_replicas_and_an_architecture_without_them_
         ("microservices", ("local · catalog×2", "none · catalog×2")),
         ("monolith", ("local · catalog×1", "none · catalog×1"))]
     assert all(p.leader.startswith("local") for v in found for p in v.points)
+
+
+def test_a_scalable_service_the_compose_recipe_does_not_scale_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(
+        "name: t\nlocustfile: l.py\nscalable: {app: {cost: 1}}\nlocal:\n  entry: app\n  services:\n"
+        "    - {name: app, command: [x]}\ncompose: {file: c.j2, instances: [app], entry: app}\n")
+    with pytest.raises(SpecError, match=r"scalable.app: the compose recipe does not scale it; add it to compose"):
+        load_manifest(tmp_path)
