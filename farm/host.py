@@ -8,8 +8,6 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-import psutil
-
 
 def _cpu_model() -> str:
     try:
@@ -32,6 +30,8 @@ def _version(dist: str) -> str | None:
 @cache
 def fingerprint(name: str | None = None) -> dict[str, Any]:
     """Name, CPU model, cores, memory, OS and software versions of this host."""
+    import psutil  # here: readers of the store (`farm report`) use host_class alone
+
     return {
         "name": name or socket.gethostname(),
         "cpu_model": _cpu_model(),

@@ -1,4 +1,5 @@
-"""Read-only facts for `farm sweeps` and `farm status NAME` from a SQLite store, with stdlib sqlite3 only.
+"""Read-only facts for `farm sweeps`, `farm status NAME` and `farm report NAME --format json` from a SQLite store,
+with stdlib sqlite3 only.
 
 The CLI's fast path: no SQLAlchemy, pydantic, Celery or Typer to import, so a read answers in a few tens of
 milliseconds. It gives the same facts as `Store.sweeps()` and `scheduler.control.status()`, and answers `None`
@@ -16,6 +17,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations" / "versions"
@@ -159,3 +161,58 @@ def _when(stored: str) -> datetime:
     """A stored timestamp (SQLite keeps them as ISO text, without the zone: UTC) as an aware datetime."""
     when = datetime.fromisoformat(stored)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class ReadOnlyStore:
+    """What `farm report` reads of a sweep (`Store.sweep`, `sweep_spec`, `cells`), from a SQLite store with
+    sqlite3 alone: rows as plain objects whose attributes are the tables' columns, typed by the schema's own
+    declared column types (JSON, DATETIME, BOOLEAN), so that no column list is repeated here."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def sweep(self, name: str) -> SimpleNamespace:
+        """The sweep row of this name; NotFoundError if there is none."""
+        rows = self._rows("sweeps", "name = ?", (name,))
+        if not rows:
+            from farm.errors import NotFoundError
+
+            raise NotFoundError(f"no sweep named '{name}'")
+        return rows[0]
+
+    def sweep_spec(self, name: str) -> tuple[dict[str, Any], str]:
+        """The stored spec of a sweep, as a model dump and as the submitted text."""
+        row = self.sweep(name)
+        return dict(row.spec), row.spec_text
+
+    def cells(self, name: str) -> list[SimpleNamespace]:
+        """Every cell of a sweep with its measurements, in plan order."""
+        sweep = self.sweep(name)
+        cells = self._rows("cells", "sweep_id = ? ORDER BY position", (sweep.id,))
+        by_cell: dict[str, list[SimpleNamespace]] = {c.id: [] for c in cells}
+        for m in self._rows("measurements", "cell_id IN (SELECT id FROM cells WHERE sweep_id = ?) ORDER BY id",
+                            (sweep.id,)):
+            by_cell[m.cell_id].append(m)
+        for c in cells:
+            c.measurements = by_cell[c.id]
+        return cells
+
+    def _rows(self, table: str, where: str, args: tuple[Any, ...]) -> list[SimpleNamespace]:
+        kinds = {str(r[1]): str(r[2]).upper() for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        cursor = self.conn.execute(f"SELECT * FROM {table} WHERE {where}", args)  # table, where: ours, never input
+        names = [d[0] for d in cursor.description]
+        return [SimpleNamespace(**{n: _typed(v, kinds.get(n, "")) for n, v in zip(names, row, strict=True)})
+                for row in cursor]
+
+
+def _typed(value: Any, kind: str) -> Any:
+    """A stored value as the ORM gives it back, by its column's declared type."""
+    if value is None:
+        return None
+    if kind == "JSON":
+        return json.loads(value)
+    if kind == "BOOLEAN":
+        return bool(value)
+    if kind == "DATETIME":
+        return datetime.fromisoformat(value)
+    return value

@@ -1,4 +1,5 @@
-"""`farm sweeps` and `farm status NAME` answered before Typer, pydantic, SQLAlchemy or Celery is imported.
+"""`farm sweeps` and `farm status NAME` answered before Typer, pydantic, SQLAlchemy or Celery is imported
+(and `farm report NAME --format json` before Typer and the other commands: `farm.commands.fastreport`).
 
 Only the plain forms (with or without ``--db URL``) of a SQLite store at the newest schema are answered here,
 printed by the same views as the full commands; anything else is left to the full path.
@@ -16,6 +17,10 @@ DATABASE_ENV = "FARM_DATABASE_URL"
 
 def answer(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool:
     """Print the answer to a plain read command and return True, or return False to take the full path."""
+    if argv and argv[0] == "report":
+        from farm.commands import fastreport
+
+        return fastreport.answer(argv, _environment_url(environ))
     request = _parse(list(argv))
     if request is None:
         return False

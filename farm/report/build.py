@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from farm.analysis.answer import Analysis, analyse
 from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.frame import cell_record, cells_frame, histogram_frame
 from farm.analysis.verdict import UNIT
-from farm.report import figures
-from farm.report.html import Provenance, render_html, render_markdown
-from farm.store.repository import Store
+from farm.report.provenance import Provenance
+
+if TYPE_CHECKING:  # matplotlib only where figures are drawn, SQLAlchemy only where a Store is opened
+    from matplotlib.figure import Figure
+
+    from farm.store.repository import Store
 
 
-def analysis_for(store: Store, name: str, *, metric: str = "p95_ms",
+class SweepReader(Protocol):
+    """What the report reads of a store: `Store`, or `farm.readonly.ReadOnlyStore` (SQLite, no SQLAlchemy)."""
+
+    def sweep(self, name: str) -> Any:
+        """The sweep of this name (its ``stack``); NotFoundError if there is none."""
+        ...
+
+    def sweep_spec(self, name: str) -> tuple[dict[str, Any], str]:
+        """The stored spec, as a model dump and as text."""
+        ...
+
+    def cells(self, name: str) -> Sequence[Any]:
+        """Every cell with its measurements, in plan order."""
+        ...
+
+
+def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
                  costs: Mapping[str, float] | None = None) -> tuple[Analysis, Provenance]:
     """The analysis of a stored sweep and its provenance."""
     info = store.sweep(name)
@@ -37,7 +55,7 @@ def analysis_for(store: Store, name: str, *, metric: str = "p95_ms",
     return analysis, Provenance(name, info.stack, text, hosts, started, finished, slo, metric_warnings(rows))
 
 
-def metric_warnings(rows: list[Any]) -> list[dict[str, Any]]:
+def metric_warnings(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Each distinct warning the sweep's cells carry (metrics that broke the stack contract), with how many
     cells carry it; the cells themselves are kept."""
     counts: dict[str, int] = {}
@@ -50,6 +68,8 @@ def metric_warnings(rows: list[Any]) -> list[dict[str, Any]]:
 def write_report(store: Store, name: str, output: Path, *, fmt: str = "html", metric: str = "p95_ms",
                  costs: Mapping[str, float] | None = None, figures_dir: Path | None = None) -> str:
     """Render the report (html to ``output``; md returned as text) and optionally figure files; returns md/path."""
+    from farm.report.html import render_html, render_markdown  # jinja2: not for `farm report --format json`
+
     analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
     if figures_dir is not None:
         write_figures(analysis, figures_dir)
@@ -62,7 +82,7 @@ def write_report(store: Store, name: str, output: Path, *, fmt: str = "html", me
     return str(output)
 
 
-def report_json(store: Store, name: str, *, metric: str = "p95_ms",
+def report_json(store: SweepReader, name: str, *, metric: str = "p95_ms",
                 costs: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The verdicts of a sweep as the document `farm report NAME --format json` prints."""
     analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
@@ -109,6 +129,8 @@ def _value(value: Any) -> Any:
 
 def write_figures(analysis: Analysis, folder: Path) -> list[Path]:
     """Each figure as PNG and SVG files in ``folder``."""
+    from farm.report import figures
+
     written: list[Path] = []
     if analysis.surface.empty:
         return written

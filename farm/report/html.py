@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,22 +11,7 @@ from markupsafe import Markup
 
 from farm.analysis.answer import Analysis
 from farm.analysis.bootstrap import RESAMPLES
-from farm.report import figures
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where the numbers come from: the sweep as submitted, the hosts, and when it ran."""
-
-    name: str
-    stack: str
-    spec_text: str
-    hosts: dict[str, dict[str, Any]]
-    started: datetime | None
-    finished: datetime | None
-    slo: dict[str, Any] | None
-    warnings: list[dict[str, Any]] = field(default_factory=list)  # {warning, cells}: metrics off the contract
-
+from farm.report.provenance import Provenance
 
 OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms",  # when measured
             "unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio")
@@ -50,6 +34,8 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def figures_svg(analysis: Analysis) -> dict[str, Markup]:
     """Every figure of the report as inline SVG, keyed by name (missing when there is nothing to draw)."""
+    from farm.report import figures  # here: matplotlib costs ~1 s to import, and only figures need it
+
     out: dict[str, Markup] = {}
     surface, metric = analysis.surface, analysis.metric
     if surface.empty:

@@ -11,20 +11,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from farm.errors import NotFoundError, StoreError, SweepConflictError
-from farm.importer import ImportedCell
-from farm.load.agreement import RequestAgreement
 from farm.load.stats import EndpointStats, LoadResult
-from farm.plan import Cell, Plan
-from farm.spec import LoadedSweep
-from farm.stacks.driver import StackMetrics
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
+
+if TYPE_CHECKING:  # types only: a reader of the store (`farm report`) need not load the sweep model (pydantic)
+    from farm.importer import ImportedCell
+    from farm.load.agreement import RequestAgreement
+    from farm.plan import Cell, Plan
+    from farm.spec import LoadedSweep
+    from farm.stacks.driver import StackMetrics
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
