@@ -245,7 +245,7 @@ def _conditions(result: LoadResult, offered: float | None, sets: CpuSets | None,
     """What a cell records beside its measurements: the rate offered and whether it was achieved, the CPU sets
     and the host's CPU use over the window."""
     return {"offered_rps": offered,
-            "rate_saturated": None if offered is None else result.total.rps < RATE_SHORTFALL * offered,
+            "rate_saturated": None if offered is None else result.completed_rps < RATE_SHORTFALL * offered,
             "cpu_sets": sets.as_json() if sets is not None else None, "host_cpu": cpu,
             "host_saturated": saturated(cpu)}
 

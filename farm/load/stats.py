@@ -90,6 +90,12 @@ class LoadResult:
     late_starts: int | None = None
     users: tuple[UserLoad, ...] | None = None
 
+    @property
+    def completed_rps(self) -> float:
+        """Requests per second that were answered (with success or an error): the unfinished ones were not."""
+        done = self.total.requests - (self.unfinished_requests or 0)
+        return done / self.measured_s if self.measured_s > 0 else 0.0
+
 
 def endpoint_from_locust(entry: Mapping[str, Any], measured_s: float) -> EndpointStats:
     """Convert one entry of Locust's stats JSON (as our plugin writes it) into `EndpointStats`."""

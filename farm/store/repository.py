@@ -372,7 +372,7 @@ class Store:
                                  **({"requests": agreement.as_json()} if agreement is not None else {})}
             row.artefacts = result.artefacts
             row.offered_rps, row.rate_saturated = offered_rps, rate_saturated
-            row.achieved_rps = result.total.rps if offered_rps is not None else None
+            row.achieved_rps = result.completed_rps if offered_rps is not None else None  # unfinished: not achieved
             row.cpu_sets, row.host_cpu, row.host_saturated = cpu_sets, host_cpu, host_saturated
             for name in CELL_EXTRAS:
                 if name != "probe" or name in extra:  # a search's probe is set when planned, not measured

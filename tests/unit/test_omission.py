@@ -141,3 +141,14 @@ def test_a_stalled_cache_never_wins() -> None:
     # Then the stalled one cannot lead, and is listed as unable to win
     [point] = compared.points
     assert point.leader == "local" and point.cannot_win == ("none",)
+
+
+def test_an_unfinished_request_is_offered_load_not_achieved_load(tmp_path: Path) -> None:
+    # Given an open-loop cell whose 100 counted requests include 30 that never finished in its 2 s window
+    from farm.execute import _conditions
+
+    loaded = result((OK, OK), requests=100, rps=50.0, unfinished=30)
+    # Then it achieved 35 req/s, short of the 50 offered: flagged saturated, stored as achieved
+    assert loaded.completed_rps == pytest.approx(35.0)
+    assert _conditions(loaded, 50.0, None, None)["rate_saturated"] is True
+    assert _conditions(result((OK, OK), requests=100, rps=50.0), 50.0, None, None)["rate_saturated"] is False
