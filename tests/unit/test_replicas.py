@@ -176,6 +176,16 @@ def _local_plan(params: dict[str, object], tmp_path: Path) -> tuple[dict[str, in
     context["services"] = {s.name: [{"host": e.host, "port": e.port} for e in endpoints if e.service == s.name]
                            for s in manifest.local.services}
     conf = _render_files({"nginx.conf": "nginx.conf.j2"}, {**context, "port": 1}, tmp_path, "b", "balancer")
+    for service in services:  # the gateway's backends: every replica of each service behind it
+        if service.name == "gateway":
+            gateway = driver._render(service, next(e for e in endpoints if e.service == "gateway"), context,
+                                     tmp_path)
+            behind = ("catalog", "pricing", "cart")
+            backends = {arg.split("=")[0]: arg.split("=")[1].strip(",").split(",") for arg in gateway
+                        if arg.split("=")[0] in behind}
+            assert {k: [b.rsplit(":", 1)[1] for b in v] for k, v in backends.items()} == {
+                k: [str(e.port) for e in endpoints if e.service == k] for k in behind}
+            counts["gateway backends"] = sum(len(v) for v in backends.values())
     return counts, Path(conf["nginx.conf"]).read_text()
 
 
@@ -184,7 +194,7 @@ def test_processes_run_each_service_s_replicas_and_nginx_lists_the_front_s(tmp_p
     params = {"architecture": "microservices", "instances": 1, "replicas.catalog": 3, "replicas.gateway": 2}
     counts, conf = _local_plan(params, tmp_path)
     # Then the process recipe starts that many replicas of each, one balancer
-    assert counts == {"catalog": 3, "pricing": 1, "cart": 1, "gateway": 2, "balancer": 1}
+    assert counts == {"catalog": 3, "pricing": 1, "cart": 1, "gateway": 2, "balancer": 1, "gateway backends": 5}
     # And nginx's two upstreams list the two gateways, nothing else
     assert conf.count("server 127.0.0.1:") == 2 * 2
     # And a monolith of 2 instances runs 2 apps behind it
