@@ -91,7 +91,8 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
     cells = json.loads(farm("results", "remote", "-f", "json", cwd=workdir).stdout)
     assert len(cells) == 4
     for cell in cells:
-        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, \
+            {k: cell.get(k) for k in ("params", "requests", "failures", "unfinished_requests", "warnings", "error")}
         assert cell["sut_host"] == "sutA" and cell["host"] != "sutA"
         assert cell["sut_cpu_pct"] is not None and cell["sut_services"], cell
     # And with 3 instances, each replica was reset and read: the metrics list every replica of every service
