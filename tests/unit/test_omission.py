@@ -152,3 +152,19 @@ def test_an_unfinished_request_is_offered_load_not_achieved_load(tmp_path: Path)
     assert loaded.completed_rps == pytest.approx(35.0)
     assert _conditions(loaded, 50.0, None, None)["rate_saturated"] is True
     assert _conditions(result((OK, OK), requests=100, rps=50.0), 50.0, None, None)["rate_saturated"] is False
+
+
+def test_a_flagged_cell_is_named_with_both_figures_of_littles_law() -> None:
+    from farm.commands.views import flagged_line
+    from farm.load.omission import load_flags
+
+    # Given a cell of 16 users, 11 stalled, whose throughput × (R + Z) accounts for 5.2 of them
+    record = {"id": "c1", "params": {"users": 16, "architecture": "monolith"}, "users_stalled": 11, "late_starts": 0,
+              "unfinished_requests": 3, "concurrency_ratio": 5.2 / 16, "load_stalled": True, "load_mismatch": True}
+    # Then its flags say what stalled, what did not finish, and both figures of the check
+    assert load_flags(record) == ["11 users stalled", "3 unfinished requests",
+                                  "Little's law: 16 users, 5.2 from throughput × (response + think time)"]
+    line = flagged_line(record, ["users"])
+    assert line is not None and line.plain.startswith("flagged c1 (users=16): 11 users stalled")
+    # And a cell whose load held is not flagged
+    assert flagged_line({**record, "load_stalled": False, "load_mismatch": False}, ["users"]) is None
