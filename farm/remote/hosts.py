@@ -28,7 +28,7 @@ MAX_FILE_BYTES = 1 << 20
 EXAMPLE = ('sut_hosts:\n  sutA: {ssh: "farm@10.0.0.5:22", key: ~/.ssh/id_ed25519, '
            "known_hosts: ~/.ssh/known_hosts}")
 
-_FIELDS = ("ssh", "key", "known_hosts", "docker_host", "workdir")
+_FIELDS = ("ssh", "key", "known_hosts", "docker_host", "workdir", "bind")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -50,6 +50,7 @@ class SutHost:
     known_hosts: Path  # the only host keys trusted for this host
     docker_host: str | None = None  # DOCKER_HOST for commands run there; None: the daemon's default socket
     workdir: str = DEFAULT_WORKDIR  # deployments are uploaded below this folder there
+    bind: str | None = None  # the address its services publish on; None: the one the generator reached it by
 
     @property
     def target(self) -> str:
@@ -164,8 +165,17 @@ def _host(name: str, entry: Any, path: Path) -> SutHost:
     if _system_folder(normal):
         raise SpecError(f"{where}.workdir: {normal} is a system folder; the farm makes its workdir private and "
                         "removes deployments below it — name a folder of its own, e.g. /srv/loadfarm")
+    bind = values.get("bind")
+    if bind is not None:
+        try:
+            bind = str(ipaddress.ip_address(bind))
+        except ValueError as exc:
+            raise SpecError(f"{where}.bind: expected the IP address the host's services listen on, "
+                            "e.g. 10.0.0.5") from exc
+        if ipaddress.ip_address(bind).is_unspecified:
+            raise SpecError(f"{where}.bind: {bind} is every address; name the host's lab address, e.g. 10.0.0.5")
     key = values.get("key")
-    return SutHost(name=name, user=user, address=address, port=port,
+    return SutHost(name=name, user=user, address=address, port=port, bind=bind,
                    key=_local_path(key, path) if key is not None else None,
                    known_hosts=_local_path(values.get("known_hosts", DEFAULT_KNOWN_HOSTS), path),
                    docker_host=docker_host, workdir=normal)

@@ -30,9 +30,9 @@ from farm import files
 from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
+from farm.stacks import compose_limits as guard
 from farm.stacks import contract
-from farm.stacks.compose_limits import LIMITS_FILE, limits_override
-from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
+from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.probe import http_ok
 from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
@@ -131,12 +131,15 @@ class ComposeDriver:
         conn = self.connect(self.host)
         remote = f"{self.host.workdir}/{name}"
         handles: dict[str, Any] = {"conn": conn, "remote": remote}
+        token = new_token()
         try:
             handles["compose"] = compose = self._compose_command(conn)
             self._remove(conn, compose, name, remote)  # what a crashed predecessor left under this name
             self._record(workdir, name)
             images = image_tags(manifest, recipe)
-            rendered = _render(manifest, recipe, params, name, images)
+            bind = self.host.bind or guard.lab_address(conn, self.host)
+            rendered = _render(manifest, recipe, params, name, images, bind=bind, token=token)
+            guard.check_published(rendered["compose.yaml"], bind)
             self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images))
             for target, text in rendered.items():
                 folder = workdir
@@ -151,7 +154,7 @@ class ComposeDriver:
             counts = compose_replicas(manifest, params, recipe.scale)  # per service: replicas.<name>, or instances
             scale = [f"--scale={s}={counts[s]}" for s in recipe.scale if s in services]
             wait = max(30, int(self.up_timeout_s))
-            conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "-f", f"{remote}/{LIMITS_FILE}",
+            conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "-f", f"{remote}/{guard.LIMITS_FILE}",
                       "--project-directory", remote,
                       "up", "-d", "--wait", "--wait-timeout", str(wait), "--no-build", "--remove-orphans", *scale],
                      timeout=wait + 60, env=self._env())
@@ -169,7 +172,8 @@ class ComposeDriver:
             self._teardown(handles, name)
             raise ProvisionError(f"{name} on {self.host.name}: the entry service '{recipe.entry}' publishes no "
                                  f"port {recipe.port}", hint="publish it in the compose file: ports: [\"PORT\"]")
-        return Deployment(name, manifest, params, entry, endpoints, workdir, handles, frozenset(recipe.instances))
+        return Deployment(name, manifest, params, entry, endpoints, workdir, handles, frozenset(recipe.instances),
+                          token)
 
     def _env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.host.docker_host} if self.host.docker_host else {}
@@ -231,7 +235,7 @@ class ComposeDriver:
             replica = int(number.group(1)) - 1 if number else 0
             for pub in container.get("Publishers") or []:
                 if int(pub.get("TargetPort") or 0) == recipe.port and int(pub.get("PublishedPort") or 0) > 0:
-                    found[(service, replica)] = Endpoint(service, replica, self.host.address,
+                    found[(service, replica)] = Endpoint(service, replica, self.host.bind or self.host.address,
                                                          int(pub["PublishedPort"]))
         return [found[k] for k in sorted(found)]
 
@@ -404,16 +408,18 @@ def _recipe(manifest: StackManifest) -> ComposeRecipe:
 
 
 def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Scalar], project: str,
-            images: dict[str, str]) -> dict[str, str]:
+            images: dict[str, str], *, bind: str = "127.0.0.1", token: str = "") -> dict[str, str]:
     """The compose file and every extra file, rendered with the deployment's names of every replica."""
     instances, counts = int(params.get("instances", 1)), compose_replicas(manifest, params, recipe.scale)
     names = {s: [f"{project}-{s}-{i}" for i in range(1, counts.get(s, 1) + 1)]
              for s in {*recipe.scale, *recipe.instances, recipe.entry}}
     context = {"params": params, "project": project, "images": images, "replicas": names,
                "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},
-               "port": recipe.port, "instances": instances}
+               "port": recipe.port, "instances": instances, "bind": bind,
+               "publish": guard.publish_address(bind, recipe.port), "token": token}
     rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
-    rendered[LIMITS_FILE] = limits_override(rendered["compose.yaml"], recipe.limits.pids, recipe.limits.memory)
+    limits = recipe.limits
+    rendered[guard.LIMITS_FILE] = guard.limits_override(rendered["compose.yaml"], limits.pids, limits.memory)
     for target, template in recipe.files.items():
         if Path(target).is_absolute() or ".." in Path(target).parts:
             raise SpecError(f"compose file name {target!r} must stay inside the project folder",

@@ -7,7 +7,7 @@ import http.client
 from typing import Any
 
 from farm.errors import ReadinessError, ResetError
-from farm.stacks.driver import Deployment, StackMetrics, Unreadable, read_metrics
+from farm.stacks.driver import TOKEN_HEADER, Deployment, StackMetrics, Unreadable, read_metrics
 from farm.stacks.probe import http_json, http_ok, http_post
 
 METRICS_TIMEOUT_S = 5.0  # a reading that takes longer is a warning: the window's edges cannot wait
@@ -37,7 +37,7 @@ def reset(deployment: Deployment) -> None:
     for endpoint in deployment.instances:
         url = endpoint.url + deployment.manifest.reset
         try:
-            http_post(url)
+            http_post(url, headers=token_header(deployment))
         except OSError as exc:
             raise ResetError(f"cache reset failed on {endpoint.service}#{endpoint.replica}: POST {url}: "
                              f"{reason(exc)}") from exc
@@ -56,13 +56,18 @@ def metrics(deployment: Deployment) -> StackMetrics:
         url = endpoint.url + deployment.manifest.metrics
         doc: Any
         try:
-            doc = http_json(url, timeout=METRICS_TIMEOUT_S)
+            doc = http_json(url, timeout=METRICS_TIMEOUT_S, headers=token_header(deployment))
         except OSError as exc:
             doc = Unreadable(f"GET failed: {reason(exc)}")
         except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python parses
             doc = Unreadable(f"not JSON ({' '.join(str(exc).split())[:120]})")
         docs.append((f"{endpoint.service}#{endpoint.replica} ({url})", doc))
     return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
+
+
+def token_header(deployment: Deployment) -> dict[str, str]:
+    """The header that proves a reset or metrics request comes from the farm (none without a token)."""
+    return {TOKEN_HEADER: deployment.token} if deployment.token else {}
 
 
 def reason(exc: OSError) -> str:

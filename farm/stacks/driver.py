@@ -11,6 +11,18 @@ from farm.errors import SpecError
 from farm.stacks.manifest import Scalar, StackManifest
 
 _DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# A deployment's random token: the farm sends it with every reset and metrics request, and the built-in stacks
+# refuse both without it (a reset from anyone else would empty a cache under a measurement). Services get it in
+# their environment (TOKEN_ENV) and compose templates as ``token``.
+TOKEN_HEADER = "X-Farm-Token"
+TOKEN_ENV = "LOADFARM_TOKEN"
+
+
+def new_token() -> str:
+    """A fresh random token for one deployment."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
 
 
 def check_deployment_name(name: str) -> str:
@@ -49,6 +61,7 @@ class Deployment:
     workdir: Path
     handles: dict[str, Any] = field(default_factory=dict, repr=False)
     instance_services: frozenset[str] = frozenset()
+    token: str = field(default="", repr=False)  # the deployment's reset token (TOKEN_HEADER), never logged
 
     @property
     def entry_url(self) -> str:

@@ -22,7 +22,7 @@ from farm import files
 from farm.environment import child_environment
 from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
 from farm.stacks import contract
-from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name
+from farm.stacks.driver import TOKEN_ENV, Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
 from farm.stacks.probe import free_port, http_ok, tcp_open
 from farm.stacks.scaling import replicas_for
@@ -86,7 +86,7 @@ class LocalDriver:
         entry = next(e for e in endpoints if e.service == manifest.local.entry)
         deployment = Deployment(name, manifest, params, entry, endpoints, workdir,
                                 {"procs": [], "ready_commands": checks},
-                                frozenset(s.name for s in manifest.local.services if s.instance))
+                                frozenset(s.name for s in manifest.local.services if s.instance), context["token"])
         early = [p for p in plans if steps and p[0].start == "before-setup"]
         try:
             for service, endpoint, command in early:
@@ -105,7 +105,7 @@ class LocalDriver:
 
     def _context(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> dict[str, Any]:
         return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder.resolve()),
-                "workdir": str(workdir.resolve()), "services": {}, "user": _user_name()}
+                "workdir": str(workdir.resolve()), "services": {}, "user": _user_name(), "token": new_token()}
 
     def _allocate(self, services: list[Service], context: dict[str, Any], scalable: Any) -> list[Endpoint]:
         endpoints: list[Endpoint] = []
@@ -133,7 +133,7 @@ class LocalDriver:
     def _run_step(self, deployment: Deployment, step: SetupStep, command: list[str]) -> None:
         """Run one setup step to its end; a non-zero exit or the step's timeout fails the provisioning."""
         log = deployment.workdir / f"setup-{step.name}.log"
-        env = child_environment({**step.env, "PYTHONUNBUFFERED": "1"})
+        env = child_environment({**step.env, "PYTHONUNBUFFERED": "1", TOKEN_ENV: deployment.token})
         with files.open_log(log) as out:
             try:
                 proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -161,7 +161,7 @@ class LocalDriver:
 
     def _start(self, deployment: Deployment, service: Service, endpoint: Endpoint, command: list[str]) -> None:
         log = deployment.workdir / f"{service.name}-{endpoint.replica}.log"
-        env = child_environment({**service.env, "PYTHONUNBUFFERED": "1"})
+        env = child_environment({**service.env, "PYTHONUNBUFFERED": "1", TOKEN_ENV: deployment.token})
         with files.open_log(log) as out:
             try:
                 proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -31,10 +31,11 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def http_json(url: str, method: str = "GET", timeout: float = 5.0, limit: int = MAX_JSON_BYTES) -> Any:
+def http_json(url: str, method: str = "GET", timeout: float = 5.0, limit: int = MAX_JSON_BYTES,
+              headers: dict[str, str] | None = None) -> Any:
     """The JSON body of a request, read within ``timeout`` in all; OSError when it fails or is too slow,
     ValueError when the body is not JSON or larger than ``limit`` bytes."""
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None, headers=headers or {})
     deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -64,9 +65,9 @@ def _read_until(resp: Any, deadline: float, limit: int) -> bytes:
             raise ValueError(f"larger than {limit // 1_000_000} MB")
 
 
-def http_post(url: str, timeout: float = 5.0) -> int:
+def http_post(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> int:
     """POST an empty body and return the 2xx status; OSError (with the reason) for anything else."""
-    req = urllib.request.Request(url, method="POST", data=b"")
+    req = urllib.request.Request(url, method="POST", data=b"", headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read()

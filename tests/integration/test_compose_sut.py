@@ -116,6 +116,7 @@ def test_farm_run_provisions_the_shop_as_compose_on_the_sut_host_and_leaves_noth
 
 def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_it(workdir: Path,
                                                                                   sut: SutHost) -> None:
+    import urllib.error
     import urllib.request
 
     hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
@@ -129,6 +130,20 @@ def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_
     with urllib.request.urlopen(f"{url}/products/7", timeout=5) as resp:
         assert resp.status == 200
     assert len(sut.docker("ps", "-q", "--filter", "label=com.docker.compose.project=byhand").stdout.split()) == 4
+    # And every published port listens on the host's lab address (the one the farm reached it by), none on all
+    published = [port for line in sut.docker("ps", "--format", "{{.Ports}}", "--filter",
+                                             "label=com.docker.compose.project=byhand").stdout.splitlines()
+                 for port in line.split(", ") if "->" in port]
+    assert len(published) == 4, published
+    assert all(port.startswith(f"{sut.address}:") for port in published), published
+    # And reset and metrics answer only the farm's token: refused without it, directly and through the balancer
+    instance = sut.docker("port", "byhand-app-1", "8080").stdout.split()[0]
+    for base in (f"http://{instance}", url):
+        for method, path in (("GET", "/metrics"), ("POST", "/admin/reset")):
+            request = urllib.request.Request(f"{base}{path}", method=method, data=b"" if method == "POST" else None)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 403, (base, path)
     # And `farm stack down` removes it from the host
     down = farm("stack", "down", "byhand", cwd=workdir, env=env, timeout=300)
     assert down.returncode == 0 and "removed 4 container(s) on sutA" in down.stdout, down.stdout + down.stderr

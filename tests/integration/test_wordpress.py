@@ -103,6 +103,13 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
     with wordpress(tmp_path, cache="local", instances=3) as (driver, deployment):
         serves_the_same_site(deployment)
         assert (deployment.workdir / "db" / "mysql").is_dir()  # its own datadir, not /var/lib/mysql
+        # only the farm, with this deployment's token, resets or reads the counters: directly and via the balancer
+        from tests.integration.test_reset_token import status
+
+        for base in (deployment.instances[0].url, deployment.entry_url):
+            assert status(f"{base}/farm/metrics", "GET") == status(f"{base}/farm/reset", "POST") == 403, base
+            assert status(f"{base}/farm-endpoint.php", "GET") in (403, 404), base
+            assert status(f"{base}/farm/metrics", "GET", deployment.token) == 200, base
         views = first_views(deployment, driver, "/?p=21")
         assert all(v["requests"] == 1 and v["misses"] > 0 for v in views)
         assert all(v["hits"] < v["misses"] for v in views)  # what instance 0 cached, instance 1 has not

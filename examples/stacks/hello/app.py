@@ -7,7 +7,9 @@ the farm's hit-ratio figures have something to show.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +30,16 @@ def main() -> None:
             pass
         return b"<h1>hello</h1>"
 
+    # The farm sends its token (one per deployment) with every reset and metrics request: refuse anyone else's.
+    token = os.environ.get("LOADFARM_TOKEN", "")
+
     class Handler(BaseHTTPRequestHandler):
+        def _from_farm(self) -> bool:
+            if not token or hmac.compare_digest(self.headers.get("X-Farm-Token", ""), token):
+                return True
+            self._send(403, b"the farm's token is required", "text/plain")
+            return False
+
         def _send(self, status: int, body: bytes, kind: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
@@ -40,6 +51,8 @@ def main() -> None:
             if self.path == "/healthz":  # health: any 2xx
                 self._send(200, b"ok", "text/plain")
             elif self.path == "/metrics":  # metrics: a JSON object; every field optional
+                if not self._from_farm():
+                    return
                 with lock:
                     doc = {"requests": state["requests"],
                            "cache": {"mode": "ttl" if args.cache_ttl else "none",
@@ -57,6 +70,8 @@ def main() -> None:
 
         def do_POST(self) -> None:
             if self.path == "/admin/reset":  # reset: POST, any 2xx, body ignored
+                if not self._from_farm():
+                    return
                 with lock:
                     state.update(requests=0, hits=0, misses=0, rendered_at=-1.0)
                 self._send(204, b"", "text/plain")

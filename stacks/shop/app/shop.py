@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import itertools
 import json
+import os
 import random
 import shutil
 import socket
@@ -401,8 +403,13 @@ def _backends(specs: list[str]) -> dict[str, list[str]]:
 
 
 def build_app(shop: Shop) -> web.Application:
+    token = os.environ.get("LOADFARM_TOKEN", "")  # the farm's, per deployment: only it may reset or read counters
+
     @web.middleware
     async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        if token and request.path.startswith(("/metrics", "/admin")) and not hmac.compare_digest(
+                request.headers.get("X-Farm-Token", ""), token):
+            return web.json_response({"error": "the farm's token is required"}, status=403)
         shop.obey_reset()
         if not request.path.startswith(("/healthz", "/metrics", "/admin")):
             shop.counters.add("requests")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
+import os
+from typing import Any
 
 from aiohttp import web
 
@@ -30,7 +33,16 @@ def main() -> None:
         state["requests"] = 0
         return web.json_response({"reset": True})
 
-    app = web.Application()
+    token = os.environ.get("LOADFARM_TOKEN", "")  # the farm's, per deployment: only it may reset or read counters
+
+    @web.middleware
+    async def farm_only(request: web.Request, handler: Any) -> web.StreamResponse:
+        if token and request.path in ("/metrics", "/admin/reset") and not hmac.compare_digest(
+                request.headers.get("X-Farm-Token", ""), token):
+            return web.json_response({"error": "the farm's token is required"}, status=403)
+        return await handler(request)
+
+    app = web.Application(middlewares=[farm_only])
     app.router.add_get("/", slow)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -8,6 +8,17 @@
  * by instance 0 — the farm resets every instance, and each also empties its own APCu.
  */
 
+// Only the farm may reset or read the counters: it sends its deployment's token, which only the [farm] pool's
+// environment holds (a request for this file through the site's own pool finds none, and is refused too).
+$token = (string) getenv('LOADFARM_TOKEN');
+header('Cache-Control: no-store');  // never kept by the balancer's page cache
+if ($token === '' || !hash_equals($token, (string) ($_SERVER['HTTP_X_FARM_TOKEN'] ?? ''))) {
+    http_response_code(403);
+    header('Content-Type: text/plain');
+    echo "the farm's token is required\n";
+    exit;
+}
+
 $settings = require __DIR__ . '/farm-settings.php';
 $mode = $settings['cache'];
 $first = getenv('FARM_REPLICA') === '0';

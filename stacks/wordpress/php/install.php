@@ -29,7 +29,8 @@ require $site . '/wp-load.php';
 require_once ABSPATH . 'wp-admin/includes/upgrade.php';
 
 $started = microtime(true);
-$result = wp_install('Loadfarm WordPress', 'admin', 'admin@example.invalid', true, '', 'farm-admin-not-a-secret');
+// The admin's password: random per deployment, never written down (the farm never logs in; nobody else may).
+$result = wp_install('Loadfarm WordPress', 'admin', 'admin@example.invalid', true, '', bin2hex(random_bytes(24)));
 if (is_wp_error($result)) {
     fwrite(STDERR, 'install failed: ' . $result->get_error_message() . "\n");
     exit(1);
