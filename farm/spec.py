@@ -33,8 +33,7 @@ from farm.errors import FarmError, SpecError
 from farm.files import read_regular
 from farm.search_spec import SearchSpec, check_search
 from farm.stacks.manifest import Scalar, StackManifest, load_manifest, resolve_stack_folder
-from farm.stacks.scaling import is_replica_key
-from farm.sweep_scaling import Price, check_replica_values, check_replicas
+from farm.sweep_scaling import Price, check_replicas, is_replica_key
 
 RESERVED = ("users", "rate", "instances")
 LOAD_AXES = ("users", "rate")  # a sweep's load levels: closed-loop users, or open-loop requests/s offered
@@ -320,7 +319,6 @@ class SweepSpec(_Frozen):
                 if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _BOUNDS[key]:
                     raise ValueError(f"'{key}' values must be whole numbers from 1 to {_BOUNDS[key]:,}, "
                                      f"not {_clip(repr(value))}")
-        check_replica_values(matrix)
         return {**matrix, "instances": matrix.get("instances", [1])}
 
     def fingerprint(self) -> str:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from farm.errors import SpecError
 from farm.stacks.scaling import PREFIX, is_replica_key, runs
 
+__all__ = ["Price", "check_replicas", "is_replica_key", "replica_notes"]
+
 if TYPE_CHECKING:
     from farm.spec import SweepSpec
     from farm.stacks.manifest import StackManifest
@@ -53,7 +55,11 @@ def _configurations(spec: SweepSpec, manifest: StackManifest, service: str) -> l
 
 def check_replicas(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
     """Refuse a ``replicas.<service>`` matrix key for a service the stack does not mark scalable, or that no
-    configuration of the sweep runs (SpecError, one line)."""
+    configuration of the sweep runs, or values that are not replica counts (SpecError, one line)."""
+    try:
+        check_replica_values(spec.matrix)
+    except ValueError as exc:
+        raise SpecError(f"{source}: matrix: {exc}") from exc
     for key in spec.matrix:
         if not is_replica_key(key):
             continue
