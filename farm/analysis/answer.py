@@ -99,8 +99,7 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
         per_host, host_draws = surfaces_with_draws(compared, hist, by_host=True)
         host_found = verdicts(per_host, host_draws, metric, max_error_ratio, unit) if has_arch else []
         agreement = host_agreement(per_host, metric)
-    choices = recommend(surface, p95_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs, metric=metric) \
-        if has_arch else []
+    choices = recommend(configs, metric=metric) if has_arch else []
     return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
                     crossovers=crossovers(found), choices=choices,
                     recommendation=phrase(choices, unit) + (stalled_note(surface, unit) if choices else []),

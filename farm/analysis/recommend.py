@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 from dataclasses import dataclass
 
 import pandas as pd
 
 from farm.analysis.surfaces import FULL_REPETITIONS
+from farm.stacks.scaling import PREFIX
 
 
 @dataclass(frozen=True)
@@ -22,45 +23,38 @@ class Choice:
     p95_ms: float | None
     error_ratio: float | None
     indicative: bool = False  # judged on its estimate: fewer repetitions than an interval needs
+    replicas: tuple[tuple[str, int], ...] = ()  # the configuration's replicas.X beside instances, e.g. catalog×3
 
     def label(self) -> str:
-        """E.g. ``monolith, local cache, 1 instance``."""
+        """E.g. ``monolith, local cache, 1 instance`` or ``microservices, none cache, 1 instance, catalog×3``."""
         if self.architecture is None:
             return "no measured configuration meets the SLO"
         plural = "s" if self.instances != 1 else ""
-        return f"{self.architecture}, {self.cache} cache, {self.instances} instance{plural}"
+        scaled = "".join(f", {service}×{n}" for service, n in self.replicas)
+        return f"{self.architecture}, {self.cache} cache, {self.instances} instance{plural}{scaled}"
 
 
-def recommend(surface: pd.DataFrame, *, p95_ms: float | None, max_error_ratio: float = 0.01,
-              costs: Mapping[str, float] | None = None, metric: str = "p95_ms") -> list[Choice]:
-    """For each load level: the configuration with the lowest cost (instances × cost per instance) that meets
-    the SLO — the latency at the upper end of its interval when the point has the repetitions an interval needs
-    (else its estimate, and the choice is indicative), and the error ratio — ties to lower latency.
+def recommend(configs: pd.DataFrame, *, metric: str = "p95_ms") -> list[Choice]:
+    """For each load level: the cheapest configuration that meets the SLO, ties to lower latency.
+
+    ``configs`` is `farm.analysis.configs.config_points`: each configuration's declared cost (Σ replicas × cost
+    per replica, else instances × ``--cost ARCH=N``) and whether it meets the SLO by the one rule the cost answer
+    and the capacity search use (the upper bound of its interval, its error ratio, no flagged cell).
     """
-    if surface.empty:
+    if configs.empty:
         return []
-    costs = costs or {}
-    data = surface.copy()
-    data["cost"] = data["instances"] * data["architecture"].map(lambda a: costs.get(str(a), 1.0))
-    full = data["n"] >= FULL_REPETITIONS if "n" in data else pd.Series(True, index=data.index)
-    data["indicative"] = ~full
-    bound = data[f"{metric}_hi"].where(full).fillna(data[metric]) if f"{metric}_hi" in data else data[metric]
-    meets = data["error_ratio"].fillna(0) <= max_error_ratio
-    if "load_stalled" in data:  # its latency is a lower bound: it never meets an SLO
-        meets &= ~data["load_stalled"].astype("boolean").fillna(False).astype(bool)
-    if p95_ms is not None:
-        meets &= bound <= p95_ms
-    data["meets"] = meets
     choices = []
-    for users, part in data.groupby("users", sort=True):  # the load levels: users, or the rate offered
-        ok = part[part["meets"]].sort_values(["cost", metric])
+    for load, part in configs.groupby("load", sort=True):  # the load levels: users, or the rate offered
+        ok = part[part["meets"].astype(bool)].sort_values(["cost", metric])
         if ok.empty:
-            choices.append(Choice(_level(users), None, None, None, None, None, None))
+            choices.append(Choice(_level(load), None, None, None, None, None, None))
             continue
         best = ok.iloc[0]
-        choices.append(Choice(_level(users), str(best["architecture"]), str(best["cache"]), int(best["instances"]),
-                              float(best["cost"]), float(best[metric]), float(best["error_ratio"]),
-                              bool(best["indicative"])))
+        config = json.loads(best["config"])
+        scaled = tuple((k.removeprefix(PREFIX), int(v)) for k, v in config.items() if k != "instances")
+        choices.append(Choice(_level(load), str(best["architecture"]), str(best["label"]),
+                              int(config.get("instances", 1)), float(best["cost"]), float(best[metric]),
+                              float(best["error_ratio"]), bool(best["indicative"]), scaled))
     return choices
 
 

@@ -109,12 +109,14 @@ def test_microservices_never_faster_is_slower_throughout() -> None:
 
 
 def test_recommendation_picks_the_cheapest_configuration_meeting_the_slo() -> None:
-    surface = pd.DataFrame([
-        {"architecture": "monolith", "cache": "local", "instances": 1, "users": u, "p95_ms": p, "p95_ms_hi": p,
-         "error_ratio": 0.0} for u, p in ((10, 20), (50, 80), (100, 400))] + [
-        {"architecture": "microservices", "cache": "shared", "instances": 2, "users": u, "p95_ms": p,
-         "p95_ms_hi": p, "error_ratio": 0.0} for u, p in ((10, 30), (50, 45), (100, 90))])
-    choices = recommend(surface, p95_ms=60, costs={"monolith": 1.0, "microservices": 1.0})
+    configs = pd.DataFrame([
+        {"label": "local", "architecture": "monolith", "config": '{"instances": 1}', "load": u, "cost": 1.0,
+         "p95_ms": p, "error_ratio": 0.0, "indicative": False, "meets": p <= 60}
+        for u, p in ((10, 20), (50, 80), (100, 400))] + [
+        {"label": "shared", "architecture": "microservices", "config": '{"instances": 2}', "load": u, "cost": 2.0,
+         "p95_ms": p, "error_ratio": 0.0, "indicative": False, "meets": p <= 60}
+        for u, p in ((10, 30), (50, 45), (100, 90))])
+    choices = recommend(configs)
     assert [(c.users, c.architecture) for c in choices] == [(10, "monolith"), (50, "microservices"),
                                                             (100, None)]
     assert phrase(choices) == ["up to ~10 users: monolith, local cache, 1 instance",
