@@ -138,7 +138,8 @@ def _compose(conn: SSHConnection, host: SutHost) -> Outcome:
 
 
 def _disk(conn: SSHConnection, host: SutHost) -> Outcome:
-    parent = posixpath.dirname(host.workdir.rstrip("/")) or "/"
+    # "~/…": below the home folder, where a command over SSH starts
+    parent = "." if host.workdir.startswith("~") else posixpath.dirname(host.workdir.rstrip("/")) or "/"
     result = conn.run(["df", "-Pk", parent], check=False, timeout=_COMMAND_TIMEOUT_S)
     try:
         available_kib = int(result.stdout.strip().splitlines()[-1].split()[3])

@@ -4,7 +4,7 @@ The file names each machine a stack may run on and how to reach it over SSH::
 
     sut_hosts:
       sutA: {ssh: "farm@10.0.0.5:22", key: ~/.ssh/id_ed25519, known_hosts: ~/.ssh/known_hosts,
-             docker_host: "unix:///run/docker.sock", workdir: /tmp/loadfarm}
+             docker_host: "unix:///run/docker.sock", workdir: /var/lib/loadfarm}
 
 Only ``ssh`` is required. Paths start with ``~`` or are taken relative to the hosts file's own folder.
 """
@@ -23,7 +23,7 @@ from farm.errors import NotFoundError, SpecError
 from farm.files import read_regular
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-DEFAULT_WORKDIR = "/tmp/loadfarm"
+DEFAULT_WORKDIR = "~/.loadfarm"  # the SSH user's home; checked and created 0700 by farm.remote.uploads
 MAX_FILE_BYTES = 1 << 20
 EXAMPLE = ('sut_hosts:\n  sutA: {ssh: "farm@10.0.0.5:22", key: ~/.ssh/id_ed25519, '
            "known_hosts: ~/.ssh/known_hosts}")
@@ -160,9 +160,11 @@ def _host(name: str, entry: Any, path: Path) -> SutHost:
                         "on the host itself, never over ssh://)")
     workdir = values.get("workdir", DEFAULT_WORKDIR)
     normal = posixpath.normpath(workdir)
-    if not workdir.startswith("/") or normal == "/" or ".." in workdir.split("/"):
-        raise SpecError(f"{where}.workdir: expected an absolute folder other than / (no '..'), e.g. /srv/loadfarm")
-    if _system_folder(normal):
+    home = workdir.startswith("~/") and normal != "~"
+    if not (workdir.startswith("/") or home) or normal == "/" or ".." in workdir.split("/"):
+        raise SpecError(f"{where}.workdir: expected an absolute folder other than /, or one below the SSH user's "
+                        "home (~/…), without '..', e.g. /var/lib/loadfarm")
+    if not home and _system_folder(normal):
         raise SpecError(f"{where}.workdir: {normal} is a system folder; the farm makes its workdir private and "
                         "removes deployments below it — name a folder of its own, e.g. /srv/loadfarm")
     bind = values.get("bind")

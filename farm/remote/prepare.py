@@ -10,6 +10,7 @@ from pathlib import Path
 
 from farm.remote.baseimage import BASE_IMAGE, LABEL, import_command, rootfs_tarball, tarball_key
 from farm.remote.hosts import SutHost
+from farm.remote.uploads import upload_root
 from farm.stacks.compose import Connector
 
 IMPORT_TIMEOUT_S = 900.0
@@ -28,8 +29,7 @@ def prepare_host(host: SutHost, connect: Connector, cache_dir: Path,
                             BASE_IMAGE], timeout=60, check=False, env=env)
         if current.code == 0 and current.stdout.strip() == key:
             return "up to date"
-        remote = f"{host.workdir}/base-{key}.tar.gz"
-        conn.run(["mkdir", "-p", "--", host.workdir], timeout=30)
+        remote = f"{upload_root(conn, host)}/base-{key}.tar.gz"
         say(f"uploading {tarball.stat().st_size / 1e6:.0f} MB to {host.name} …")
         try:
             conn.put_file(tarball, remote)

@@ -30,6 +30,7 @@ from farm import files
 from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
+from farm.remote.uploads import upload_root
 from farm.stacks import compose_limits as guard
 from farm.stacks import contract
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
@@ -129,18 +130,19 @@ class ComposeDriver:
         recipe = _recipe(manifest)
         workdir = files.private_dir(files.private_dir(self.root) / name)
         conn = self.connect(self.host)
-        remote = f"{self.host.workdir}/{name}"
-        handles: dict[str, Any] = {"conn": conn, "remote": remote}
+        handles: dict[str, Any] = {"conn": conn, "remote": ""}
         token = new_token()
         try:
             handles["compose"] = compose = self._compose_command(conn)
+            root = upload_root(conn, self.host)
+            handles["remote"] = remote = f"{root}/{name}"
             self._remove(conn, compose, name, remote)  # what a crashed predecessor left under this name
             self._record(workdir, name)
             images = image_tags(manifest, recipe)
             bind = self.host.bind or guard.lab_address(conn, self.host)
             rendered = _render(manifest, recipe, params, name, images, bind=bind, token=token)
             guard.check_published(rendered["compose.yaml"], bind)
-            self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images))
+            self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images), root)
             for target, text in rendered.items():
                 folder = workdir
                 for part in Path(target).parts[:-1]:
@@ -194,7 +196,7 @@ class ComposeDriver:
                                   f"{self.host.name}`")
 
     def _build(self, conn: RemoteShell, manifest: StackManifest, recipe: ComposeRecipe,
-               used: dict[str, str]) -> None:
+               used: dict[str, str], root: str) -> None:
         """Build on the host the recipe's images this project uses, each from its context unless its tag (the
         context's hash) is already there; an image the parameters leave out is never built."""
         base: str | None = None
@@ -204,7 +206,7 @@ class ComposeDriver:
             if base is None:
                 base = BASE_IMAGE if self._has_image(conn, BASE_IMAGE) else ""
             folder = manifest.folder / recipe.images[image]
-            build_dir = f"{self.host.workdir}/build/{manifest.name}-{image}-{tag.rsplit(':', 1)[1]}"
+            build_dir = f"{root}/build/{manifest.name}-{image}-{tag.rsplit(':', 1)[1]}"
             conn.run(["mkdir", "-p", "--", build_dir], timeout=30)
             try:
                 conn.put_tree(folder, build_dir)
@@ -328,7 +330,8 @@ class ComposeDriver:
         count = len(listed.stdout.split())
         conn.run([*compose, "-p", name, "down", "-v", "--remove-orphans", "--timeout", "5"], timeout=180,
                  check=count > 0, env=self._env())
-        conn.run(["rm", "-rf", "--", remote], timeout=60, check=False)
+        if remote:  # empty before the upload folder was checked: nothing was uploaded
+            conn.run(["rm", "-rf", "--", remote], timeout=60, check=False)
         return count
 
     def clean(self, name: str) -> int:
@@ -336,7 +339,7 @@ class ComposeDriver:
         check_deployment_name(name)
         conn = self.connect(self.host)
         try:
-            count = self._remove(conn, self._compose_command(conn), name, f"{self.host.workdir}/{name}")
+            count = self._remove(conn, self._compose_command(conn), name, f"{upload_root(conn, self.host)}/{name}")
         finally:
             conn.close()
         (self.root / name / STATE_FILE).unlink(missing_ok=True)

@@ -39,7 +39,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Then port 22, no key (agent / default keys), ~/.ssh/known_hosts, the default workdir, no DOCKER_HOST
     assert (host.user, host.address, host.port, host.key) == ("deploy", "sut-b.lab.example", 22, None)
     assert host.known_hosts == tmp_path / ".ssh/known_hosts"
-    assert (host.workdir, host.docker_host) == ("/tmp/loadfarm", None)
+    assert (host.workdir, host.docker_host) == ("~/.loadfarm", None)
     assert host.known_hosts_name == "sut-b.lab.example"
 
 
