@@ -70,8 +70,11 @@ def separate_other_parameters(cells: pd.DataFrame, spread_unrun: bool = True) ->
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
-            costs: Mapping[str, float] | None = None) -> Analysis:
+            costs: Mapping[str, float] | None = None, search: bool = False) -> Analysis:
     """Compute the answer. With cells from several hosts, verdicts are also computed within each host.
+
+    ``search``: the cells of a capacity search, whose configurations differ from load to load: comparisons at
+    equal replicas and of caches do not apply; the cost answer and the recommendation (by configuration) do.
 
     With open-loop load (a ``rate`` parameter instead of ``users``) the load axis is the rate offered: it fills
     the ``users`` column every surface, verdict and recommendation is keyed by, and ``unit`` says so.
@@ -89,7 +92,8 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     # compared: a cell may sit in several comparisons (per-service replicas); cells: one row per cell, for tables
     compared, cells = separate_other_parameters(cells), separate_other_parameters(cells, spread_unrun=False)
     surface, draws = surfaces_with_draws(compared, hist)
-    has_arch = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
+    both = not surface.empty and {"monolith", "microservices"} <= set(surface["architecture"])
+    has_arch = both and not search  # comparisons at equal replicas: not for a search
     found = verdicts(surface, draws, metric, max_error_ratio, unit) if has_arch else []
     hosts = sorted(str(h) for h in cells.get("host", pd.Series(dtype=str)).dropna().unique())
     per_host = pd.DataFrame()
@@ -99,12 +103,12 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
         per_host, host_draws = surfaces_with_draws(compared, hist, by_host=True)
         host_found = verdicts(per_host, host_draws, metric, max_error_ratio, unit) if has_arch else []
         agreement = host_agreement(per_host, metric)
-    choices = recommend(configs, metric=metric) if has_arch else []
+    choices = recommend(configs, metric=metric) if both else []
     return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
                     crossovers=crossovers(found), choices=choices,
                     recommendation=phrase(choices, unit) + (stalled_note(surface, unit) if choices else []),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
                     max_error_ratio=max_error_ratio, unit=unit,
-                    cache_verdicts=cache_verdicts(surface, draws, metric, max_error_ratio, unit),
+                    cache_verdicts=[] if search else cache_verdicts(surface, draws, metric, max_error_ratio, unit),
                     cost_benefit=answers(configs, slo_ms=slo_ms, metric=metric, unit=unit), configs=configs)

@@ -45,7 +45,8 @@ def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
     slo = spec.get("slo") or None
     analysis = analyse(cells_frame(cell_record(c) for c in rows), histogram_frame(rows), metric=metric,
                        slo_ms=(slo or {}).get(metric) if slo else None,
-                       max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs)
+                       max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs,
+                       search=bool(spec.get("search")))
     hosts: dict[str, dict[str, Any]] = {}
     for c in rows:
         if c.host and c.host_info:

@@ -228,3 +228,13 @@ def test_the_report_says_the_cost_answer_in_markdown_html_and_a_frontier_figure(
     assert "| none | 20 | cost 8 (interval 8): app×2 · p95 40 ms | cost 6 (interval 6): cart×1, catalog×2" in markdown
     assert "What does switching cost?" in html and html.count("<svg") >= 3
     assert "declared cost" in html  # the frontier's axis
+
+
+def test_a_capacity_search_is_answered_by_its_cost_alone() -> None:
+    # Given a search's cells, whose configurations differ from load to load
+    cells, hist = grid(reps=3)
+    # When analysed as a search
+    analysis = analyse(cells, hist, slo_ms=SLO, search=True)
+    # Then comparisons at equal replicas and of caches are not made; the cost answer is
+    assert analysis.verdicts == [] and analysis.cache_verdicts == []
+    assert [a.outcome for a in analysis.cost_benefit] == [SWITCH]

@@ -227,3 +227,19 @@ def test_a_search_keeps_the_fingerprint_of_sweeps_without_one() -> None:
 def json_keys(loaded: LoadedSweep) -> set[str]:
     data = loaded.spec.model_dump(mode="json")
     return {k for k, v in data.items() if v is not None}
+
+
+def test_a_flagged_configuration_within_the_slo_is_scaled_on_and_the_reason_says_why() -> None:
+    # Given microservices at 10 users within the SLO, but on a saturated host
+    loaded = sweep(repetitions=1)
+    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
+    hist: list[dict[str, Any]] = []
+    for r in records:
+        measure(loaded, r, hist)
+        r["host_saturated"] = r["params"]["architecture"] == "microservices" and r["params"]["users"] == 10
+    # When the search decides its next step
+    step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
+    # Then that configuration does not meet the SLO, and the reason names the flag
+    [flagged] = [o for o in step.outcomes if o.trajectory[1] == 10 and '"microservices"' in o.trajectory[0]]
+    assert flagged.probe is not None and "within 45 ms but flagged (host_saturated)" in flagged.text
+    assert all(o.state == MEETS for o in step.outcomes if o.trajectory[1] == 10 and o is not flagged)
