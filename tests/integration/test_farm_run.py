@@ -199,4 +199,24 @@ def test_several_locust_processes_share_one_cells_load(
     [cell] = json.loads(farm("results", "procs", "-f", "json", cwd=workdir).stdout)
     assert cell["status"] == "done" and cell["requests"] > 0 and cell["generator_cpu_pct"] is not None
     log = (workdir / "farm-artefacts" / "procs" / cell["id"] / "locust.out").read_text()
-    assert "Traceback" not in log
+    assert unexpected_tracebacks(log) == []
+
+
+# Locust 2.47 closes its CSV files in shutdown() (locust PR #3486) while the stats-history greenlet may still be
+# writing: that greenlet dies with this error after the statistics were written (farm.load.runner keeps them). The
+# one traceback a multi-process run may print; any other is a defect.
+LOCUST_CSV_RACE = "ValueError: I/O operation on closed file"
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    """Each traceback in a Locust log, as its last line, except Locust's own CSV-writer shutdown race."""
+    found = []
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            block = [next_line for next_line in lines[i + 1:]]
+            end = next((j for j, text in enumerate(block) if text and not text.startswith(" ")), len(block) - 1)
+            frames, last = "\n".join(block[:end]), block[end] if block else ""
+            if not (last.startswith(LOCUST_CSV_RACE) and "locust/stats.py" in frames):
+                found.append(last)
+    return found
