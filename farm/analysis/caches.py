@@ -6,9 +6,10 @@ stack with no architecture choice — the classic WordPress exercise — asks th
 which load. Same estimand and intervals: each point's pooled percentile and its bootstrap draws over repetitions.
 
 Per (architecture, instances) and load, the *leader* is the cache with the lowest estimate among the points that
-may win (error ratio within the SLO's, offered rate achieved, no user stalled). Every other cache's difference to
-the leader gets a 95% interval from one simultaneous band over all the loads and rivals of the comparison (as the
-architecture verdicts do, so that many comparisons do not find a winner by chance). A rival whose interval lies
+may win (error ratio within the SLO's, offered rate achieved, no user stalled, no late start, load on Little's
+law: a flagged latency is a lower bound). Every other cache's difference to the leader gets a 95% interval from one
+simultaneous band over all the loads and rivals of the comparison (as the architecture verdicts do, so that many
+comparisons do not find a winner by chance). A rival whose interval lies
 above zero is *beaten*; the leader *wins* at that load when every rival is beaten, else it is *tied* with those
 that are not. Below `MIN_REPETITIONS` there is nothing to resample: the leader is reported, marked *not enough data*.
 """
@@ -25,6 +26,7 @@ from farm.analysis.bootstrap import PointDraws, bucket_width
 from farm.analysis.replicas import scale_of, without_scale
 from farm.analysis.surfaces import FULL_REPETITIONS
 from farm.analysis.verdict import (
+    LEFT_OUT,
     MIN_REPETITIONS,
     UNIT,
     difference_bounds,
@@ -34,6 +36,7 @@ from farm.analysis.verdict import (
 )
 
 WINS, TIED, NOT_ENOUGH = "wins", "tied", "not enough data"
+CANNOT_WIN = f"over the error-ratio SLO, short of the offered rate, {LEFT_OUT}"
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class CacheAtLoad:
     outcome: str  # WINS, TIED or NOT_ENOUGH
     tied_with: tuple[str, ...]
     values: dict[str, float]
-    cannot_win: tuple[str, ...] = ()  # over the error-ratio SLO, short of the offered rate, or users stalled
+    cannot_win: tuple[str, ...] = ()  # over the error-ratio SLO, short of the offered rate, stalled or off Little's law
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class CacheVerdict:
                 runs.append((text, [p.load]))
         parts = [f"{text} at {_span(loads)} {self.unit}" for text, loads in runs]
         sentence = "; ".join(parts) if parts else "no load measured with two cache settings"
+        barred = [f"{', '.join(p.cannot_win)} at {_num(p.load)}" for p in self.points if p.cannot_win]
+        if barred:
+            sentence += f"; cannot win ({CANNOT_WIN}): {'; '.join(barred)} {self.unit}"
         if self.repetitions < MIN_REPETITIONS:
             sentence = f"{NOT_ENOUGH}: no interval; lowest measured: {sentence}"
         if self.indicative:
@@ -148,7 +154,7 @@ def _compare(part: pd.DataFrame, found: PointDraws, metric: str,
     reps = int(part["n"].min())
     caches = tuple(sorted(str(c) for c in part["cache"].unique()))
     barred = part["error_ratio"].fillna(0).to_numpy() > max_error_ratio
-    barred |= flagged(part, "rate_saturated") | flagged(part, "load_stalled")
+    barred |= flagged(part, "rate_saturated") | flagged(part, "load_stalled") | flagged(part, "load_mismatch")
     part = part.assign(_barred=barred)
     # Leader per load, then every rival's difference to it: one family for the simultaneous band.
     leaders: dict[float, pd.Series] = {}

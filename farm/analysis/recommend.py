@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from farm.analysis.surfaces import FULL_REPETITIONS
+from farm.analysis.verdict import LEFT_OUT, flagged
 from farm.stacks.scaling import PREFIX
 
 
@@ -65,16 +66,17 @@ def _level(value: float) -> float:
 
 
 def stalled_note(surface: pd.DataFrame, unit: str = "users") -> list[str]:
-    """The line that says which points were left out of the recommendation because their users stalled."""
-    if surface.empty or "load_stalled" not in surface:
+    """The line that says which points were left out of the recommendation because their latency is a lower bound
+    (users stalled, late starts, load off Little's law)."""
+    if surface.empty or not {"load_stalled", "load_mismatch"} & set(surface.columns):
         return []
-    stalled = surface[surface["load_stalled"].astype("boolean").fillna(False).astype(bool)]
+    stalled = surface[flagged(surface, "load_stalled") | flagged(surface, "load_mismatch")]
     if stalled.empty:
         return []
     points = "; ".join(f"{r['architecture']}, {r['cache']} cache, {r['instances']} instance"
                        f"{'s' if r['instances'] != 1 else ''} at {_level(r['users'])} {unit}"
                        for _, r in stalled.iterrows())
-    return [f"left out (users stalled or late starts: latency a lower bound, never meeting the SLO): {points}"]
+    return [f"left out ({LEFT_OUT}: latency a lower bound, never meeting the SLO): {points}"]
 
 
 def phrase(choices: list[Choice], unit: str = "users") -> list[str]:

@@ -29,6 +29,8 @@ GROUP = ("cache", "instances", "host")
 UNIT = "users"  # the load unit of a closed-loop sweep
 RATE_UNIT = "req/s offered"  # that of an open-loop sweep (matrix.rate)
 MIN_REPETITIONS = 2  # fewer: nothing independent to resample, so "not enough data"
+# Why a point is never the faster side: its latency is a lower bound (load_stalled, load_mismatch).
+LEFT_OUT = "users stalled or late starts, or load off Little's law"
 
 LOWER, HIGHER, INCONCLUSIVE = "lower", "higher", "inconclusive"
 CROSSOVER = "crossover"
@@ -53,7 +55,8 @@ class PointVerdict:
     microservices: float
     over_error_slo: tuple[str, ...] = ()
     saturated: tuple[str, ...] = ()  # architectures that achieved < 95% of the offered rate (open-loop load)
-    stalled: tuple[str, ...] = ()  # architectures whose users stalled or whose open-loop starts fell behind
+    # architectures whose users stalled, whose open-loop starts fell behind, or whose load was off Little's law
+    stalled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class Verdict:
             text = f"{NO_DIFFERENCE} in {name} at any load ({span})"
         stalled = [f"{', '.join(p.stalled)} at {_num(p.load)}" for p in self.points if p.stalled]
         if stalled:
-            text += f"; left out as the faster side (users stalled or late starts): {'; '.join(stalled)} {unit}"
+            text += f"; left out as the faster side ({LEFT_OUT}): {'; '.join(stalled)} {unit}"
         advice = self.advice()
         return f"{text} ({advice})" if advice else text
 
@@ -189,12 +192,13 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
     over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     short_mono, short_micro = flagged(mono, "rate_saturated"), flagged(micro, "rate_saturated")
-    stuck_mono, stuck_micro = flagged(mono, "load_stalled"), flagged(micro, "load_stalled")
+    stuck_mono, stuck_micro = (flagged(side, "load_stalled") | flagged(side, "load_mismatch") for side in (mono, micro))
     points, signs = [], np.zeros(len(loads), dtype=int)
     for i, load in enumerate(loads):
         sign = (-1 if high[i] < 0 else 1 if low[i] > 0 else 0) if enough else 0
-        # A point over the SLO's error ratio, one that did not carry the rate offered, or one whose users stalled
-        # (its latency a lower bound) cannot win: its side is never the faster one.
+        # A point over the SLO's error ratio, one that did not carry the rate offered, or one whose users stalled or
+        # whose load was off Little's law (users' time missing: its latency a lower bound) cannot win: its side is
+        # never the faster one.
         if (sign < 0 and (over_micro[i] or short_micro[i] or stuck_micro[i])) or \
                 (sign > 0 and (over_mono[i] or short_mono[i] or stuck_mono[i])):
             sign = 0
@@ -227,7 +231,8 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
 
 
 def flagged(side: pd.DataFrame, flag: str) -> np.ndarray:
-    """Per row, whether it carries ``flag`` (``rate_saturated``, ``load_stalled``; False where not measured)."""
+    """Per row, whether it carries ``flag`` (``rate_saturated``, ``load_stalled``, ``load_mismatch``; False where not
+    measured)."""
     if flag not in side.columns:
         return np.zeros(len(side), dtype=bool)
     return side[flag].astype("boolean").fillna(False).to_numpy(dtype=bool)

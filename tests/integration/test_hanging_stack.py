@@ -59,14 +59,14 @@ def test_a_stack_that_never_answers_some_requests_is_flagged_and_never_the_faste
     [comparison] = report["comparisons"]
     [point] = comparison["points"]
     assert point["stalled"] == ["monolith"] and point["classification"] != "higher", point
-    assert "left out as the faster side (users stalled or late starts): monolith at 8 users" in \
-        comparison["description"]
+    assert "left out as the faster side (users stalled or late starts, or load off Little's law): monolith at 8 " \
+        "users" in comparison["description"]
     # And the recommendation never chooses the monolith (microservices, unless a busy host flagged their cells
     # too), and names the monolith point it left out
     first, *notes = report["recommendation"]
     assert "monolith" not in first, report["recommendation"]
-    assert notes == ["left out (users stalled or late starts: latency a lower bound, never meeting the SLO): "
-                     "monolith, - cache, 1 instance at 8 users"], report["recommendation"]
+    assert notes == ["left out (users stalled or late starts, or load off Little's law: latency a lower bound, never "
+                     "meeting the SLO): monolith, - cache, 1 instance at 8 users"], report["recommendation"]
     assert {c["flag"] for c in report["flagged_cells"]} >= {"load_stalled"}
     # And farm status and the results table show the flags
     status = farm("status", "hanging", cwd=workdir)

@@ -123,12 +123,14 @@ def test_a_stalled_point_is_never_the_faster_side_nor_the_slos_choice_and_the_an
     classes = {p.load: p.classification for p in verdict.points}
     assert classes == {4: "higher", 8: INCONCLUSIVE}
     assert verdict.verdict != SLOWER and verdict.verdict != NO_DIFFERENCE
-    assert "left out as the faster side (users stalled or late starts): monolith at 8 users" in verdict.describe()
+    assert ("left out as the faster side (users stalled or late starts, or load off Little's law): monolith at 8 "
+            "users") in verdict.describe()
     assert verdict.as_json()["points"][1]["stalled"] == ["monolith"]
     # And the recommendation takes microservices at 8 users, and says which point it left out
     assert [(c.users, c.architecture) for c in found.choices] == [(4, "monolith"), (8, "microservices")]
-    assert found.recommendation[-1] == ("left out (users stalled or late starts: latency a lower bound, never "
-                                        "meeting the SLO): monolith, none cache, 1 instance at 8 users")
+    assert found.recommendation[-1] == ("left out (users stalled or late starts, or load off Little's law: latency a "
+                                        "lower bound, never meeting the SLO): monolith, none cache, 1 instance at 8 "
+                                        "users")
     assert LOWER not in classes.values()
 
 
