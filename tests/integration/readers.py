@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from typing import Any
 
 
 def concurrent_readers(url: str, clients: int, seconds: float, timeout: float,
@@ -37,3 +38,20 @@ def concurrent_readers(url: str, clients: int, seconds: float, timeout: float,
     for thread in threads:
         thread.join(seconds + timeout + 5)
     return outcomes
+
+
+def assert_every_user_answered(cell: dict[str, Any]) -> None:
+    """A cell run with no think time at several times the stack's concurrency: every user had answers in the
+    window, none stuck in a request (Little's law holds: users = throughput × response time), and nothing failed
+    but requests still running when the window closed (no 504, no error).
+
+    (Those are not asserted to be none: a request is unfinished once it runs past the window's 1 s grace, and on
+    a busy machine a healthy WordPress at 16 users with no think time answers in 1-4 s.)"""
+    users = cell["params"]["users"]
+    where = {k: cell[k] for k in ("params", "requests", "failures", "rps", "p50_ms", "p99_ms", "unfinished_requests",
+                                  "users_active", "users_stalled", "concurrency_ratio")}
+    assert cell["status"] == "done" and cell["requests"] > 0, where
+    assert (cell["users_active"], cell["users_stalled"]) == (users, 0), where
+    assert 0.9 <= cell["concurrency_ratio"] <= 1.1, where
+    assert cell["failures"] == cell["unfinished_requests"], where
+    assert not cell["load_stalled"] and not cell["load_mismatch"], where

@@ -2,7 +2,8 @@
 
 One deployment per cache mode (1 or 3 instances): `/` through the balancer and each instance, the object cache's
 counters, what a reset empties, comments across instances, nothing left after teardown; then a short sweep through
-`farm run` (no cache and Redis, two loads), which also covers the stack without a cache.
+`farm run` (no cache and Redis) at 4x the php-fpm pool with no think time, which also covers the stack without a
+cache.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from farm.stacks.local import LocalDriver
 from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import ROOT, farm, stray_processes
 from tests.integration.conftest import require
-from tests.integration.readers import concurrent_readers
+from tests.integration.readers import assert_every_user_answered, concurrent_readers
 
 pytestmark = pytest.mark.integration
 MANIFEST = load_manifest(ROOT / "stacks" / "wordpress")
@@ -164,30 +165,35 @@ def test_each_cache_mode_serves_counts_and_resets(tmp_path: Path) -> None:
     assert stray_processes(str(tmp_path)) == []
 
 
+# 12 s windows: several response times (at 16 users with no think time, one takes 16 / throughput: 1-4 s on a busy
+# 2-core machine), so that Little's law holds over the window and no answering user completes nothing in it
 SWEEP = """
 name: wp-tiny
 stack: {stack}
 matrix:
   cache: [none, shared]
-  users: [2, 4]
+  users: [16]
+  php_workers: [4]
   posts: [60]
-load: {{spawn_rate: 10, duration: 2s, warmup: 1s}}
+load: {{spawn_rate: 16, duration: 12s, warmup: 3s, locustfile: {locustfile}}}
 """
 
 
-def test_a_short_sweep_runs_end_to_end(workdir: Path) -> None:
-    # Given a sweep over both cache extremes and two loads on the process recipe
-    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
+def test_a_short_sweep_at_four_times_the_php_workers_answers_every_user(workdir: Path) -> None:
+    # Given a sweep over both cache extremes on the process recipe: one instance of 4 php-fpm children, 16 users of
+    # the stack's own scenario with no think time (4x the pool: kept-alive FastCGI connections left 12 of them
+    # stuck, their requests missing from the window)
+    locustfile = ROOT / "tests" / "locustfiles" / "zero_think_wordpress.py"
+    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress", locustfile=locustfile))
     # When it runs through the farm
     run = farm("run", "sweep.yaml", cwd=workdir, timeout=240)
-    # Then every cell is done, with requests and no failures; only the shared cache has a hit ratio; the stack
-    # counts its requests in both modes
+    # Then every cell is done, every user had answers all along (none stalled, Little's law holds), nothing is
+    # unfinished and nothing failed; only the shared cache has a hit ratio; the stack counts its requests in both
     assert run.returncode == 0, run.stdout + run.stderr
     cells = json.loads(farm("results", "wp-tiny", "--format", "json", cwd=workdir).stdout)
-    assert sorted((c["params"]["cache"], c["params"]["users"]) for c in cells) == [
-        ("none", 2), ("none", 4), ("shared", 2), ("shared", 4)]
+    assert sorted((c["params"]["cache"], c["params"]["users"]) for c in cells) == [("none", 16), ("shared", 16)]
     for cell in cells:
-        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+        assert_every_user_answered(cell)
         assert cell["server_requests"] > 0 and cell["server_requests_services"] == "web"
         if cell["params"]["cache"] == "none":
             assert cell["cache_hit_ratio"] is None

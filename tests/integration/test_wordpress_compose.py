@@ -3,7 +3,8 @@
 Images come from Debian packages through the offline base image (the fixture imports it): nothing is pulled.
 3 instances with the shared Redis through the driver: the one-shot setup, `/` through the balancer and on each
 replica, each replica knowing its own index, the object cache's counters, what a reset empties, a comment every
-replica shows; 1 instance without a cache through `farm run`, started in the background at once (the two
+replica shows, 16 readers at once on one replica and through the balancer; 1 instance without a cache at 4x its
+php-fpm pool with no think time through `farm run`, started in the background at once (the two
 deployments share the host under their own project names: less wall time); nothing left on the host after either.
 """
 
@@ -29,7 +30,7 @@ from farm.stacks.compose import ComposeDriver, ssh_connector
 from farm.stacks.driver import Deployment
 from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import FARM, ROOT, farm
-from tests.integration.readers import concurrent_readers
+from tests.integration.readers import assert_every_user_answered, concurrent_readers
 from tests.integration.sut import SutHost, base_image_tarball, sut_host
 from tests.integration.test_compose_sut import hosts_file, leftovers, torn_down
 
@@ -46,15 +47,18 @@ def sut(base_image_tarball: Path) -> Iterator[SutHost]:
         yield host
 
 
+# 12 s windows: several response times (at 16 users with no think time, one takes 16 / throughput: 1-4 s on a busy
+# 2-core machine), so that Little's law holds over the window and no answering user completes nothing in it
 SWEEP = """
 name: wp-compose
 stack: {stack}
 matrix:
   cache: [none]
   instances: [1]
-  users: [2]
+  users: [16]
+  php_workers: [4]
   posts: [40]
-load: {{spawn_rate: 10, duration: 3s, warmup: 2s}}
+load: {{spawn_rate: 16, duration: 12s, warmup: 3s, locustfile: {locustfile}}}
 sut: {{hosts: [sutA], driver: compose}}
 """
 
@@ -81,7 +85,8 @@ def store(workdir: Path) -> dict[str, str]:
 def sweep_run(sut: SutHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SweepRun]:
     """`farm run` of a one-cell sweep with the stack as compose on the SUT host, started at once."""
     workdir = tmp_path_factory.mktemp("sweep")
-    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress"))
+    locustfile = ROOT / "tests" / "locustfiles" / "zero_think_wordpress.py"
+    (workdir / "sweep.yaml").write_text(SWEEP.format(stack=ROOT / "stacks" / "wordpress", locustfile=locustfile))
     env = {**os.environ, **store(workdir), "FARM_HOSTS_FILE": str(hosts_file(sut, workdir / "farm-hosts.yaml")),
            "FARM_READY_TIMEOUT_S": str(READY_S)}
     with open(workdir / "run.log", "w") as log:
@@ -184,15 +189,16 @@ def test_three_replicas_with_the_shared_redis_serve_count_reset_and_leave_nothin
 
 
 def test_farm_run_measures_one_replica_without_a_cache_on_the_sut_host(sweep_run: SweepRun, sut: SutHost) -> None:
-    # Given a sweep that runs the WordPress stack as compose on the SUT host, one replica, no object cache
+    # Given a sweep that runs the WordPress stack as compose on the SUT host, one replica of 4 php-fpm children, no
+    # object cache, 16 users of the stack's own scenario with no think time (4x the pool)
     # When it runs through the farm (started with the module)
     code, output = sweep_run.finish()
-    # Then the cell is done on the SUT host with requests and no failures, the stack counted requests too, and
-    # "no cache" is read as no hit ratio at all
+    # Then the cell is done on the SUT host, every user had answers all along (none stalled, Little's law holds),
+    # nothing is unfinished or failed, the stack counted requests too, and "no cache" is read as no hit ratio
     assert code == 0, output[-3000:]
     [cell] = json.loads(farm("results", "wp-compose", "--format", "json", cwd=sweep_run.workdir,
                                   env=store(sweep_run.workdir)).stdout)
-    assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+    assert_every_user_answered(cell)
     assert cell["sut_host"] == "sutA" and cell["cache_hit_ratio"] is None, cell
     # (counted, not compared: with a handful of requests in a 3 s window on a busy box, one in flight at either
     # bound is a mismatch of many percent)
