@@ -174,7 +174,7 @@ matrix:
   cache: [none, shared]
   users: [16]
   php_workers: [4]
-  posts: [60]
+  posts: [70]   # post i is dated i × 5.5 days into 2024: 70 posts fill every month (/?m=2024MM: no 404)
 load: {{spawn_rate: 16, duration: 12s, warmup: 3s, locustfile: {locustfile}}}
 """
 
