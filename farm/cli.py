@@ -13,7 +13,7 @@ def build_app() -> typer.Typer:
     """The `farm` Typer app with every command, in the order `farm --help` lists them."""
     import typer
 
-    from farm.commands import flower, hosts, lab, results, running, stack
+    from farm.commands import flower, hosts, lab, results, running, serve, stack
     from farm.commands.common import root
 
     app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
@@ -27,7 +27,8 @@ def build_app() -> typer.Typer:
     for name, command in (("sweeps", results.sweeps), ("results", results.results), ("report", results.report),
                           ("import", results.import_), ("run", running.run), ("refine", running.refine),
                           ("submit", lab.submit), ("worker", lab.worker), ("status", lab.status_),
-                          ("cancel", lab.cancel), ("resume", lab.resume), ("flower", flower.flower)):
+                          ("cancel", lab.cancel), ("resume", lab.resume), ("flower", flower.flower),
+                          ("serve", serve.serve)):
         app.command(name)(command)
     return app
 

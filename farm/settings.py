@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100, description="times a group is tried before its cells fail")
     visibility_timeout_s: int = Field(default=3600, description="Redis redelivery of unacknowledged tasks")
     flower_auth: SecretStr | None = Field(default=None, description="user:password for Flower's basic auth")
+    serve_auth: SecretStr | None = Field(default=None, description="user:password for `farm serve`'s basic auth")
     debug: bool = False
 
     def redacted_database_url(self) -> str:

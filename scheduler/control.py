@@ -1,62 +1,20 @@
-"""Sweep control: status for `farm status`, cancel, resume, and the reaper of expired leases."""
+"""Sweep control: status for `farm status` (from `farm.status`), cancel, resume, and the reaper of expired leases."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from celery import Celery
 
+from farm.status import Status, status
 from farm.store.repository import Store
 from scheduler.dispatch import enqueue, redispatch_expired
 
+__all__ = ["Reaper", "Status", "resume", "status"]
+
 log = logging.getLogger("loadfarm.reaper")
-
-
-@dataclass(frozen=True)
-class Status:
-    """A sweep's progress: cells by status and host, running cells, failures, and an ETA."""
-
-    name: str
-    sweep_status: str
-    counts: dict[str, int]
-    by_host: dict[str, dict[str, int]]
-    running: list[dict[str, Any]]
-    failed: list[dict[str, Any]]
-    eta_s: float | None
-
-    @property
-    def total(self) -> int:
-        """Number of cells."""
-        return sum(self.counts.values())
-
-    @property
-    def finished(self) -> bool:
-        """Whether no cell is waiting or running."""
-        return self.counts.get("pending", 0) + self.counts.get("running", 0) == 0
-
-
-def status(store: Store, name: str) -> Status:
-    """Read a sweep's progress from the store (the source of truth)."""
-    raw = store.progress(name)
-    sweep = raw["sweep"]
-    by_host: dict[str, dict[str, int]] = {}
-    for host, state, n in raw["by_host"]:
-        by_host.setdefault(host or "(not yet run)", {})[state] = n
-    running = [{"host": h, "params": p, "repetition": r, "since": t} for h, p, r, t in raw["running"]]
-    failed = [{"id": i, "params": p, "stage": st, "category": c, "message": m} for i, p, st, c, m in raw["failed"]]
-    done = sweep.counts.get("done", 0) + sweep.counts.get("skipped", 0) + sweep.counts.get("failed", 0)
-    left = sweep.counts.get("pending", 0) + sweep.counts.get("running", 0)
-    eta = None
-    if done and left and raw["first_start"] is not None:
-        first = raw["first_start"] if raw["first_start"].tzinfo else raw["first_start"].replace(tzinfo=UTC)
-        elapsed = (datetime.now(UTC) - first).total_seconds()
-        eta = elapsed / done * left
-    return Status(sweep.name, sweep.status, dict(sweep.counts), by_host, running, failed, eta)
 
 
 def resume(store: Store, app: Celery, name: str, targets: list[str] | None = None) -> int:

@@ -87,6 +87,13 @@ def report_json(store: SweepReader, name: str, *, metric: str = "p95_ms",
                 costs: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The verdicts of a sweep as the document `farm report NAME --format json` prints."""
     analysis, provenance = analysis_for(store, name, metric=metric, costs=costs)
+    return report_document(analysis, provenance)
+
+
+def report_document(analysis: Analysis, provenance: Provenance) -> dict[str, Any]:
+    """The document `farm report NAME --format json` prints, from an analysis already made (`farm serve` shows
+    it beside the figures drawn from the same analysis)."""
+    metric = analysis.metric
     return {"sweep": provenance.name, "stack": provenance.stack, "metric": metric, "unit": analysis.unit,
             "load": "rate" if analysis.unit != UNIT else "users",
             "interval": {"method": "bootstrap over repetitions, pooled histograms", "resamples": RESAMPLES,
