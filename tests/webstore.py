@@ -21,13 +21,15 @@ matrix:
   cache: [none]
   users: [5, 10, 20]
 repetitions: 2
+slo: {{p95_ms: 40}}
 load: {{spawn_rate: 20, duration: 2s, warmup: 1s}}
 """
 
 
-def planned(path: Path, name: str = "watched") -> tuple[Store, list[Cell]]:
-    """A store at ``path`` with the sweep planned (every cell pending), and its cells in plan order."""
-    store = Store(f"sqlite:///{path}")
+def planned(where: Path | str, name: str = "watched") -> tuple[Store, list[Cell]]:
+    """A store (a SQLite file, or a database URL) with the sweep planned (every cell pending), and its cells in
+    plan order."""
+    store = Store(f"sqlite:///{where}" if isinstance(where, Path) else where)
     store.migrate()
     loaded = parse_sweep(SWEEP.format(name=name), source=f"{name}.yaml", base=ROOT)
     plan = expand(loaded.spec, loaded.manifest)

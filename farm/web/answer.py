@@ -36,6 +36,8 @@ class Answer:
     document: dict[str, Any]
     difference: Figure | None = None
     curves: list[Figure] = field(default_factory=list)
+    cost_rows: list[dict[str, Any]] = field(default_factory=list)  # per cache and load, in the report's words
+    cost_frontier: Figure | None = None
     error: str | None = None
     finished_cells: int = 0
     computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -46,6 +48,7 @@ def compute(store: Store, name: str, version: Version, metric: str = "p95_ms") -
     """The answer for a sweep as it is now in the store (figures drawn by `farm.report.figures`)."""
     from farm.report import figures
     from farm.report.build import analysis_for, report_document
+    from farm.report.html import cheapest_text
 
     started = time.perf_counter()
     analysis, provenance = analysis_for(store, name, metric=metric)
@@ -63,8 +66,18 @@ def compute(store: Store, name: str, version: Version, metric: str = "p95_ms") -
         if not analysis.difference.empty:
             svg = figures.svg(figures.difference_map(analysis.difference, analysis.crossovers, metric, unit))
             difference = Figure("difference", f"Difference surface: microservices − monolith ({metric})", "", svg)
+    cost_rows = [{"cache": c.cache, "load": p["load"], "monolith": cheapest_text(point.monolith),
+                  "microservices": cheapest_text(point.microservices), "classification": p["classification"]}
+                 for c, entry in zip(analysis.cost_benefit, document["cost_benefit"], strict=True)
+                 for point, p in zip(c.per_load, entry["per_load"], strict=True)]
+    frontier = None
+    if not analysis.configs.empty and analysis.cost_benefit:
+        slo = analysis.cost_benefit[0].slo_ms
+        frontier = Figure("cost-frontier", f"Declared cost against {metric} per load", "",
+                          figures.svg(figures.cost_frontier(analysis.configs, metric, unit, slo)))
     done = int((analysis.cells["status"] == "done").sum()) if "status" in analysis.cells.columns else 0
-    return Answer(version, document, difference, curves, None, done, took_s=time.perf_counter() - started)
+    return Answer(version, document, difference, curves, cost_rows, frontier, None, done,
+                  took_s=time.perf_counter() - started)
 
 
 def _section_id(*parts: str) -> str:

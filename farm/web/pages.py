@@ -19,9 +19,9 @@ from farm.web.answer import Answer
 from farm.web.source import CellLine, SweepLine
 
 # The keys of `farm report --format json` that the sweep page shows in its own words; any other key (e.g. the
-# cost table, `cost_benefit`) is shown as it is, so that a new part of the report appears without a change here.
+# switch point's table once was) is shown as it is, so that a new part of the report appears without a change here.
 SHOWN_KEYS = frozenset({"sweep", "stack", "metric", "unit", "load", "interval", "max_error_ratio", "comparisons",
-                        "per_host", "cache_comparisons", "recommendation", "flagged_cells"})
+                        "per_host", "cache_comparisons", "recommendation", "cost_benefit", "flagged_cells"})
 LATEST_CELLS = 50
 
 
@@ -83,11 +83,13 @@ def answer_sections(answer: Answer | None, current: bool) -> dict[str, Section]:
     """The sections of a sweep's page drawn from its answer: its state, the verdict, the figures, the rest of the
     report's document."""
     found = {"state": section("state", str(_MACROS.state(answer, current, not current))),
-             "verdict": section("verdict", str(_MACROS.verdict(answer)))}
+             "verdict": section("verdict", str(_MACROS.verdict(answer))), "cost": section("cost", ""),
+             "more": section("more", "")}
     if answer is None:
         return found
     for fig in ([answer.difference] if answer.difference else []) + answer.curves:
         found[fig.id] = section(fig.id, str(_MACROS.figure(fig)), "figures")
+    found["cost"] = section("cost", str(_MACROS.cost(answer)))
     extra = [(k, v) for k, v in answer.document.items() if k not in SHOWN_KEYS]
     found["more"] = section("more", str(_MACROS.more(extra)))
     return found

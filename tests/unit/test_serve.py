@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ def basic(credential: str) -> dict[str, str]:
 
 
 def text_of(html: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def test_the_sweeps_page_lists_each_sweep_with_its_progress_and_failures(sweep: tuple[Store, list[Cell]],
@@ -78,7 +80,14 @@ def test_a_sweeps_page_shows_progress_hosts_failures_the_answer_in_the_reports_w
     assert "reset reset POST /farm/reset answered 500 on app-0" in text  # the failed cell, its stage and error
     for comparison in expected["comparisons"]:  # the verdict in the words of `farm report`
         assert comparison["description"] in text
-    assert page.text.count("<svg") == 2  # the difference surface and the one comparison's p95 curves with bands
+    assert expected["cost_benefit"], "the sweep has an SLO: the report has its cost table"
+    assert "What does switching cost? (cheapest configuration with p95 ≤ 40 ms, per load)" in text
+    for entry in expected["cost_benefit"]:  # the cost table of issue 15, in its own words
+        assert entry["description"] in text
+        for point in entry["per_load"]:
+            assert f"{entry['cache']} {point['load']} " in text and point["classification"] in text
+    # the difference surface, the one comparison's p95 curves with their bands, the cost frontier
+    assert page.text.count("<svg") == 3
     assert "Difference surface" in text and "cache none · 1 instance" in text
     assert "updating" not in text
     assert f"/sweeps/watched/cells/{cells[0].id}/locust.html" not in page.text  # no artefacts recorded: no link
@@ -102,18 +111,18 @@ def test_the_api_gives_progress_and_exactly_the_report_json(sweep: tuple[Store, 
 
 def test_a_key_the_report_gains_appears_on_the_page_without_a_change_here(sweep: tuple[Store, list[Cell]],
                                                                           tmp_path: Path) -> None:
-    # Given a report document with a part the page has no words of its own for (as issue 15's cost table)
-    def with_cost_table(store: Store, name: str, version: Version) -> Answer:
+    # Given a report document with a part the page has no words of its own for (as the cost table once was)
+    def with_new_part(store: Store, name: str, version: Version) -> Answer:
         answer = compute(store, name, version)
         table = [{"cache": "none", "outcome": "switch", "switch": {"at": 12.5, "low": 10, "high": 20}}]
-        return Answer(answer.version, {**answer.document, "cost_benefit": table}, answer.difference, answer.curves)
+        return replace(answer, document={**answer.document, "new_part": table})
 
     store, _ = sweep
-    with client(store, tmp_path, answers=Answers(store, with_cost_table)) as web:
+    with client(store, tmp_path, answers=Answers(store, with_new_part)) as web:
         web.get("/api/sweeps/watched")
         text = text_of(web.get("/sweeps/watched").text)
     # Then it is shown as it is, under its own name
-    assert "Cost benefit" in text
+    assert "New part" in text
     assert "cache outcome switch none switch at 12.5 low 10 high 20" in text
 
 
@@ -121,7 +130,7 @@ def test_an_unknown_sweep_is_a_404_page_naming_it(sweep: tuple[Store, list[Cell]
     store, _ = sweep
     with client(store, tmp_path) as web:
         page = web.get("/sweeps/no-such")
-    assert page.status_code == 404 and "No sweep named &#39;no-such&#39;" in page.text
+    assert page.status_code == 404 and "No sweep named 'no-such'" in text_of(page.text)
 
 
 async def events(app: Any, path: str, enough: Any, between: Any = None) -> list[dict[str, Any]]:
