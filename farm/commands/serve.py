@@ -3,6 +3,7 @@ when given a certificate."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ def serve(
 
     from farm.web.app import make_app
 
+    sock = listening_socket(address, port)  # bound here, so that a port in use is one line and exit 2
     store = open_store(cfg)
     app = make_app(store, artefacts_dir=cfg.artefacts_dir, auth=auth)
     scheme = "https" if tls else "http"
@@ -40,8 +42,27 @@ def serve(
                      " with basic auth" if auth else ""), soft_wrap=True)
     options: dict[str, Any] = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
     # Open event streams would hold a shutdown for good: give them two seconds to close.
-    uvicorn.run(app, host=address, port=port, log_level="warning", timeout_graceful_shutdown=2, **options)
-    app.state.site.answers.close()
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, **options)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        app.state.site.answers.close()
+        sock.close()
+
+
+def listening_socket(address: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``address:port`` (uvicorn listens on it); a port in use is a SpecError."""
+    from farm.errors import SpecError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise SpecError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                        "choose another --port") from exc
+    return sock
 
 
 def checked(cfg: Settings, *, address: str, port: int, certfile: Path | None,

@@ -118,7 +118,7 @@ def lab_root() -> Iterator[Path]:
 
 def stop_services(root: Path) -> None:
     """Stop every service the roles started (workers first), through their own supervisor scripts."""
-    for service in ("worker", "flower", "postgres", "redis"):
+    for service in ("worker", "serve", "flower", "postgres", "redis"):
         for script in sorted(root.glob(f"hosts/*/bin/{service}")):
             subprocess.run([str(script), "stop"], capture_output=True, timeout=180)
 
@@ -202,7 +202,7 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
                  "farm_ssh_key_local": str(root / "build" / "farm_id_ed25519"),
                  "farm_pip_wheel_args": ["--no-build-isolation"], "farm_pip_install_args": ["--no-compile"],
                  "farm_redis_port": ports["redis"], "farm_postgres_port": ports["postgres"],
-                 "farm_flower_port": ports["flower"], **secrets_},
+                 "farm_flower_port": ports["flower"], "farm_serve_port": ports["serve"], **secrets_},
         "children": {group: {"hosts": members} for group, members in hosts.items()}}}
     path = root / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
@@ -216,8 +216,8 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
     require_sut_host()
     require("redis-server", "apt-get install redis-server")
     root = lab_root
-    secrets_ = {f"farm_{name}_password": secrets.token_hex(16) for name in ("redis", "postgres", "flower")}
-    ports = {"redis": free_port(), "postgres": free_port(), "flower": free_port()}
+    secrets_ = {f"farm_{name}_password": secrets.token_hex(16) for name in ("redis", "postgres", "flower", "serve")}
+    ports = {"redis": free_port(), "postgres": free_port(), "flower": free_port(), "serve": free_port()}
     with contextlib.ExitStack() as stack:
         # Given a controller (this box over SSH), a SUT host and two generators linked to both, each with its sshd
         sut = stack.enter_context(SutHostFixture(None))  # no base image yet: the playbook prepares it
@@ -243,10 +243,12 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
 
         # And the services run under the supervisor, with their secrets in files of mode 0600, never on a command line
         for service_root, service in ((ctl_root, "redis"), (ctl_root, "postgres"), (ctl_root, "flower"),
+                                      (ctl_root, "serve"),
                                       (lab1_root, "worker"), (root / "hosts" / "lab2", "worker")):
             status = subprocess.run([str(service_root / "bin" / service), "status"], capture_output=True, text=True)
             assert status.returncode == 0 and "running" in status.stdout, (service, status.stdout)
         for secret_file in (ctl_root / "redis" / "redis.conf", ctl_root / "farm.env", ctl_root / "flower.env",
+                            ctl_root / "serve.env",
                             lab1_root / "worker.env", lab1_root / "ssh" / "id_ed25519"):
             assert secret_file.stat().st_mode & 0o777 == 0o600, secret_file
         command_lines = " ".join(" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
@@ -265,6 +267,11 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         wait_for(lambda: http_status(flower) == 401, 60, "Flower to answer")
         assert http_status(flower, f"admin:{secrets_['farm_flower_password']}") == 200
         assert http_status(flower, "admin:wrong") == 401
+        served = f"http://{lab_address}:{ports['serve']}/"
+        serve_auth = f"admin:{secrets_['farm_serve_password']}"
+        wait_for(lambda: http_status(served) == 401, 60, "farm serve to answer")
+        assert http_status(served, serve_auth) == 200
+        assert http_status(served, f"admin:{secrets_['farm_flower_password']}") == 401
 
         # And the farm-hosts.yaml each generator got names the SUT host as that generator reaches it
         hosts_file = yaml.safe_load((lab1_root / "farm-hosts.yaml").read_text())
@@ -309,6 +316,8 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         assert [c["status"] for c in cells] == ["done", "done"], [c.get("error") for c in cells]
         assert {c["host"] for c in cells} == {"lab1", "lab2"}
         assert {c["sut_host"] for c in cells} == {"sutA"}
+        # And farm serve, beside Flower, shows the sweep from the lab's PostgreSQL store
+        assert http_status(f"{served}sweeps/ansible-lab", serve_auth) == 200
         # And no password reached the workers' logs
         logs = " ".join(p.read_text() for p in root.glob("hosts/*/log/*.log"))
         assert not any(password in logs for password in secrets_.values())

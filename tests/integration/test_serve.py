@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -119,6 +120,17 @@ def test_off_loopback_without_a_credential_it_refuses_to_start(tmp_path: Path) -
     assert result.stderr.strip() == ("error: farm serve would listen on 0.0.0.0 without a password; "
                                      "set FARM_SERVE_AUTH=user:password")
     assert not (tmp_path / "farm.db").exists()  # refused before the store is opened
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = farm("serve", "--port", str(port), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: --address 127.0.0.1 --port {port}: cannot listen there "
+                                     "(Address already in use); choose another --port")
 
 
 def test_https_with_basic_auth_and_the_password_off_its_command_line(tmp_path: Path) -> None:
