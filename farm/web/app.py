@@ -27,7 +27,7 @@ from farm.errors import NotFoundError
 from farm.status import Status, status
 from farm.store.repository import Store
 from farm.web import pages, source
-from farm.web.answer import Answers
+from farm.web.answer import Answer, Answers
 from farm.web.pages import Section
 
 STATIC = Path(__file__).parent / "static"
@@ -87,6 +87,7 @@ class Site:
     def __init__(self, store: Store, answers: Answers, artefacts_dir: Path, interval_s: float) -> None:
         self.store, self.answers, self.artefacts_dir, self.interval_s = store, answers, artefacts_dir, interval_s
         self._specs: dict[str, tuple[str, dict[str, Any]]] = {}  # a sweep's stack and spec never change
+        self._drawn: dict[str, tuple[Answer | None, bool, dict[str, Section]]] = {}
 
     # ------------------------------------------------------------------ what a page is made of
     def sweep_facts(self, name: str) -> tuple[str, dict[str, Any]]:
@@ -106,7 +107,10 @@ class Site:
         latest = source.cells(self.store, name, limit=pages.LATEST_CELLS)
         answer = self.answers.latest(name, version)
         current = answer is not None and answer.version == version
-        return {**pages.live_sections(st, spec, latest, root), **pages.answer_sections(answer, current)}
+        drawn = self._drawn.get(name)
+        if drawn is None or drawn[0] is not answer or drawn[1] != current:  # the figures' HTML, once per answer
+            drawn = self._drawn[name] = (answer, current, pages.answer_sections(answer, current))
+        return {**pages.live_sections(st, spec, latest, root), **drawn[2]}
 
     # ------------------------------------------------------------------ routes
     def index(self, request: Request) -> Response:
