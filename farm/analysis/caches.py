@@ -154,7 +154,8 @@ def _compare(part: pd.DataFrame, found: PointDraws, metric: str,
     reps = int(part["n"].min())
     caches = tuple(sorted(str(c) for c in part["cache"].unique()))
     barred = part["error_ratio"].fillna(0).to_numpy() > max_error_ratio
-    barred |= flagged(part, "rate_saturated") | flagged(part, "load_stalled") | flagged(part, "load_mismatch")
+    barred |= flagged(part, "rate_saturated") | flagged(part, "generator_busy") | flagged(part, "load_stalled") \
+        | flagged(part, "load_mismatch")
     part = part.assign(_barred=barred)
     # Leader per load, then every rival's difference to it: one family for the simultaneous band.
     leaders: dict[float, pd.Series] = {}

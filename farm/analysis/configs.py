@@ -8,9 +8,10 @@ default 1). Each point's p95 and its 95% interval are the one interval method of
 
 A point *meets* the SLO when the upper bound of its p95 interval is within it (with one repetition there is no
 interval: its estimate, and the point is indicative), its error ratio is within the SLO's, and none of its cells
-is flagged (rate, host, SUT host saturated, load stalled or mismatched: such a measurement cannot vouch for a
-configuration). It *may meet* the SLO while the lower bound is within it: the cheapest configuration that may
-meet is the low end of the cheapest cost's interval.
+is flagged (short of its offered rate, its host saturated on the generator's side, load stalled or off Little's
+law: such a measurement cannot vouch for a configuration). The stack's CPU set or the SUT host saturated is a note,
+not a flag: the system at its limit is a result, judged by its latency. It *may meet* the SLO while the lower
+bound is within it: the cheapest configuration that may meet is the low end of the cheapest cost's interval.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from farm.analysis.surfaces import FULL_REPETITIONS, surfaces_with_draws, usable
+from farm.analysis.surfaces import FULL_REPETITIONS, generator_busy, surfaces_with_draws, usable
 from farm.stacks.scaling import PREFIX, is_replica_key
 
 LOAD_KEYS = ("users", "rate")
 NOT_COMPARED = ("architecture", "cache", "instances", *LOAD_KEYS, "repetition")
-# Done cells kept in the answer but flagged: none of them vouches for a configuration.
-FLAGS = ("rate_saturated", "host_saturated", "sut_saturated", "load_stalled", "load_mismatch")
+# Done cells kept in the answer but flagged: none of them vouches for a configuration (generator-side faults and
+# lower-bound latencies). The stack's CPU set or the SUT host saturated is the system at its limit, a result: a
+# note (NOTES), judged by its latency like any other measurement.
+FLAGS = ("rate_saturated", "generator_busy", "load_stalled", "load_mismatch")
+NOTES = ("host_saturated", "sut_saturated")
 
 
 def replica_keys(cells: pd.DataFrame) -> list[str]:
@@ -69,10 +73,10 @@ def load_column(cells: pd.DataFrame) -> str:
     return "rate" if "rate" in cells.columns and "users" not in cells.columns else "users"
 
 
-def _flags(data: pd.DataFrame) -> pd.Series:
+def _flags(data: pd.DataFrame, flags: tuple[str, ...] = FLAGS) -> pd.Series:
     """Per cell, the flags it carries (comma-separated; empty when none)."""
     names = pd.Series("", index=data.index, dtype=object)
-    for flag in FLAGS:
+    for flag in flags:
         if flag in data.columns:
             hit = data[flag].astype("boolean").fillna(False).astype(bool)
             names = names.where(~hit, names + "," + flag)
@@ -97,13 +101,18 @@ def _replicas(data: pd.DataFrame, keys: list[str]) -> pd.Series:
     return data["replicas"].where(data["replicas"].notna(), from_params)
 
 
+def _joined(flags: pd.Series) -> str:
+    """The flags of a point's cells, each once: ``host_saturated, load_stalled``."""
+    return ", ".join(sorted({x for v in flags for x in v.split(",") if x}))
+
+
 def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: float | None,
                   max_error_ratio: float = 0.01, costs: Mapping[str, float] | None = None,
                   metric: str = "p95_ms") -> pd.DataFrame:
     """One row per (label, architecture, config, load) measured by usable cells: n, cost, replicas, the metric
     with its interval, error ratio, flagged, meets and may_meet (both False without an SLO latency)."""
     columns = ["label", "architecture", "config", "load", "n", "cost", "replicas", metric, f"{metric}_lo",
-               f"{metric}_hi", "error_ratio", "flagged", "flags", "indicative", "meets", "may_meet"]
+               f"{metric}_hi", "error_ratio", "flagged", "flags", "notes", "indicative", "meets", "may_meet"]
     if cells.empty or "architecture" not in cells.columns:
         return pd.DataFrame(columns=columns)
     keys = replica_keys(cells)
@@ -115,7 +124,8 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
     data["config"] = [json.dumps(config_of(r, keys)) for r in data[keys].to_dict("records")]
     data["_cost"] = _cost(data, costs or {})
     data["_replicas"] = _replicas(data, keys)
-    data["_flags"] = _flags(data)
+    data["generator_busy"] = generator_busy(data)
+    data["_flags"], data["_notes"] = _flags(data), _flags(data, NOTES)
     # The surface's point keys carry the comparison label as the cache and the configuration as the instances.
     frame = data.assign(cache=data["label"], instances=data["config"], users=data[axis])
     frame.attrs = dict(cells.attrs)
@@ -124,7 +134,7 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
         return pd.DataFrame(columns=columns)
     by_point = frame.groupby(["architecture", "cache", "instances", "users"], sort=True)
     extra = by_point.agg(cost=("_cost", "max"), replicas=("_replicas", "first"),
-                         flags=("_flags", lambda f: ", ".join(sorted({x for v in f for x in v.split(",") if x}))),
+                         flags=("_flags", _joined), notes=("_notes", _joined),
                          ).reset_index()
     extra["flagged"] = extra["flags"] != ""
     out = surface.merge(extra, on=["architecture", "cache", "instances", "users"], how="left")

@@ -27,8 +27,24 @@ POINT = ("architecture", "cache", "instances", "users")
 FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
 # Results, not faults: a cell that fell short of its offered rate, whose host's CPU saturated, whose users stalled
 # or whose load broke Little's law stays in the surface and its point carries the flag (a saturated generator is a
-# fault: its cell is excluded, see `usable`). A stalled point's latency is a lower bound: it never wins.
-FLAGS = ("rate_saturated", "host_saturated", "load_stalled", "load_mismatch")
+# fault: its cell is excluded, see `usable`). A stalled point's latency is a lower bound: it never wins, nor does
+# one whose host saturated on the generator's side (generator_busy).
+FLAGS = ("rate_saturated", "host_saturated", "generator_busy", "load_stalled", "load_mismatch")
+BUSY_PCT = 90.0  # farm.cpusets.SATURATED_PCT: a CPU set this busy is saturated
+
+
+def generator_busy(frame: pd.DataFrame) -> pd.Series:
+    """Per cell, whether its host saturated on the generator's side: ``host_saturated`` with the generator's CPU set
+    (or, not pinned, the whole host) at least BUSY_PCT busy. A stack set saturated alone is the system's limit, a
+    result; a saturated generator measured itself, a fault."""
+    def column(name: str) -> pd.Series:
+        values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        return pd.to_numeric(values, errors="coerce")
+
+    host = frame.get("host_saturated", pd.Series(False, index=frame.index)).astype("boolean").fillna(False)
+    own = column("generator_set_cpu_pct")
+    busy = (own >= BUSY_PCT) | (own.isna() & (column("host_cpu_pct") >= BUSY_PCT))
+    return host.astype(bool) & busy
 
 
 def point_keys(frame: pd.DataFrame, by_host: bool = False) -> list[str]:
@@ -68,6 +84,7 @@ def surfaces_with_draws(cells: pd.DataFrame, hist: pd.DataFrame | None = None, b
     keys = point_keys(cells, by_host)
     if data.empty:
         return pd.DataFrame(columns=[*keys, "n"]), None
+    data["generator_busy"] = generator_busy(data)
     looked = data["cache_hits"].astype(float) + data["cache_misses"].astype(float)
     data["cache_hit_ratio"] = data["cache_hits"].astype(float) / looked.where(looked > 0)
     grouped = data.groupby(keys, dropna=False, sort=True)

@@ -54,7 +54,7 @@ class PointVerdict:
     monolith: float
     microservices: float
     over_error_slo: tuple[str, ...] = ()
-    saturated: tuple[str, ...] = ()  # architectures that achieved < 95% of the offered rate (open-loop load)
+    saturated: tuple[str, ...] = ()  # short of the offered rate (< 95%, open loop), or the generator's set saturated
     # architectures whose users stalled, whose open-loop starts fell behind, or whose load was off Little's law
     stalled: tuple[str, ...] = ()
 
@@ -191,7 +191,10 @@ def _verdict(values: dict[str, Any], metric: str, loads: np.ndarray, mono: pd.Da
     enough = reps >= MIN_REPETITIONS
     over_mono = mono["error_ratio"].fillna(0).to_numpy() > max_error_ratio
     over_micro = micro["error_ratio"].fillna(0).to_numpy() > max_error_ratio
-    short_mono, short_micro = flagged(mono, "rate_saturated"), flagged(micro, "rate_saturated")
+    # Short of the offered rate, or its host saturated on the generator's side (farm.analysis.configs: the
+    # generator measured itself); the stack's set saturated alone is a result and may win.
+    short_mono, short_micro = (flagged(side, "rate_saturated") | flagged(side, "generator_busy")
+                               for side in (mono, micro))
     stuck_mono, stuck_micro = (flagged(side, "load_stalled") | flagged(side, "load_mismatch") for side in (mono, micro))
     points, signs = [], np.zeros(len(loads), dtype=int)
     for i, load in enumerate(loads):

@@ -230,16 +230,30 @@ def json_keys(loaded: LoadedSweep) -> set[str]:
 
 
 def test_a_flagged_configuration_within_the_slo_is_scaled_on_and_the_reason_says_why() -> None:
-    # Given microservices at 10 users within the SLO, but on a saturated host
+    # Given microservices at 10 users within the SLO, but on a host saturated on the generator's side too
     loaded = sweep(repetitions=1)
     records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
     hist: list[dict[str, Any]] = []
     for r in records:
         measure(loaded, r, hist)
         r["host_saturated"] = r["params"]["architecture"] == "microservices" and r["params"]["users"] == 10
+        r["stack_set_cpu_pct"], r["generator_set_cpu_pct"] = 95.0, 97.0 if r["host_saturated"] else 20.0
     # When the search decides its next step
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
     # Then that configuration does not meet the SLO, and the reason names the flag
     [flagged] = [o for o in step.outcomes if o.trajectory[1] == 10 and '"microservices"' in o.trajectory[0]]
-    assert flagged.probe is not None and "within 45 ms but flagged (host_saturated)" in flagged.text
+    assert flagged.probe is not None and "within 45 ms but flagged (generator_busy)" in flagged.text
     assert all(o.state == MEETS for o in step.outcomes if o.trajectory[1] == 10 and o is not flagged)
+
+
+def test_a_stack_set_at_its_limit_within_the_slo_meets_it() -> None:
+    # Given every configuration on a host whose stack set was 95% busy (the system at its limit), the generator's not
+    loaded = sweep(repetitions=1)
+    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
+    hist: list[dict[str, Any]] = []
+    for r in records:
+        measure(loaded, r, hist)
+        r["host_saturated"], r["stack_set_cpu_pct"], r["generator_set_cpu_pct"] = True, 95.0, 20.0
+    # Then the search stops where the latency meets the SLO, as without the flag
+    step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
+    assert all(o.state == MEETS for o in step.outcomes if o.trajectory[1] == 10)
