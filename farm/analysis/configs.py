@@ -7,11 +7,12 @@ default 1). Each point's p95 and its 95% interval are the one interval method of
 (resampling whole repetitions, never narrower than Locust's bucket), computed by `surfaces_with_draws`.
 
 A point *meets* the SLO when the upper bound of its p95 interval is within it (with one repetition there is no
-interval: its estimate, and the point is indicative), its error ratio is within the SLO's, and none of its cells
-is flagged (short of its offered rate, its host saturated on the generator's side, load stalled or off Little's
-law: such a measurement cannot vouch for a configuration). The stack's CPU set or the SUT host saturated is a note,
-not a flag: the system at its limit is a result, judged by its latency. It *may meet* the SLO while the lower
-bound is within it: the cheapest configuration that may meet is the low end of the cheapest cost's interval.
+interval: its estimate, and the point is indicative), the upper bound of its error ratio's interval is within the
+SLO's, and none of its cells is flagged (short of its offered rate, its host saturated on the generator's side, load
+stalled or off Little's law: such a measurement cannot vouch for a configuration). The stack's CPU set or the SUT
+host saturated is a note, not a flag: the system at its limit is a result, judged by its latency. It *may meet* the
+SLO while the lower bound is within it (both latency and error ratio): the cheapest configuration that may meet is
+the low end of the cheapest cost's interval.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
     """One row per (label, architecture, config, load) measured by usable cells: n, cost, replicas, the metric
     with its interval, error ratio, flagged, meets and may_meet (both False without an SLO latency)."""
     columns = ["label", "architecture", "config", "load", "n", "cost", "replicas", metric, f"{metric}_lo",
-               f"{metric}_hi", "error_ratio", "flagged", "flags", "notes", "indicative", "meets", "may_meet"]
+               f"{metric}_hi", "error_ratio", "error_ratio_lo", "error_ratio_hi", "flagged", "flags", "notes",
+               "indicative", "meets", "may_meet"]
     if cells.empty or "architecture" not in cells.columns:
         return pd.DataFrame(columns=columns)
     keys = replica_keys(cells)
@@ -142,12 +144,15 @@ def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: flo
     many = out["n"] >= 2
     high = out[f"{metric}_hi"].where(many, out[metric])
     low = out[f"{metric}_lo"].where(many, out[metric])
-    errors_ok = out["error_ratio"].fillna(0) <= max_error_ratio
+    # The error ratio is judged like the latency: meets on the upper bound of its interval, may meet on the lower.
+    errors = out["error_ratio"].fillna(0)
+    errors_ok = out["error_ratio_hi"].where(many, errors).fillna(errors) <= max_error_ratio
+    errors_may = out["error_ratio_lo"].where(many, errors).fillna(errors) <= max_error_ratio
     if slo_ms is None:
         out["meets"], out["may_meet"] = False, False
     else:
         out["meets"] = (high <= slo_ms) & errors_ok & ~out["flagged"].astype(bool)
-        out["may_meet"] = (low <= slo_ms) & errors_ok
+        out["may_meet"] = (low <= slo_ms) & errors_may
     out["indicative"] = out["n"] < FULL_REPETITIONS
     out["replicas"] = out["replicas"].map(json.loads)
     return out[columns].sort_values(["label", "architecture", "load", "cost"]).reset_index(drop=True)
