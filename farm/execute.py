@@ -322,10 +322,11 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         local = used[0] if used else service_cpu.stop()
         cpu_s, seen = (local, service_cpu.replicas()) if local else containers_by_service(metrics.resources,
                                                                                            deployment.name)
-        ctx.store.record_result(cell.id, result, metrics, agreement, warnings=warned or None,
+        check = check_load(result, request.users, request.pacing_s > 0)
+        ctx.store.record_result(cell.id, result, metrics, agreement, warnings=[*warned, *check.warnings] or None,
                                 **_conditions(result, _offered(cell), sets, usage[0] if usage else None),
                                 **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen),
-                                **check_load(result, request.users, request.pacing_s > 0).as_extras())
+                                **check.as_extras())
         return result
     except (KeyboardInterrupt, Exception) as exc:
         raise _CellFailed(stage, exc) from exc

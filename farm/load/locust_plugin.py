@@ -20,7 +20,9 @@ as ``total_ok``.
 With ``--farm-pacing P`` (open-loop load, ``matrix.rate``) every user class waits with `locust_tracking.paced`:
 each user starts a task every P seconds on a fixed grid, whatever the response time, so N users offer N / P tasks
 per second. A task that starts after its slot (the previous one ran past it) is a *late start*: its first
-request's latency and start are measured from the slot, as wrk2 does, and counted (``late_starts``).
+request's latency and start are measured from the slot, as wrk2 does, and counted (``late_starts``). Slots the
+pacing gave up (a user more than one interval behind, or still busy when the window closed) are counted as
+``dropped_slots``: load due in the window and never offered.
 
 No request vanishes (`locust_tracking`): when the runner stops (after the window's grace) a request that started
 inside the window and has not finished is counted as a failure of kind ``unfinished``, its elapsed time as its
@@ -138,13 +140,15 @@ def _report_excluded(client_id, data, **_kwargs):
     tracking.load["late_starts"] = 0
     if tracking.load["users"] is not None:  # once, in the report after the window closed
         data["farm_users"], data["farm_unfinished"] = tracking.load["users"], tracking.load["unfinished"]
-        tracking.load["users"], tracking.load["unfinished"] = None, 0
+        data["farm_dropped"] = tracking.load["dropped"]
+        tracking.load["users"], tracking.load["unfinished"], tracking.load["dropped"] = None, 0, 0
 
 
 def _add_excluded(client_id, data, **_kwargs):
     _state["excluded_by_workers"] += int(data.get("farm_excluded", 0))
     tracking.load["workers_late"] += int(data.get("farm_late", 0))
     tracking.load["workers_unfinished"] += int(data.get("farm_unfinished", 0))
+    tracking.load["workers_dropped"] += int(data.get("farm_dropped", 0))
     tracking.load["workers_users"].extend(data.get("farm_users") or [])
     for bucket, count in (data.get("farm_ok") or {}).items():
         _ok_total[int(bucket)] = _ok_total.get(int(bucket), 0) + int(count)
@@ -242,7 +246,8 @@ def _on_quitting(environment, **_kwargs):
         "total_ok": {"response_times": ok},
         "load": {"users": [*(tracking.load["users"] or []), *tracking.load["workers_users"]],
                  "unfinished_requests": tracking.load["unfinished"] + tracking.load["workers_unfinished"],
-                 "late_starts": tracking.load["late_starts"] + tracking.load["workers_late"]},
+                 "late_starts": tracking.load["late_starts"] + tracking.load["workers_late"],
+                 "dropped_slots": tracking.load["dropped"] + tracking.load["workers_dropped"]},
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

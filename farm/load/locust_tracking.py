@@ -6,9 +6,13 @@ grace), a request that started inside the window and has not finished is counted
 the requests it completed in the window are counted and the time it spent in ``wait`` (its think time) within the
 window is measured — from the clock, not from the scenario — so that the farm can find stalled users and check
 Little's law (`farm.load.omission`). With open-loop pacing, a task that starts after its slot is a late start: its
-first request's start and latency are measured from the slot, as wrk2 does.
+first request's start and latency are measured from the slot, as wrk2 does (the lateness is dropped at the next
+wait, so a task that made no request never lends it to a later one). A user more than one interval behind gives up
+the slots in between, and a user still busy at the close never reaches the slots left in the window: each such
+*dropped slot* inside the window is counted (``dropped_slots``), load that was due and never offered.
 """
 
+import math
 import random
 import time
 
@@ -21,9 +25,10 @@ LATE = "farm_late_s"  # request context key: how far behind its slot the task of
 UNFINISHED = "unfinished"  # the kind of failure of a request still running at the window's close
 _in_flight: dict = {}  # id -> (user, start time, method, name): requests sent and not yet returned
 _tallies: dict = {}  # id(user) -> _Tally, this process's users
+_dropped: list = []  # (wall time of the first, count, pacing): runs of open-loop slots given up, window unknown yet
 # What this process found (and, in the master, what its workers reported); the window is the plugin's.
 load: dict = {"window": lambda: None, "late_starts": 0, "unfinished": 0, "users": None, "workers_users": [],
-              "workers_unfinished": 0, "workers_late": 0}
+              "workers_unfinished": 0, "workers_late": 0, "dropped": 0, "workers_dropped": 0}
 
 
 class UnfinishedRequest(Exception):
@@ -126,6 +131,7 @@ def _tracked(request):
 
 def _timed(wait):
     def timed(self):
+        self.user.__dict__.pop("_farm_late", None)  # the task that just ended had its chance to use it
         tally = _tally(self.user)
         started = tally.waiting_since = time.time()
         try:
@@ -143,8 +149,9 @@ def paced(pacing):
     Like Locust's ``constant_pacing`` the wait does not depend on the response time (so the offered rate does
     not follow the system's speed), but the grid is absolute: a late start (a slow answer, a busy generator)
     is made up by starting the next task at once, so the rate holds on average while responses stay below
-    ``pacing``; at most one interval is made up (a saturated stack does not earn a burst once it recovers).
-    Each user's phase is drawn at random, so that users spawned together do not send together.
+    ``pacing``; at most one interval is made up (a saturated stack does not earn a burst once it recovers): the
+    slots between are dropped, and counted (`dropped_slots`). Each user's phase is drawn at random, so that users
+    spawned together do not send together.
     """
 
     def wait_time(user):
@@ -154,13 +161,33 @@ def paced(pacing):
             due = now + random.uniform(0.0, pacing)
         else:
             slot = due + pacing
+            due = slot
             if now > slot:  # the previous task ran past this one's slot: a late start, measured from the slot
                 user._farm_late = now - slot
-            due = max(slot, now - pacing)
+                behind = int((now - slot) // pacing)  # later slots already due: the last one is made up next
+                if behind > 1:
+                    due = slot + (behind - 1) * pacing
+                    _dropped.append((time.time() - (now - slot - pacing), behind - 1, pacing))
         user._farm_due = due
         return max(0.0, due - now)
 
     return wait_time
+
+
+def _slots_in(first, count, pacing, window):
+    """How many of the slots first + k × pacing (0 <= k < count) lie inside the window."""
+    low = max(0, math.ceil((window[0] - first) / pacing))
+    high = count if math.isinf(window[1]) else min(count, math.ceil((window[1] - first) / pacing))
+    return max(0, high - low)
+
+
+def _left_behind(user, now, pacing):
+    """The run of slots a paced user had not reached at ``now`` (its task still running), as in `_dropped`."""
+    due = getattr(user, "_farm_due", None)
+    mono = time.monotonic()
+    if due is None or mono < due + pacing:
+        return None
+    return (now - (mono - due - pacing), int((mono - due - pacing) // pacing) + 1, pacing)
 
 
 def close(environment, record):
@@ -180,10 +207,15 @@ def close(environment, record):
                 "it waited"))
             load["unfinished"] += 1
     users = []
+    runs = list(_dropped)
+    pacing = float(getattr(environment.parsed_options, "farm_pacing", 0.0) or 0.0)
     for greenlet in list(environment.runner.user_greenlets):
         user = greenlet.args[0] if greenlet.args else None
         if user is None:
             continue
+        behind = _left_behind(user, now, pacing) if pacing > 0 else None
+        if behind is not None:
+            runs.append(behind)
         tally = _tally(user)
         tally.settle()
         if tally.waiting_since is not None:
@@ -191,5 +223,6 @@ def close(environment, record):
             tally.waiting_since = None
         present = max(0.0, min(now, window[1]) - max(tally.first_seen, window[0]))
         users.append({"completed": tally.completed, "think_s": round(tally.think_s, 4),
-                      "present_s": round(present, 4)})
+                      "present_s": round(present, 4), "cls": type(user).__name__})
     load["users"] = users
+    load["dropped"] = sum(_slots_in(first, count, every, window) for first, count, every in runs)

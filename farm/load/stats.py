@@ -70,6 +70,7 @@ class UserLoad:
     completed: int
     think_s: float
     present_s: float
+    cls: str = ""  # its Locust user class: users of one class run one scenario, and are compared together
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class LoadResult:
     unfinished_requests: int | None = None
     late_starts: int | None = None
     users: tuple[UserLoad, ...] | None = None
+    dropped_slots: int | None = None  # open-loop slots due in the window and never offered (`locust_tracking.paced`)
 
     @property
     def completed_rps(self) -> float:
@@ -153,14 +155,15 @@ def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
         total = with_successful(total, ok_entry.get("response_times") or {})
     excluded = document.get("excluded_requests")
     load = document.get("load")
-    unfinished = late = users = None
+    unfinished = late = users = dropped = None
     if isinstance(load, Mapping):
         try:
             unfinished, late = int(load["unfinished_requests"]), int(load["late_starts"])
-            users = tuple(UserLoad(int(u["completed"]), float(u["think_s"]), float(u["present_s"]))
-                          for u in load["users"])
+            dropped = int(load.get("dropped_slots", 0))
+            users = tuple(UserLoad(int(u["completed"]), float(u["think_s"]), float(u["present_s"]),
+                                   str(u.get("cls", ""))) for u in load["users"])
         except (KeyError, TypeError, ValueError) as exc:
             raise LoadError(f"Locust statistics are malformed: load: {exc!r}") from exc
     return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s,
                       excluded_requests=int(excluded) if isinstance(excluded, int | float) else None,
-                      unfinished_requests=unfinished, late_starts=late, users=users)
+                      unfinished_requests=unfinished, late_starts=late, users=users, dropped_slots=dropped)

@@ -192,3 +192,56 @@ def test_open_loop_starts_behind_their_slot_are_late_and_measured_from_the_slot(
         assert result.total.p50_ms is not None and result.total.p50_ms >= 1000, result.total
     else:
         assert check.late_starts == 0 and check.load_stalled is False, check
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_every_open_loop_slot_of_the_window_is_a_request_or_a_dropped_slot(processes: int, server: str,
+                                                                          tmp_path: Path) -> None:
+    # Given 4 users paced at one task every 0.2 s against /slow (0.8 s): each can start only one task in four
+    locustfile = tmp_path / "paced.py"
+    locustfile.write_text(PACED.format(path="slow"))
+    request = LoadRequest(locustfile=locustfile, host=server, users=4, spawn_rate=100, duration_s=2.0,
+                          warmup_s=1.5, artefacts=tmp_path / "out", pacing_s=0.2, processes=processes)
+    # When the farm runs them
+    result = LocustRunner().run(request)
+    check = check_load(result, 4, open_loop=True)
+    # Then the slots the pacing gave up are counted, the cell is flagged and says why
+    assert result.dropped_slots is not None and result.dropped_slots > 0, result
+    assert check.load_stalled is True and check.warnings and "slots dropped" in check.warnings[0], check
+    # And every slot of the 2 s window (10 per user) was either offered (a request, counted from its slot) or
+    # dropped: none vanished (a slot at the window's very edge may fall either side of it)
+    assert result.users is not None and len(result.users) == 4
+    assert abs(result.total.requests + result.dropped_slots - 40) <= 4, (result.total.requests, result.dropped_slots)
+
+
+CARRIES = '''
+import gevent
+from locust import FastHttpUser, constant, task
+
+
+class Carries(FastHttpUser):
+    wait_time = constant(0)
+    calls = 0
+
+    @task
+    def call(self):
+        self.calls += 1
+        if self.calls % 3 == 1:
+            gevent.sleep(0.7)  # past the next slot: the next task starts late ...
+        elif self.calls % 3 == 0:
+            self.client.get("/ok")  # ... makes no request, and this one starts on its slot
+'''
+
+
+def test_a_late_task_without_a_request_lends_its_lateness_to_no_later_request(server: str, tmp_path: Path) -> None:
+    # Given paced users (0.5 s) whose every third task runs 0.7 s, so that the next starts late and makes no
+    # request, and whose request is made by the task after that, on its slot
+    locustfile = tmp_path / "carries.py"
+    locustfile.write_text(CARRIES)
+    request = LoadRequest(locustfile=locustfile, host=server, users=2, spawn_rate=100, duration_s=3.0,
+                          warmup_s=1.0, artefacts=tmp_path / "out", pacing_s=0.5)
+    # When the farm runs them
+    result = LocustRunner().run(request)
+    # Then the requests were made, none of them late: the late task's lateness was not carried to them
+    assert result.total.requests >= 2, result.total
+    assert result.late_starts == 0 and result.dropped_slots == 0, result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from farm.analysis.answer import analyse
 from farm.analysis.frame import cell_record
 from farm.analysis.verdict import INCONCLUSIVE, LOWER, NO_DIFFERENCE, SLOWER
-from farm.load.omission import check_load, concurrency_ratio, is_stalled
+from farm.load.omission import check_load, concurrency_ratio, is_stalled, load_flags
 from farm.load.runner import LoadRequest
 from farm.load.stats import EndpointStats, LoadResult, UserLoad, parse_locust_stats
 from tests.unit.test_execute_rate import MemoryStack
@@ -170,3 +171,47 @@ def test_a_flagged_cell_is_named_with_both_figures_of_littles_law() -> None:
     assert line is not None and line.plain.startswith("flagged c1 (users=16): 11 users stalled")
     # And a cell whose load held is not flagged
     assert flagged_line({**record, "load_stalled": False, "load_mismatch": False}, ["users"]) is None
+
+
+def test_a_few_late_starts_do_not_flag_an_open_loop_cell_but_a_dropped_slot_does() -> None:
+    # Given 200 requests of which 2 started late (1%): their latency is already measured from their slot
+    few = check_load(result((OK, OK), requests=200, late=2), 2, open_loop=True)
+    # Then the cell is not flagged; 3 of 100 (3%) are too many, and so is one slot the pacing gave up
+    assert (few.late_starts, few.load_stalled, few.warnings) == (2, False, ())
+    assert check_load(result((OK, OK), requests=100, late=3), 2, open_loop=True).load_stalled is True
+    dropped = check_load(replace(result((OK, OK), requests=200), dropped_slots=4), 2, open_loop=True)
+    assert dropped.load_stalled is True and dropped.late_starts == 0
+    assert dropped.warnings == ("4 open-loop slots dropped: load due in the window and never offered (users more "
+                                "than one interval behind their schedule, or stuck at the close)",)
+    assert load_flags({"warnings": list(dropped.warnings), "late_starts": 2}) == ["2 late starts",
+                                                                                  "4 open-loop slots dropped"]
+    # And the statistics carry the count (absent from an older plugin's: none)
+    document = {"measured_s": 2.0, "stats": [], "total": {"num_requests": 1, "num_failures": 0,
+                                                           "total_response_time": 5, "response_times": {"5": 1}},
+                "load": {"users": [], "unfinished_requests": 0, "late_starts": 0, "dropped_slots": 7}}
+    assert parse_locust_stats(document).dropped_slots == 7
+
+
+def test_a_user_spawned_just_before_the_close_is_not_stalled() -> None:
+    # Given users that complete a request every 50 ms, and one spawned 40 ms before the window closed
+    spawned = UserLoad(completed=0, think_s=0.0, present_s=0.04)
+    check = check_load(result((OK, OK, OK, spawned)), 4, open_loop=False)
+    # Then it had no time to complete one: not stalled (3 cycles, 150 ms, would have been enough)
+    assert (check.users_stalled, check.load_stalled) == (0, False)
+    late_stuck = UserLoad(completed=0, think_s=0.0, present_s=0.2)
+    assert check_load(result((OK, OK, OK, late_stuck)), 4, open_loop=False).users_stalled == 1
+
+
+def test_users_stuck_for_most_of_the_window_are_stalled_though_littles_law_holds() -> None:
+    # Given 16 users of one class in a 60 s window: 8 complete 600 requests, 8 were stuck 50 s and completed 100
+    well, stuck = UserLoad(600, 30.0, 60.0, "Reader"), UserLoad(100, 5.0, 60.0, "Reader")
+    check = check_load(result((well,) * 8 + (stuck,) * 8, requests=5600), 16, open_loop=False)
+    # Then the 8 are stalled, and the cell flagged
+    assert (check.users_stalled, check.users_active, check.load_stalled) == (8, 16, True)
+    # But uneven healthy users are not, nor a class that is slower by design (a buyer thinking 5× longer)
+    spread = tuple(UserLoad(n, 30.0, 60.0, "Reader") for n in range(450, 750, 20))
+    buyers = (UserLoad(90, 50.0, 60.0, "Buyer"),) * 4
+    assert check_load(result(spread + buyers, requests=9000), 19, open_loop=False).users_stalled == 0
+    # Nor are users of a class whose counts are too small to compare (a healthy user may complete 1 of 3)
+    small = (UserLoad(3, 1.0, 2.0, "R"),) * 4 + (UserLoad(1, 1.5, 2.0, "R"),)
+    assert check_load(result(small, requests=13), 5, open_loop=False).users_stalled == 0
