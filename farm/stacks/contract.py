@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from farm.errors import ReadinessError, ResetError
+from farm.errors import MetricsError, ReadinessError, ResetError
 from farm.stacks.driver import TOKEN_HEADER, Deployment, StackMetrics, Unreadable, read_metrics
 from farm.stacks.probe import http_json, http_ok, http_post
 
@@ -46,8 +46,8 @@ def reset(deployment: Deployment) -> None:
 def metrics(deployment: Deployment) -> StackMetrics:
     """Read every instance's metrics document and sum its cache hits, misses and requests.
 
-    Never raises for the stack's sake: an instance that does not answer, answers something that is not JSON or
-    is too slow, gives a warning in the result instead (metrics never cost a measurement).
+    An instance that answers something that is not JSON, or too slowly, gives a warning in the result instead
+    (metrics never cost a measurement); one where nothing listens any more has died: MetricsError.
     """
     if deployment.manifest.metrics is None:
         return StackMetrics(None, None, [])
@@ -58,11 +58,23 @@ def metrics(deployment: Deployment) -> StackMetrics:
         try:
             doc = http_json(url, timeout=METRICS_TIMEOUT_S, headers=token_header(deployment))
         except OSError as exc:
+            if _refused(exc):  # nothing listens: the instance died, which no warning may hide
+                raise MetricsError(f"metrics of {endpoint.service}#{endpoint.replica}: GET {url}: {reason(exc)} "
+                                   "(the instance is gone)") from exc
             doc = Unreadable(f"GET failed: {reason(exc)}")
         except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python parses
             doc = Unreadable(f"not JSON ({' '.join(str(exc).split())[:120]})")
         docs.append((f"{endpoint.service}#{endpoint.replica} ({url})", doc))
     return read_metrics(docs, [{"service": e.service, "replica": e.replica} for e in deployment.instances])
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """Whether a failed request's cause, however wrapped (urllib's URLError), is a refused connection."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError) or isinstance(getattr(exc, "reason", None), ConnectionRefusedError):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def token_header(deployment: Deployment) -> dict[str, str]:
