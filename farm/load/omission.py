@@ -99,8 +99,10 @@ def check_load(result: LoadResult, users: int, open_loop: bool) -> LoadCheck:
     if result.users is None:  # not measured (an older plugin's statistics)
         return LoadCheck(result.unfinished_requests, None, None, result.late_starts, None, None, None)
     cycle = cycle_s(result.users)
-    stalled = sum(1 for u in result.users if is_stalled(u, cycle)) + len(slow_users(result.users, cycle))
-    active = sum(1 for u in result.users if u.completed > 0)
+    slow = slow_users(result.users, cycle)
+    stalled = sum(1 for u in result.users if is_stalled(u, cycle)) + len(slow)
+    # active: offered its load (completed requests, and not a partial stall): active + stalled never exceed users
+    active = sum(1 for u in result.users if u.completed > 0) - len(slow)
     late = result.late_starts or 0
     dropped = result.dropped_slots or 0
     behind = dropped > 0 or late > LATE_SHARE * result.total.requests
