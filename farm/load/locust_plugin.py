@@ -42,6 +42,10 @@ from locust.stats import bucket_response_time
 
 WINDOW_MESSAGE = "farm_window"
 GRACE_S = 1.0  # load goes on this long after the window (by default), so that requests started inside it finish
+# ... and, in a process that sends requests, until those started inside the window have answered, for at most this
+# much longer (and never longer than the window itself: a request still running a window's length after the window
+# closed is unfinished): a slow answer is counted as the answer it is (farm.load.runner adds this to its bounds)
+GRACE_EXTENSION_S = 10.0
 PENDING_S = 5.0  # before the window is known, requests are held this long (older ones are surely warm-up)
 _state: dict = {"excluded": 0, "excluded_by_workers": 0}
 _ok: dict = {}  # this process's successful requests in the window: rounded ms -> count (sent to the master)
@@ -140,8 +144,9 @@ def _report_excluded(client_id, data, **_kwargs):
     tracking.load["late_starts"] = 0
     if tracking.load["users"] is not None:  # once, in the report after the window closed
         data["farm_users"], data["farm_unfinished"] = tracking.load["users"], tracking.load["unfinished"]
-        data["farm_dropped"] = tracking.load["dropped"]
+        data["farm_dropped"], data["farm_past_s"] = tracking.load["dropped"], tracking.load["past_s"]
         tracking.load["users"], tracking.load["unfinished"], tracking.load["dropped"] = None, 0, 0
+        tracking.load["past_s"] = 0.0
 
 
 def _add_excluded(client_id, data, **_kwargs):
@@ -149,6 +154,7 @@ def _add_excluded(client_id, data, **_kwargs):
     tracking.load["workers_late"] += int(data.get("farm_late", 0))
     tracking.load["workers_unfinished"] += int(data.get("farm_unfinished", 0))
     tracking.load["workers_dropped"] += int(data.get("farm_dropped", 0))
+    tracking.load["workers_past_s"] += float(data.get("farm_past_s", 0.0))
     tracking.load["workers_users"].extend(data.get("farm_users") or [])
     for bucket, count in (data.get("farm_ok") or {}).items():
         _ok_total[int(bucket)] = _ok_total.get(int(bucket), 0) + int(count)
@@ -203,7 +209,16 @@ def _set_window(environment, start):
         # Stop once the window and its grace have passed. --run-time is only a bound: Locust starts its timer
         # before the test starts, by as much as a busy machine's startup takes, and would cut the window short.
         grace = float(getattr(options, "farm_grace", GRACE_S) or GRACE_S)
-        gevent.spawn_later(max(0.0, end + grace - time.time()), environment.runner.quit)
+        gevent.spawn(_quit_after_grace, environment, end + grace, end + grace + min(GRACE_EXTENSION_S, duration))
+
+
+def _quit_after_grace(environment, at, latest):
+    """Quit at ``at``, or later while a request started inside the window is still running here (up to ``latest``:
+    what runs then is unfinished). A master sends no request and knows none of its workers': it quits at ``at``."""
+    gevent.sleep(max(0.0, at - time.time()))
+    while time.time() < latest and tracking.running_in_window():
+        gevent.sleep(0.05)
+    environment.runner.quit()
 
 
 def _open_window(environment):
@@ -247,7 +262,8 @@ def _on_quitting(environment, **_kwargs):
         "load": {"users": [*(tracking.load["users"] or []), *tracking.load["workers_users"]],
                  "unfinished_requests": tracking.load["unfinished"] + tracking.load["workers_unfinished"],
                  "late_starts": tracking.load["late_starts"] + tracking.load["workers_late"],
-                 "dropped_slots": tracking.load["dropped"] + tracking.load["workers_dropped"]},
+                 "dropped_slots": tracking.load["dropped"] + tracking.load["workers_dropped"],
+                 "unfinished_past_window_s": tracking.load["past_s"] + tracking.load["workers_past_s"]},
         "errors": [
             {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
             for e in stats.errors.values()

@@ -28,7 +28,8 @@ _tallies: dict = {}  # id(user) -> _Tally, this process's users
 _dropped: list = []  # (wall time of the first, count, pacing): runs of open-loop slots given up, window unknown yet
 # What this process found (and, in the master, what its workers reported); the window is the plugin's.
 load: dict = {"window": lambda: None, "late_starts": 0, "unfinished": 0, "users": None, "workers_users": [],
-              "workers_unfinished": 0, "workers_late": 0, "dropped": 0, "workers_dropped": 0}
+              "workers_unfinished": 0, "workers_late": 0, "dropped": 0, "workers_dropped": 0, "past_s": 0.0,
+              "workers_past_s": 0.0}
 
 
 class UnfinishedRequest(Exception):
@@ -83,6 +84,13 @@ def _tally(user):
 
 def _window():
     return load["window"]()
+
+
+def running_in_window():
+    """Whether a request started inside the window is still running in this process."""
+    window = _window()
+    return window is not None and any(window[0] <= started < window[1] for _u, started, _m, _n in
+                                      list(_in_flight.values()))
 
 
 def install(window):
@@ -206,6 +214,7 @@ def close(environment, record):
                 f"{UNFINISHED}: no answer when the window closed (its grace included); its latency is the time "
                 "it waited"))
             load["unfinished"] += 1
+            load["past_s"] += now - window[1]  # its wait after the window: not the window's (Little's law)
     users = []
     runs = list(_dropped)
     pacing = float(getattr(environment.parsed_options, "farm_pacing", 0.0) or 0.0)

@@ -34,6 +34,8 @@ OPEN_LEAD_S = 0.1  # a settled warm-up ends this long after the farm decides it
 # Locust's --run-time is a safety bound this much beyond the window and its grace: the plugin stops Locust once
 # they have passed, counted from the test's real start (Locust's timer starts earlier, by its startup).
 RUN_TIME_SLACK_S = 10.0
+# The plugin waits after the grace, up to this long, for requests started inside the window (its GRACE_EXTENSION_S).
+GRACE_EXTENSION_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class LocustRunner:
 
     def command(self, request: LoadRequest) -> list[str]:
         """The Locust command line for a request."""
-        run_time = math.ceil(request.warmup_s + request.duration_s + request.grace_s + RUN_TIME_SLACK_S)
+        run_time = math.ceil(request.warmup_s + request.duration_s + request.grace_s + GRACE_EXTENSION_S
+                             + RUN_TIME_SLACK_S)
         out = request.artefacts
         return [
             self.python, "-m", "locust",
@@ -117,7 +120,8 @@ class LocustRunner:
         for stale in (stats_file, window_file, open_file):
             stale.unlink(missing_ok=True)
         judge = _Judge(settled, open_file) if request.until_stable and settled is not None else None
-        limit = request.warmup_s + request.duration_s + request.grace_s + RUN_TIME_SLACK_S + 30.0
+        limit = (request.warmup_s + request.duration_s + request.grace_s + GRACE_EXTENSION_S + RUN_TIME_SLACK_S
+                 + 30.0)
         with files.open_log(request.artefacts / "locust.out") as out:
             proc = subprocess.Popen(self.command(request), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env=child_environment({"PYTHONUNBUFFERED": "1"}))

@@ -91,6 +91,7 @@ class LoadResult:
     late_starts: int | None = None
     users: tuple[UserLoad, ...] | None = None
     dropped_slots: int | None = None  # open-loop slots due in the window and never offered (`locust_tracking.paced`)
+    unfinished_past_window_s: float = 0.0  # the unfinished requests' waits after the window, summed
 
     @property
     def completed_rps(self) -> float:
@@ -156,14 +157,17 @@ def parse_locust_stats(document: Mapping[str, Any]) -> LoadResult:
     excluded = document.get("excluded_requests")
     load = document.get("load")
     unfinished = late = users = dropped = None
+    past = 0.0
     if isinstance(load, Mapping):
         try:
             unfinished, late = int(load["unfinished_requests"]), int(load["late_starts"])
             dropped = int(load.get("dropped_slots", 0))
             users = tuple(UserLoad(int(u["completed"]), float(u["think_s"]), float(u["present_s"]),
                                    str(u.get("cls", ""))) for u in load["users"])
+            past = float(load.get("unfinished_past_window_s", 0.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise LoadError(f"Locust statistics are malformed: load: {exc!r}") from exc
     return LoadResult(endpoints=endpoints, total=total, measured_s=measured_s, warmup_s=warmup_s,
                       excluded_requests=int(excluded) if isinstance(excluded, int | float) else None,
-                      unfinished_requests=unfinished, late_starts=late, users=users, dropped_slots=dropped)
+                      unfinished_requests=unfinished, late_starts=late, users=users, dropped_slots=dropped,
+                      unfinished_past_window_s=past)
