@@ -42,9 +42,11 @@ from locust.stats import bucket_response_time
 
 WINDOW_MESSAGE = "farm_window"
 GRACE_S = 1.0  # load goes on this long after the window (by default), so that requests started inside it finish
-# ... and, in a process that sends requests, until those started inside the window have answered, for at most this
-# much longer (and never longer than the window itself: a request still running a window's length after the window
-# closed is unfinished): a slow answer is counted as the answer it is (farm.load.runner adds this to its bounds)
+# ... and, with closed-loop users in a process that sends requests, until those started inside the window have
+# answered, for at most this much longer (and never longer than the window itself: a request still running a
+# window's length after the window closed is unfinished): a slow answer is counted as the answer it is, not as
+# unfinished (farm.load.runner adds it to its bounds). Open loop keeps the fixed grace (an answer after it is a
+# shortfall of the offered rate).
 GRACE_EXTENSION_S = 10.0
 PENDING_S = 5.0  # before the window is known, requests are held this long (older ones are surely warm-up)
 _state: dict = {"excluded": 0, "excluded_by_workers": 0}
@@ -209,7 +211,9 @@ def _set_window(environment, start):
         # Stop once the window and its grace have passed. --run-time is only a bound: Locust starts its timer
         # before the test starts, by as much as a busy machine's startup takes, and would cut the window short.
         grace = float(getattr(options, "farm_grace", GRACE_S) or GRACE_S)
-        gevent.spawn(_quit_after_grace, environment, end + grace, end + grace + min(GRACE_EXTENSION_S, duration))
+        # Open loop keeps the fixed grace: an answer later than its pacing is a shortfall of the offered rate
+        extension = 0.0 if float(getattr(options, "farm_pacing", 0.0) or 0.0) > 0 else GRACE_EXTENSION_S
+        gevent.spawn(_quit_after_grace, environment, end + grace, end + grace + min(extension, duration))
 
 
 def _quit_after_grace(environment, at, latest):
