@@ -22,6 +22,7 @@ matrix:
   users: [5, 10, 20]
 repetitions: 2
 slo: {{p95_ms: 40}}
+price: {{per_unit_hour: 0.04, currency: EUR}}
 load: {{spawn_rate: 20, duration: 2s, warmup: 1s}}
 """
 

@@ -19,6 +19,7 @@ from farm.analysis.surfaces import excluded, surfaces_with_draws
 from farm.analysis.sut import sut_cost
 from farm.analysis.verdict import RATE_UNIT, UNIT, Verdict, verdicts
 from farm.stacks.scaling import is_replica_key
+from farm.sweep_scaling import Price
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def separate_other_parameters(cells: pd.DataFrame, spread_unrun: bool = True) ->
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
-            costs: Mapping[str, float] | None = None, search: bool = False) -> Analysis:
+            costs: Mapping[str, float] | None = None, search: bool = False, price: Price | None = None) -> Analysis:
     """Compute the answer. With cells from several hosts, verdicts are also computed within each host.
+
+    ``price``: the sweep's price of a cost unit per hour; the cost answer then says money per million requests.
 
     ``search``: the cells of a capacity search, whose configurations differ from load to load: comparisons at
     equal replicas and of caches do not apply; the cost answer and the recommendation (by configuration) do.
@@ -111,4 +114,5 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
                     max_error_ratio=max_error_ratio, unit=unit,
                     cache_verdicts=[] if search else cache_verdicts(surface, draws, metric, max_error_ratio, unit),
-                    cost_benefit=answers(configs, slo_ms=slo_ms, metric=metric, unit=unit), configs=configs)
+                    cost_benefit=answers(configs, slo_ms=slo_ms, metric=metric, unit=unit, price=price),
+                    configs=configs)

@@ -110,9 +110,9 @@ def _joined(flags: pd.Series) -> str:
 def config_points(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: float | None,
                   max_error_ratio: float = 0.01, costs: Mapping[str, float] | None = None,
                   metric: str = "p95_ms") -> pd.DataFrame:
-    """One row per (label, architecture, config, load) measured by usable cells: n, cost, replicas, the metric
+    """One row per (label, architecture, config, load) measured by usable cells: n, cost, replicas, mean rps, the metric
     with its interval, error ratio, flagged, meets and may_meet (both False without an SLO latency)."""
-    columns = ["label", "architecture", "config", "load", "n", "cost", "replicas", metric, f"{metric}_lo",
+    columns = ["label", "architecture", "config", "load", "n", "cost", "replicas", "rps", metric, f"{metric}_lo",
                f"{metric}_hi", "error_ratio", "error_ratio_lo", "error_ratio_hi", "flagged", "flags", "notes",
                "indicative", "meets", "may_meet"]
     if cells.empty or "architecture" not in cells.columns:

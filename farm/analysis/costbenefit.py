@@ -19,14 +19,16 @@ curves are step functions of the load: nothing finer than the loads measured can
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from farm.analysis.configs import config_points
+from farm.analysis.cost import per_million_requests
 from farm.analysis.surfaces import FULL_REPETITIONS
 from farm.analysis.verdict import MIN_REPETITIONS, UNIT, indicative_advice
+from farm.sweep_scaling import Price
 
 SWITCH = "switch"
 MICRO_CHEAPER = "microservices cheaper throughout"
@@ -50,13 +52,20 @@ class Cheapest:
     indicative: bool
     measured: int  # configurations measured at this load
     most_measured: float  # the highest cost measured at this load
+    rps: float | None = None  # the throughput the cheapest configuration sustained (mean over repetitions)
 
-    def as_json(self) -> dict[str, Any]:
-        """The per-architecture entry of ``cost_benefit.per_load``."""
+    def money(self, price: Price | None) -> float | None:
+        """What a million requests cost on the cheapest configuration at the rate it sustained (None without a
+        price or a configuration meeting the SLO)."""
+        return None if price is None else per_million_requests(self.cost, self.rps, price.per_unit_hour)
+
+    def as_json(self, price: Price | None = None) -> dict[str, Any]:
+        """The per-architecture entry of ``cost_benefit.per_load`` (with a price: money per million requests)."""
+        money = {} if price is None else {"per_million_requests": self.money(price), "currency": price.currency}
         return {"replicas": self.replicas, "cost": self.cost, "cost_low": self.cost_low, "p95_ms": self.p95_ms,
-                "p95_low": self.p95_low, "p95_high": self.p95_high, "repetitions": self.repetitions,
-                "indicative": self.indicative, "configurations_measured": self.measured,
-                "highest_cost_measured": self.most_measured}
+                "p95_low": self.p95_low, "p95_high": self.p95_high, "rps": self.rps, **money,
+                "repetitions": self.repetitions, "indicative": self.indicative,
+                "configurations_measured": self.measured, "highest_cost_measured": self.most_measured}
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,7 @@ class CostBenefit:
     switch: Switch | None = None
     unit: str = UNIT
     slo_ms: float | None = None
+    price: Price | None = None  # the sweep's price of one cost unit per hour: costs also as money
 
     @property
     def indicative(self) -> bool:
@@ -151,8 +161,9 @@ class CostBenefit:
                                                             "high": self.switch.high},
                 "unit": self.unit, "slo_p95_ms": self.slo_ms, "repetitions": self.repetitions,
                 "indicative": self.indicative,
+                "price": None if self.price is None else self.price.model_dump(),
                 "per_load": [{"load": _level(p.load), "classification": _CLASS[p.sign],
-                              **{a: (None if c is None else c.as_json())
+                              **{a: (None if c is None else c.as_json(self.price))
                                  for a, c in (("monolith", p.monolith), ("microservices", p.microservices))}}
                              for p in self.per_load]}
 
@@ -176,17 +187,17 @@ def _cost(c: Cheapest) -> str:
 
 def cost_benefit(cells: pd.DataFrame, hist: pd.DataFrame | None, *, slo_ms: float | None,
                  max_error_ratio: float = 0.01, costs: Mapping[str, float] | None = None,
-                 metric: str = "p95_ms", unit: str = UNIT) -> list[CostBenefit]:
+                 metric: str = "p95_ms", unit: str = UNIT, price: Price | None = None) -> list[CostBenefit]:
     """The cost answer of every comparison measured with both architectures (empty without an SLO latency)."""
     if slo_ms is None:
         return []
     points = config_points(cells, hist, slo_ms=slo_ms, max_error_ratio=max_error_ratio, costs=costs,
                            metric=metric)
-    return answers(points, slo_ms=slo_ms, metric=metric, unit=unit)
+    return answers(points, slo_ms=slo_ms, metric=metric, unit=unit, price=price)
 
 
 def answers(points: pd.DataFrame, *, slo_ms: float | None, metric: str = "p95_ms",
-            unit: str = UNIT) -> list[CostBenefit]:
+            unit: str = UNIT, price: Price | None = None) -> list[CostBenefit]:
     """The cost answer of every comparison in `config_points` measured with both architectures."""
     if slo_ms is None or points.empty or not set(ARCHITECTURES) <= set(points["architecture"]):
         return []
@@ -194,7 +205,7 @@ def answers(points: pd.DataFrame, *, slo_ms: float | None, metric: str = "p95_ms
     for label, part in points.groupby("label", sort=True):
         if not set(ARCHITECTURES) <= set(part["architecture"]):
             continue
-        out.append(_answer(str(label), part, metric, unit, slo_ms))
+        out.append(replace(_answer(str(label), part, metric, unit, slo_ms), price=price))
     return out
 
 
@@ -215,7 +226,8 @@ def cheapest(part: pd.DataFrame, metric: str = "p95_ms") -> Cheapest:
         p95_low=None if best is None or pd.isna(best[f"{metric}_lo"]) else float(best[f"{metric}_lo"]),
         p95_high=None if best is None or pd.isna(best[f"{metric}_hi"]) else float(best[f"{metric}_hi"]),
         repetitions=reps, indicative=bool(part["indicative"].any()), measured=len(part),
-        most_measured=float(part["cost"].max()))
+        most_measured=float(part["cost"].max()),
+        rps=None if best is None or "rps" not in best or pd.isna(best["rps"]) else float(best["rps"]))
 
 
 def cheaper(a: Cheapest, b: Cheapest) -> bool:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from farm.analysis.answer import Analysis, analyse
 from farm.analysis.bootstrap import RESAMPLES, SEED
+from farm.analysis.cost import sweep_price
 from farm.analysis.frame import cell_record, cells_frame, histogram_frame
 from farm.analysis.verdict import UNIT
 from farm.report.provenance import Provenance
@@ -46,7 +47,7 @@ def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
     analysis = analyse(cells_frame(cell_record(c) for c in rows), histogram_frame(rows), metric=metric,
                        slo_ms=(slo or {}).get(metric) if slo else None,
                        max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs,
-                       search=bool(spec.get("search")))
+                       search=bool(spec.get("search")), price=sweep_price(spec))
     hosts: dict[str, dict[str, Any]] = {}
     for c in rows:
         if c.host and c.host_info:

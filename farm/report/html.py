@@ -187,20 +187,24 @@ def cost_markdown(analysis: Analysis) -> list[str]:
     lines = ["", f"## What does switching cost? (cheapest configuration with p95 ≤ {slo:g} ms)", "",
              "| cache | answer |", "|---|---|"]
     lines += [f"| {_md(c.cache)} | {_md(c.describe())} |" for c in analysis.cost_benefit]
+    note = price_note(analysis.cost_benefit[0].price)
+    lines += ["", note] if note else []
     lines += ["", f"| cache | {analysis.unit} | monolith | microservices | significantly cheaper |",
               "|---|---|---|---|---|"]
     for c in analysis.cost_benefit:
         for p in c.per_load:
-            lines.append(f"| {_md(c.cache)} | {_fmt(p.load, 0)} | {_md(cheapest_text(p.monolith))} | "
-                         f"{_md(cheapest_text(p.microservices))} | {_SIGN[p.sign]} |")
+            lines.append(f"| {_md(c.cache)} | {_fmt(p.load, 0)} | {_md(cheapest_text(p.monolith, c.price))} | "
+                         f"{_md(cheapest_text(p.microservices, c.price))} | {_SIGN[p.sign]} |")
     return lines
 
 
 _SIGN = {-1: "microservices", 1: "monolith", 0: "–"}
 
 
-def cheapest_text(c: Any) -> str:
-    """An architecture's cheapest configuration at a load, e.g. ``cost 6 (5–6): catalog×2, cart×1 · p95 41 ms``."""
+def cheapest_text(c: Any, price: Any = None) -> str:
+    """An architecture's cheapest configuration at a load, e.g. ``cost 6 (5–6): catalog×2, cart×1 · p95 41 ms``;
+    with the sweep's price, also what a million requests cost on it at the rate it sustained (``· 0.67 USD per
+    million requests at 100 req/s``)."""
     if c is None:
         return "not measured"
     if c.cost is None:
@@ -208,7 +212,22 @@ def cheapest_text(c: Any) -> str:
         return f"none of {c.measured} up to cost {c.most_measured:g} meets it ({low})"
     interval = f"{c.cost:g}" if c.cost_low is None or c.cost_low == c.cost else f"{c.cost_low:g}–{c.cost:g}"
     replicas = ", ".join(f"{k}×{v}" for k, v in (c.replicas or {}).items())
-    return f"cost {c.cost:g} (interval {interval}): {replicas} · p95 {_fmt(c.p95_ms, 0)} ms"
+    money = c.money(price) if price is not None else None
+    paid = "" if money is None else f" · {money_text(money, price.currency)} per million requests at {c.rps:.0f} req/s"
+    return f"cost {c.cost:g} (interval {interval}): {replicas} · p95 {_fmt(c.p95_ms, 0)} ms{paid}"
+
+
+def price_note(price: Any) -> str:
+    """The sweep's price, said once beside the cost table (empty without one)."""
+    if price is None:
+        return ""
+    return (f"Priced at {price.per_unit_hour:g} {price.currency} per cost unit and hour (the sweep's `price:`): "
+            "money per million requests is the configuration's cost × price × 10⁶ / (3600 × its req/s).")
+
+
+def money_text(amount: float, currency: str) -> str:
+    """An amount of money with three significant digits: ``0.0667 USD``, ``12.3 EUR``."""
+    return f"{amount:.3g} {currency}"
 
 
 def _flag_counts(cells: pd.DataFrame) -> dict[str, int]:
@@ -236,3 +255,4 @@ def _slo_text(slo: dict[str, Any]) -> str:
 
 _ENV.globals["slo_text"] = _slo_text
 _ENV.globals["cheapest_text"] = cheapest_text
+_ENV.globals["price_note"] = price_note

@@ -66,8 +66,9 @@ def compute(store: Store, name: str, version: Version, metric: str = "p95_ms") -
         if not analysis.difference.empty:
             svg = figures.svg(figures.difference_map(analysis.difference, analysis.crossovers, metric, unit))
             difference = Figure("difference", f"Difference surface: microservices − monolith ({metric})", "", svg)
-    cost_rows = [{"cache": c.cache, "load": p["load"], "monolith": cheapest_text(point.monolith),
-                  "microservices": cheapest_text(point.microservices), "classification": p["classification"]}
+    cost_rows = [{"cache": c.cache, "load": p["load"], "monolith": cheapest_text(point.monolith, c.price),
+                  "microservices": cheapest_text(point.microservices, c.price),
+                  "classification": p["classification"]}
                  for c, entry in zip(analysis.cost_benefit, document["cost_benefit"], strict=True)
                  for point, p in zip(c.per_load, entry["per_load"], strict=True)]
     frontier = None

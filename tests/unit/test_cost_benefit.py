@@ -238,3 +238,34 @@ def test_a_capacity_search_is_answered_by_its_cost_alone() -> None:
     # Then comparisons at equal replicas and of caches are not made; the cost answer is
     assert analysis.verdicts == [] and analysis.cache_verdicts == []
     assert [a.outcome for a in analysis.cost_benefit] == [SWITCH]
+
+
+def test_a_price_says_each_cheapest_configuration_in_money_per_million_requests() -> None:
+    from farm.report.html import Provenance, render_html, render_markdown
+    from farm.sweep_scaling import Price
+
+    # Given a sweep priced at 0.04 USD per cost unit and hour, each configuration sustaining 40 req/s
+    cells, hist = grid(reps=3)
+    analysis = analyse(cells, hist, slo_ms=SLO, price=Price(per_unit_hour=0.04, currency="USD"))
+    # When its answer is given as JSON, Markdown and HTML
+    [answer] = analysis.cost_benefit
+    doc = json.loads(json.dumps(answer.as_json()))
+    provenance = Provenance("costs", "shop", "name: costs\n", {}, None, None, {"p95_ms": SLO})
+    markdown, html = render_markdown(analysis, provenance), render_html(analysis, provenance)
+    # Then a million requests on the monolith's cost 4 at 40 req/s cost 4 × 0.04 × 10⁶ / (3600 × 40) = 1.11 USD
+    first = doc["per_load"][0]
+    assert doc["price"] == {"per_unit_hour": 0.04, "currency": "USD"}
+    assert first["monolith"]["rps"] == pytest.approx(40.0)
+    assert first["monolith"]["per_million_requests"] == pytest.approx(4 * 0.04 * 1e6 / (3600 * 40))
+    assert first["monolith"]["currency"] == "USD"
+    assert first["microservices"]["per_million_requests"] == pytest.approx(5 * 0.04 * 1e6 / (3600 * 40))
+    row = "| none | 10 | cost 4 (interval 4): app×1 · p95 40 ms · 1.11 USD per million requests at 40 req/s |"
+    assert row in markdown and "Priced at 0.04 USD per cost unit and hour" in markdown
+    assert "1.11 USD per million requests at 40 req/s" in html and "Priced at 0.04 USD" in html
+
+
+def test_without_a_price_no_money_is_said() -> None:
+    cells, hist = grid(reps=3)
+    [answer] = analyse(cells, hist, slo_ms=SLO).cost_benefit
+    doc = answer.as_json()
+    assert doc["price"] is None and "per_million_requests" not in doc["per_load"][0]["monolith"]

@@ -86,6 +86,10 @@ def test_a_sweeps_page_shows_progress_hosts_failures_the_answer_in_the_reports_w
         assert entry["description"] in text
         for point in entry["per_load"]:
             assert f"{entry['cache']} {point['load']} " in text and point["classification"] in text
+            for arch in ("monolith", "microservices"):  # the sweep's price: money per million requests
+                if point[arch] and point[arch]["cost"] is not None:
+                    money = f"{point[arch]['per_million_requests']:.3g} EUR per million requests"
+                    assert point[arch]["currency"] == "EUR" and money in text
     # the difference surface, the one comparison's p95 curves with their bands, the cost frontier
     assert page.text.count("<svg") == 3
     assert "Difference surface" in text and "cache none · 1 instance" in text
