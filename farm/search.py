@@ -3,7 +3,9 @@
 A *trajectory* is one (architecture, cache setting and other stack parameters, load). It starts at one replica of
 every scalable service (the plan's own cells, step 0) and, once every repetition of its latest configuration is
 finished, takes one step: if that configuration meets the SLO (`farm.analysis.configs`: the upper bound of its
-p95 interval within it; one repetition: its estimate) the trajectory is done; else its bottleneck gets one more
+p95 interval within it; one repetition: its estimate) the trajectory is done — when at least min(repetitions, 2)
+of its repetitions are usable: a sweep that asked for an interval never stops on an estimate because the other
+repetitions were excluded (the trajectory is blocked instead); else its bottleneck gets one more
 replica — the scalable service with the highest share of the SUT's CPU per unit of its capacity (replicas × cost
 per replica) in that measurement (its cells' cost breakdown), or ``instances`` for a configuration that runs one
 scalable service (the monolith), or every service when no share was measured — unless that next configuration
@@ -125,6 +127,14 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
     slo = spec.slo.p95_ms if spec.slo is not None else None
     if point is None and not any(c["status"] == "skipped" for c in current):
         return Outcome(key, BLOCKED, f"{label}: no usable measurement (the generator saturated)")
+    usable, needed = (0 if point is None else int(point["n"])), min(spec.repetitions, 2)
+    if point is not None and bool(point["meets"]) and usable < needed:
+        # Repetitions were excluded (a saturated generator): one left has no interval, and an estimate cannot stop
+        # a search that asked for one.
+        return Outcome(key, BLOCKED, f"{label}: within the SLO by the estimate, but only {usable} of "
+                                     f"{spec.repetitions} repetitions usable (the others excluded: the generator "
+                                     "saturated): no interval to stop on; measure it again with the generator on "
+                                     "its own cores")
     if point is not None and bool(point["meets"]):
         return Outcome(key, MEETS, f"{label}: meets the SLO: p95 {_p95(point)} ≤ {slo:g} ms at cost "
                                    f"{costs[latest]:g}")

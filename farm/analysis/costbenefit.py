@@ -11,9 +11,16 @@ Microservices are *significantly cheaper* at a load when their cheapest cost is 
 monolith's interval (or the monolith meets the SLO with no configuration measured up to that cost), and
 significantly dearer the other way round; otherwise the load is inconclusive. The switch point is the lowest load
 from which microservices are significantly cheaper and never significantly dearer at a higher load; its interval
-runs from the last load below it at which they were not cheaper by the estimates (never narrower than the load
-bracket), and its estimate is where the cost difference, linear between the two loads, changes sign. The two cost
-curves are step functions of the load: nothing finer than the loads measured can be claimed.
+runs from the last load below it at which the monolith was no dearer by the estimates (never narrower than the
+load bracket; unbounded below, "at or below", when no load shows that), and its estimate is where the cost
+difference, linear between that load and the next one up, changes sign. The two cost curves are step functions
+of the load: nothing finer than the loads measured can be claimed. Each load is judged on its own (no correction
+across loads, unlike the verdict's simultaneous band): with many loads, one of them can be significant by chance.
+
+The outcome is one of the issue's five words. "… cheaper throughout" needs every load significant. When neither
+architecture meets the SLO at any load, some loads are inconclusive beside significant ones (and there is no
+switch), or the significant loads disagree (microservices cheaper at one load, the monolith at a higher one: the
+curves cross both ways), the outcome is "not enough data" and its sentence says which.
 """
 
 from __future__ import annotations
@@ -86,10 +93,11 @@ class LoadCost:
 
 @dataclass(frozen=True)
 class Switch:
-    """The load from which microservices meet the SLO for less: estimate and interval."""
+    """The load from which microservices meet the SLO for less: estimate and interval (``low`` and ``at`` None:
+    unbounded below, the switch is at or below ``high``)."""
 
-    at: float
-    low: float
+    at: float | None
+    low: float | None
     high: float
 
 
@@ -116,8 +124,9 @@ class CostBenefit:
         unit = self.unit
         if self.outcome == SWITCH and self.switch is not None:
             s = self.switch
-            text = (f"{SWITCH} at ~{_num(s.at)} {unit} (95% interval {_num(s.low)}–{_num(s.high)}): from there "
-                    f"microservices meet the SLO for less{self._example(s.high)}")
+            below = "" if s.low is not None else ", and no load measured below it shows the monolith cheaper"
+            text = (f"{SWITCH} {_switch_text(s, unit)}: from there microservices meet the SLO for less"
+                    f"{self._example(s.high)}{below}")
         elif self.outcome == NOT_ENOUGH:
             text = f"{NOT_ENOUGH}: {self._why_not_enough()}"
         elif self.outcome in (MICRO_CHEAPER, MONO_CHEAPER):
@@ -150,9 +159,21 @@ class CostBenefit:
         if not self.per_load:
             return "no load measured with both architectures"
         if self.repetitions < MIN_REPETITIONS:
-            seen = f"; by the estimates, switch at ~{_num(self.switch.at)} {self.unit}" if self.switch else ""
+            seen = f"; by the estimates, switch {_switch_text(self.switch, self.unit)}" if self.switch else ""
             return f"no interval{seen}"
-        return "no load at which both architectures have a configuration measured"
+        both = [p for p in self.per_load if p.monolith is not None and p.microservices is not None]
+        if not both:
+            return "no load at which both architectures have a configuration measured"
+        if not any(_meets(p.monolith) or _meets(p.microservices) for p in both):
+            most = {a: max(getattr(p, a).most_measured for p in both) for a in ARCHITECTURES}
+            return (f"neither architecture meets the SLO at any load measured (configurations up to cost "
+                    f"{_num(most['monolith'])} for the monolith, {_num(most['microservices'])} for microservices); "
+                    "raise search.max_cost or measure lower loads")
+        if any(p.sign < 0 for p in both) and any(p.sign > 0 for p in both):
+            return (f"the loads disagree: {self._where()}; the cost curves cross both ways, so there is no one "
+                    "switch point")
+        return (f"{self._where()}: the inconclusive loads need more repetitions (or, where neither architecture "
+                "meets the SLO, a higher search.max_cost)")
 
     def as_json(self) -> dict[str, Any]:
         """The entry of ``cost_benefit`` in `farm report --format json`."""
@@ -169,6 +190,13 @@ class CostBenefit:
 
 
 _CLASS = {-1: "microservices cheaper", 1: "monolith cheaper", 0: "inconclusive"}
+
+
+def _switch_text(s: Switch, unit: str) -> str:
+    """``at ~13.3 users (95% interval 10–20)``, or ``at or below 20 users`` when unbounded below."""
+    if s.low is None or s.at is None:
+        return f"at or below {_num(s.high)} {unit}"
+    return f"at ~{_num(s.at)} {unit} (95% interval {_num(s.low)}–{_num(s.high)})"
 
 
 def _num(value: float) -> str:
@@ -265,8 +293,16 @@ def _answer(label: str, part: pd.DataFrame, metric: str, unit: str, slo_ms: floa
 
 
 def outcome_of(points: list[LoadCost]) -> tuple[str, Switch | None]:
-    """The outcome word and switch point of loads (ascending) at which both architectures were measured."""
+    """The outcome word and switch point of loads (ascending) at which both architectures were measured.
+
+    "… cheaper throughout" needs every load significant; a switch needs a load from which microservices are
+    significantly cheaper and never significantly dearer above it, with a load below it. Anything else that is
+    not "no significant difference" at every load is "not enough data", and the sentence says why: neither
+    architecture meets the SLO anywhere, some loads are inconclusive, or the significant loads disagree (the
+    cost curves cross both ways: no one switch point)."""
     signs = [p.sign for p in points]
+    if not any(_meets(p.monolith) or _meets(p.microservices) for p in points):
+        return NOT_ENOUGH, None  # neither architecture meets the SLO at any load: nothing to compare
     if all(s == 0 for s in signs):
         return NO_DIFFERENCE, None
     if all(s < 0 for s in signs):
@@ -275,24 +311,35 @@ def outcome_of(points: list[LoadCost]) -> tuple[str, Switch | None]:
         return MONO_CHEAPER, None
     # The lowest load from which microservices are significantly cheaper and never significantly dearer above.
     k = next((i for i, s in enumerate(signs) if s < 0 and all(t <= 0 for t in signs[i:])), None)
-    if k is None:
-        return (MONO_CHEAPER, None) if all(s >= 0 for s in signs) else (NO_DIFFERENCE, None)
-    if k == 0:
-        return MICRO_CHEAPER, None
-    # From the last load below it at which microservices were not cheaper by the estimates.
-    j = max((i for i in range(k) if not _estimate_cheaper(points[i])), default=0)
-    low, high = points[j].load, points[k].load
-    before, after = points[j].difference, points[k].difference
+    if k is None or k == 0 or any(s > 0 for s in signs[k:]):
+        return NOT_ENOUGH, None
+    return SWITCH, _switch(points, k)
+
+
+def _switch(points: list[LoadCost], k: int) -> Switch:
+    """The switch point below load k: its interval from the last load below k at which the monolith was no dearer
+    by the estimates (unbounded below when no load shows that), its estimate where the cost difference changes
+    sign, linear between that load and the next one up."""
+    high = points[k].load
+    j = max((i for i in range(k) if _monolith_no_dearer(points[i])), default=None)
+    if j is None:  # nothing measured shows the monolith ever cheaper: the switch is at or below load k
+        return Switch(None, None, float(high))
+    low, up = points[j].load, points[j + 1].load
+    before, after = points[j].difference, points[j + 1].difference
     if before is not None and after is not None and before >= 0 > after:
-        at = low + before / (before - after) * (high - low)
+        at = low + before / (before - after) * (up - low)
     else:
-        at = (points[k - 1].load + high) / 2
-    return SWITCH, Switch(float(at), float(min(low, points[k - 1].load)), float(high))
+        at = (low + up) / 2
+    return Switch(float(at), float(low), float(high))
 
 
-def _estimate_cheaper(point: LoadCost) -> bool:
-    """Whether microservices' cheapest cost is below the monolith's by the estimates alone."""
+def _meets(c: Cheapest | None) -> bool:
+    return c is not None and c.cost is not None
+
+
+def _monolith_no_dearer(point: LoadCost) -> bool:
+    """Whether the monolith meets the SLO for no more than microservices at this load, by the estimates alone."""
     m, s = point.monolith, point.microservices
-    if s is None or s.cost is None:
+    if m is None or m.cost is None:
         return False
-    return m is None or m.cost is None or s.cost < m.cost
+    return s is None or s.cost is None or m.cost <= s.cost

@@ -12,7 +12,19 @@ import pytest
 
 from farm.analysis.answer import analyse
 from farm.analysis.configs import config_points
-from farm.analysis.costbenefit import MICRO_CHEAPER, MONO_CHEAPER, NO_DIFFERENCE, NOT_ENOUGH, SWITCH, cost_benefit
+from farm.analysis.costbenefit import (
+    MICRO_CHEAPER,
+    MONO_CHEAPER,
+    NO_DIFFERENCE,
+    NOT_ENOUGH,
+    SWITCH,
+    Cheapest,
+    CostBenefit,
+    LoadCost,
+    Switch,
+    cost_benefit,
+    outcome_of,
+)
 from farm.analysis.frame import scalable_replicas
 
 SLO = 52.0
@@ -111,12 +123,24 @@ def test_the_switch_point_lies_between_the_loads_that_bracket_it() -> None:
 def test_microservices_that_never_win_give_monolith_cheaper_throughout() -> None:
     # Given microservices whose bottleneck scales no better than the monolith's, at a higher base cost
     cells, hist = grid(reps=3, micro=lambda c, load: 10 + 20 * load / c)
-    # When the answer is computed
-    [answer] = cost_benefit(cells, hist, slo_ms=SLO)
+    # When the answer is computed at 10, 20 and 40 users
+    [answer] = cost_benefit(cells[cells["users"] != 80], hist, slo_ms=SLO)
     # Then the monolith is cheaper at every load and there is no switch
     assert answer.outcome == MONO_CHEAPER and answer.switch is None
-    assert [p.sign for p in answer.per_load] == [1, 1, 1, 0]  # at 80 no microservices configuration up to 12 meets it
+    assert [p.sign for p in answer.per_load] == [1, 1, 1]
     assert "the monolith significantly cheaper at 10, 20, 40 users" in answer.describe()
+
+
+def test_cheaper_throughout_is_never_said_with_an_inconclusive_load() -> None:
+    # Given the same stacks also at 80 users, where neither architecture meets the SLO up to the costs measured
+    cells, hist = grid(reps=3, micro=lambda c, load: 10 + 20 * load / c)
+    # When the answer is computed
+    [answer] = cost_benefit(cells, hist, slo_ms=SLO)
+    # Then the monolith is not "cheaper throughout": not enough data, and the sentence says where and why
+    assert [p.sign for p in answer.per_load] == [1, 1, 1, 0]
+    assert answer.outcome == NOT_ENOUGH and answer.switch is None
+    assert answer.describe().startswith("not enough data: the monolith significantly cheaper at 10, 20, 40 users; "
+                                        "no significant difference at 80: the inconclusive loads need more")
 
 
 def test_microservices_cheaper_at_every_load() -> None:
@@ -269,3 +293,62 @@ def test_without_a_price_no_money_is_said() -> None:
     [answer] = analyse(cells, hist, slo_ms=SLO).cost_benefit
     doc = answer.as_json()
     assert doc["price"] is None and "per_million_requests" not in doc["per_load"][0]["monolith"]
+
+
+def point(load: float, mono: float | None, micro: float | None, sign: int) -> LoadCost:
+    """One load's cheapest costs (None: no configuration up to cost 12 meets the SLO) and its significance."""
+    def arch(cost: float | None) -> Cheapest:
+        return Cheapest(cost, cost, None if cost is None else {"app": 1}, None if cost is None else 30.0, 25.0,
+                        35.0, 3, False, 4, 12.0, 40.0)
+    return LoadCost(float(load), arch(mono), arch(micro), sign)
+
+
+def answer_of(points: list[LoadCost]) -> CostBenefit:
+    outcome, switch = outcome_of(points)
+    return CostBenefit("none", outcome, 3, points, switch, "users", SLO)
+
+
+def test_neither_architecture_meeting_the_slo_anywhere_is_not_enough_data() -> None:
+    # Given no configuration of either architecture meeting the SLO at any load
+    answer = answer_of([point(10, None, None, 0), point(20, None, None, 0)])
+    # Then there is nothing to compare: not enough data, naming the costs measured and what to do
+    assert answer.outcome == NOT_ENOUGH and answer.switch is None
+    assert "neither architecture meets the SLO at any load measured (configurations up to cost 12" in \
+        answer.describe() and "raise search.max_cost" in answer.describe()
+
+
+def test_significant_both_ways_is_said_as_loads_that_disagree() -> None:
+    # Given microservices significantly cheaper at 10 users and the monolith at 20
+    answer = answer_of([point(10, 8, 5, -1), point(20, 8, 12, 1)])
+    # Then the outcome claims no single answer, and the sentence says the curves cross both ways
+    assert answer.outcome == NOT_ENOUGH and answer.switch is None
+    assert "no significant difference" not in answer.describe().split(":")[0]
+    assert answer.describe() == ("not enough data: the loads disagree: microservices significantly cheaper at 10 "
+                                 "users; the monolith significantly cheaper at 20 users; the cost curves cross both "
+                                 "ways, so there is no one switch point")
+
+
+def test_the_switch_is_open_below_when_no_load_shows_the_monolith_cheaper() -> None:
+    # Given microservices cheaper at 10 users by the estimates only (5 against 8), significantly from 20
+    answer = answer_of([point(10, 8, 5, 0), point(20, 12, 6, -1)])
+    # Then the switch is at or below 20: nothing measured bounds it from below
+    assert answer.outcome == SWITCH and answer.switch == Switch(None, None, 20.0)
+    assert answer.describe().startswith("switch at or below 20 users: from there microservices meet the SLO")
+    assert "no load measured below it shows the monolith cheaper" in answer.describe()
+    assert answer.as_json()["switch"] == {"at": None, "low": None, "high": 20.0}
+
+
+def test_microservices_cheaper_at_some_loads_and_inconclusive_at_others_is_not_throughout() -> None:
+    answer = answer_of([point(10, 8, 5, -1), point(20, 8, 7, 0), point(40, 12, 6, -1)])
+    assert answer.outcome == NOT_ENOUGH and "no significant difference at 20" in answer.describe()
+
+
+def test_the_switch_estimate_interpolates_where_the_estimates_change_sign() -> None:
+    # Given the monolith no dearer at 10 (4 against 6), microservices cheaper by the estimates at 20 (7 against
+    # 8) and significantly at 40 (6 against 12)
+    answer = answer_of([point(10, 4, 6, 1), point(20, 8, 7, 0), point(40, 12, 6, -1)])
+    # Then the interval runs from 10 to 40, and the estimate lies between 10 and 20, where the difference changes
+    # sign (+2 at 10, -1 at 20: two thirds of the way), not between 10 and 40
+    assert answer.outcome == SWITCH and answer.switch is not None
+    assert (answer.switch.low, answer.switch.high) == (10, 40)
+    assert answer.switch.at == pytest.approx(10 + 2 / 3 * 10)

@@ -257,3 +257,21 @@ def test_a_stack_set_at_its_limit_within_the_slo_meets_it() -> None:
     # Then the search stops where the latency meets the SLO, as without the flag
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
     assert all(o.state == MEETS for o in step.outcomes if o.trajectory[1] == 10)
+
+
+def test_the_search_never_stops_on_an_estimate_when_repetitions_were_excluded() -> None:
+    # Given three repetitions asked for, and two of the monolith's at 10 users excluded (the generator saturated)
+    loaded = sweep(repetitions=3)
+    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
+    hist: list[dict[str, Any]] = []
+    for r in records:
+        measure(loaded, r, hist)
+        r["generator_saturated"] = (r["params"]["architecture"] == "monolith" and r["params"]["users"] == 10
+                                    and r["repetition"] > 1)
+    # When the search decides its next step
+    step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
+    # Then that trajectory, within the SLO by its one usable estimate, is blocked, not done; the others meet it
+    [mono] = [o for o in step.outcomes if o.trajectory[1] == 10 and '"monolith"' in o.trajectory[0]]
+    assert mono.state == BLOCKED and mono.probe is None
+    assert "only 1 of 3 repetitions usable" in mono.text
+    assert all(o.state == MEETS for o in step.outcomes if o.trajectory[1] == 10 and o is not mono)
