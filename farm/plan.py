@@ -115,15 +115,15 @@ def _excluded(params: dict[str, Scalar], rules: list[dict[str, Scalar]]) -> bool
     return any(all(params.get(k) == v for k, v in rule.items()) for rule in rules)
 
 
-def _comparison(config: dict[str, Scalar]) -> tuple[str, ...]:
+def _comparison(config: dict[str, Scalar], architecture: str) -> tuple[str, ...]:
     # Configurations compared point by point: the same except for the architecture and the per-service replicas
     # (the cost comparison sets each architecture's cheapest replicas against the other's).
-    return tuple(repr(v) for k, v in sorted(config.items()) if k != "architecture" and not is_replica_key(k))
+    return tuple(repr(v) for k, v in sorted(config.items()) if k != architecture and not is_replica_key(k))
 
 
-def _group_order(config: dict[str, Scalar]) -> tuple[str, ...]:
+def _group_order(config: dict[str, Scalar], architecture: str) -> tuple[str, ...]:
     # Architectures of one configuration run next to each other, so a partial sweep is comparable.
-    return (*_comparison(config), repr(config.get("architecture")))
+    return (*_comparison(config, architecture), repr(config.get(architecture)))
 
 
 def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
@@ -152,7 +152,8 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         configs[key] = config
         if params[axis] not in loads_of.setdefault(key, []):
             loads_of[key].append(params[axis])
-    ordered = sorted(configs, key=lambda k: _group_order(configs[k]))
+    architecture = spec.comparison.architecture
+    ordered = sorted(configs, key=lambda k: _group_order(configs[k], architecture))
     seed = plan_seed(spec)
     reps = list(range(1, spec.repetitions + 1))
     runs: list[tuple[str, list[int], int | None]] = []  # (config key, repetitions, repetition of its own group)
@@ -160,7 +161,7 @@ def expand(spec: SweepSpec, manifest: StackManifest) -> Plan:
         rng = random.Random(seed)
         pairs: dict[tuple[str, ...], list[str]] = {}
         for key in ordered:
-            pairs.setdefault(_comparison(configs[key]), []).append(key)
+            pairs.setdefault(_comparison(configs[key], architecture), []).append(key)
         for pair in pairs.values():
             shuffled = rng.sample(reps, len(reps))
             for slot, rep in enumerate(shuffled):

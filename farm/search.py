@@ -29,6 +29,7 @@ import pandas as pd
 
 from farm.analysis.configs import comparison_label, config_of, config_points, replica_keys
 from farm.analysis.frame import cells_frame
+from farm.compare import Comparison
 from farm.plan import Cell, Group, cell_id, group_id, per_repetition
 from farm.spec import SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
@@ -94,7 +95,7 @@ def next_step(records: Iterable[dict[str, Any]], hist: pd.DataFrame | None, spec
     for r in records:
         key = (json.dumps(_base(r["params"], axis), sort_keys=True, default=str), r["params"][axis])
         trajectories.setdefault(key, []).append(r)
-    frame = cells_frame(records)
+    frame = cells_frame(records, spec.comparison)
     points = config_points(frame, hist, slo_ms=spec.slo.p95_ms, max_error_ratio=spec.slo.max_error_ratio) \
         if not frame.empty else pd.DataFrame()
     ids = {r["id"]: json.dumps(_config(r["params"], axis), sort_keys=True, default=str) for r in records}
@@ -117,13 +118,13 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
     current = by_config[latest]
     config = json.loads(latest)
     unit = "req/s" if load_axis(spec) == "rate" else "users"
-    label = f"{key[1]} {unit}, {_label(manifest, config)}"
+    label = f"{key[1]} {unit}, {_label(manifest, config, spec.comparison)}"
     if any(c["status"] in UNFINISHED for c in current):
         return Outcome(key, WAITING, f"{label}: measuring")
     if any(c["status"] in ("failed", "cancelled") for c in current):
         return Outcome(key, BLOCKED, f"{label}: a probe did not finish (failed or cancelled); run the sweep again "
                                      "to retry it")
-    point = _point(points, current, where, key[1])
+    point = _point(points, current, where, key[1], spec.comparison)
     slo = spec.slo.p95_ms if spec.slo is not None else None
     if point is None and not any(c["status"] == "skipped" for c in current):
         return Outcome(key, BLOCKED, f"{label}: no usable measurement (the generator saturated)")
@@ -156,12 +157,13 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
 
 
 def _point(points: pd.DataFrame, cells: list[dict[str, Any]], where: dict[str, tuple[str, str]],
-           load: Scalar) -> pd.Series | None:
+           load: Scalar, compare: Comparison) -> pd.Series | None:
     """The measured point of these cells (one configuration at one load), or None when none was usable."""
     if points.empty:
         return None
     label, config = where[cells[0]["id"]]
-    here = points[(points["label"] == label) & (points["architecture"] == cells[0]["params"].get("architecture", "-"))
+    architecture = compare.roles(cells[0]["params"]).get("architecture", "-")
+    here = points[(points["label"] == label) & (points["architecture"] == architecture)
                   & (points["config"] == config) & (points["load"].astype(float) == float(load))]
     return None if here.empty else here.iloc[0]
 
@@ -235,9 +237,9 @@ def _replicas(manifest: StackManifest, config: dict[str, Any]) -> dict[str, int]
     return replicas_of(manifest, config)
 
 
-def _label(manifest: StackManifest, config: dict[str, Any]) -> str:
+def _label(manifest: StackManifest, config: dict[str, Any], compare: Comparison) -> str:
     """E.g. ``microservices, cache none: catalog×2 gateway×1 …``."""
-    head = ", ".join(str(v) if k == "architecture" else f"{k} {v}" for k, v in config.items()
+    head = ", ".join(str(v) if k == "architecture" else f"{k} {v}" for k, v in compare.roles(config).items()
                      if k in ("architecture", "cache"))
     return f"{head}: " + " ".join(f"{s}×{n}" for s, n in replicas_of(manifest, config).items())
 

@@ -44,8 +44,9 @@ def check_search(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
     if not manifest.scalable:
         raise SpecError(f"{source}: search: stack '{manifest.name}' marks no service scalable; add `scalable:` to "
                         "its stack.yaml (each service's cost per replica)")
-    for architecture in spec.matrix.get("architecture", [manifest.defaults().get("architecture")]):
-        start = {**manifest.defaults(), "architecture": architecture, "instances": 1}
+    key = spec.comparison.architecture
+    for architecture in spec.matrix.get(key, [manifest.defaults().get(key)]):
+        start = {**manifest.defaults(), key: architecture, "instances": 1}
         if not any(runs(manifest, start, s) for s in manifest.scalable):
             continue
         cost, _ = declared_cost(manifest, start)

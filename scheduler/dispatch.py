@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery
 
+from farm.compare import comparison_of
 from farm.plan import expand
 from farm.spec import LoadedSweep
 from farm.store.leases import Leases
@@ -33,7 +34,8 @@ def enqueue(store: Store, app: Celery, sweep: SweepInfo, group_ids: list[str], t
         return 0
     configs = store.group_configs(sweep.id)
     wanted = set(group_ids)
-    placed = units([(g, configs[g]) for g in configs if g in wanted], targets or None)
+    placed = units([(g, configs[g]) for g in configs if g in wanted], targets or None,
+                   compare=comparison_of(store.sweep_spec(sweep.name)[0]))
     Leases(store).mark_queued(group_ids)
     for unit in placed:
         send(app, sweep.name, list(unit.group_ids), unit.label, unit.queue)
@@ -57,6 +59,7 @@ def redispatch_expired(store: Store, app: Celery, max_attempts: int = 3) -> list
     for sweep_name, group_ids in by_sweep.items():
         sweep = store.sweep(sweep_name)
         configs = store.group_configs(sweep.id)
-        for unit in units([(g, configs[g]) for g in configs if g in set(group_ids)]):
+        compare = comparison_of(store.sweep_spec(sweep_name)[0])
+        for unit in units([(g, configs[g]) for g in configs if g in set(group_ids)], compare=compare):
             send(app, sweep_name, list(unit.group_ids), {**unit.label, "reaped": True}, unit.queue)
     return [g for _s, g in taken]

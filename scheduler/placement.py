@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from farm.compare import DEFAULT_COMPARISON, Comparison
 from farm.stacks.scaling import is_replica_key
 from scheduler.contract import SHARED_QUEUE, host_queue
 
@@ -26,11 +27,13 @@ class Unit:
 
 
 def units(groups: list[tuple[str, dict[str, Any]]], targets: list[str] | None = None,
-          together: bool = True) -> list[Unit]:
-    """Units from (group id, config) pairs in plan order; targets are worker names, used round-robin."""
+          together: bool = True, compare: Comparison = DEFAULT_COMPARISON) -> list[Unit]:
+    """Units from (group id, config) pairs in plan order; targets are worker names, used round-robin; ``compare``
+    names the sweep's architecture and cache parameters (the label calls them so)."""
     keyed: dict[tuple[tuple[str, str], ...], list[str]] = {}
     labels: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-    for gid, config in groups:
+    for gid, params in groups:
+        config = compare.roles(params)
         rest = {k: v for k, v in config.items() if k != "architecture" and not is_replica_key(k)} \
             if together else config
         key = tuple(sorted((k, repr(v)) for k, v in rest.items())) + (() if together else (("id", gid),))

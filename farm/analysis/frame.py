@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from farm.compare import DEFAULT_COMPARISON, Comparison
 from farm.host import host_class
 from farm.load.stats import TOTAL
 
@@ -83,10 +84,11 @@ def cell_record(cell: Any) -> dict[str, Any]:
     return record
 
 
-def cells_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def cells_frame(records: Iterable[dict[str, Any]], compare: Comparison = DEFAULT_COMPARISON) -> pd.DataFrame:
     """A data frame with one row per cell: parameters as columns, then results (``attrs["params"]`` names the
-    parameter columns)."""
-    records = list(records)
+    parameter columns). The sweep's architecture and cache parameters (``compare``) are the columns
+    ``architecture`` and ``cache``, whatever the stack calls them: the analysis reads those."""
+    records = [{**r, "params": compare.roles(r["params"])} for r in records]
     rows = [{**r["params"], **{k: v for k, v in r.items() if k not in NESTED},
              "replicas": scalable_replicas(r.get("cost_breakdown"))}
             for r in records]

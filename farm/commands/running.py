@@ -239,6 +239,7 @@ def refine(
     db: DbOption = None,
 ) -> None:
     """Narrow each crossover: add cells between the two grid loads that bracket it, and run them."""
+    from farm.compare import comparison_of
     from farm.plan import refinement
     from farm.report.build import analysis_for
     from scheduler.dispatch import enqueue
@@ -246,18 +247,19 @@ def refine(
     cfg = settings(db)
     store = open_store(cfg)
     analysis, _provenance = analysis_for(store, name, metric=metric)
-    brackets = [({"cache": c.cache, "instances": c.instances}, c.bracket[0], c.bracket[1])
+    spec, _text = store.sweep_spec(name)
+    compare = comparison_of(spec)  # a crossover names the cache by its role; the stored groups by the stack's name
+    brackets = [(compare.params({"cache": c.cache, "instances": c.instances}), c.bracket[0], c.bracket[1])
                 for c in analysis.crossovers if c.bracket is not None and c.bracket[1] - c.bracket[0] > 1]
     if not brackets:
         out.print(f"{name}: no crossover lies between two grid loads; nothing to refine")
         return
-    spec, _text = store.sweep_spec(name)
     sweep = store.sweep(name)
     axis = "rate" if "rate" in (spec.get("matrix") or {}) else "users"
     cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points, axis)
     for match, low, high in brackets:
-        added = sorted({c.params[axis] for c in cells if c.params['cache'] == match['cache']})
-        out.print(f"cache {match['cache']}, {match['instances']} instance(s): crossover between {low} and {high} "
+        added = sorted({c.params[axis] for c in cells if c.params[compare.cache] == match[compare.cache]})
+        out.print(f"cache {match[compare.cache]}, {match['instances']} instance(s): crossover between {low} and {high} "
                   f"{analysis.unit} → adding {added}")
     if dry_run:
         out.print(f"{len(cells)} cell(s) would be added (dry run)")

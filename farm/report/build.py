@@ -13,6 +13,7 @@ from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.cost import sweep_price
 from farm.analysis.frame import cell_record, cells_frame, histogram_frame
 from farm.analysis.verdict import UNIT
+from farm.compare import comparison_of
 from farm.report.provenance import Provenance
 
 if TYPE_CHECKING:  # matplotlib only where figures are drawn, SQLAlchemy only where a Store is opened
@@ -44,7 +45,8 @@ def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
     spec, text = store.sweep_spec(name)
     rows = store.cells(name)
     slo = spec.get("slo") or None
-    analysis = analyse(cells_frame(cell_record(c) for c in rows), histogram_frame(rows), metric=metric,
+    frame = cells_frame((cell_record(c) for c in rows), comparison_of(spec))
+    analysis = analyse(frame, histogram_frame(rows), metric=metric,
                        slo_ms=(slo or {}).get(metric) if slo else None,
                        max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs,
                        search=bool(spec.get("search")), price=sweep_price(spec))

@@ -80,6 +80,7 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
     allowed_keys = ", ".join([*RESERVED, *declared, *(f"replicas.{s}" for s in manifest.scalable)])
     check_replicas(spec, manifest, source)
     check_search(spec, manifest, source)
+    _check_compare(spec, manifest, source)
     for key, values in spec.matrix.items():
         if key in RESERVED or is_replica_key(key):
             continue
@@ -100,6 +101,19 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
                                 f"{', '.join(spec.matrix)}")
             if value not in spec.matrix[key]:
                 raise SpecError(f"{source}: exclude[{i}].{key}: {_clip(repr(value))} is not in matrix.{key}")
+
+
+def _check_compare(spec: SweepSpec, manifest: StackManifest, source: str) -> None:
+    if spec.compare is None:
+        return
+    for role, key in spec.compare.model_dump().items():
+        if key not in manifest.parameters:
+            raise SpecError(f"{source}: compare.{role}: stack '{manifest.name}' has no parameter "
+                            f"{_clip(repr(key), 40)}; its parameters: {', '.join(manifest.parameters) or '(none)'}")
+    for key, role in spec.compare.keys.renamed().items():
+        if role in manifest.parameters and role not in spec.compare.model_dump().values():
+            raise SpecError(f"{source}: compare.{role}: is {key!r}, but stack '{manifest.name}' also has a parameter "
+                            f"named {role!r}; name that one under compare: as well, or leave compare.{role} out")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -9,8 +9,10 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from farm.compare import DEFAULT_COMPARISON, Comparison
 from farm.errors import SpecError
 from farm.search_spec import SearchSpec
+from farm.spec.compare import CompareSpec
 from farm.spec.fields import (
     BOUNDS,
     LOAD_AXES,
@@ -54,7 +56,7 @@ def load_axis(spec: SweepSpec) -> str:
     return "rate" if "rate" in spec.matrix else "users"
 
 
-_UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price", "search")
+_UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price", "search", "compare")
 
 
 class SweepSpec(Frozen):
@@ -79,7 +81,14 @@ class SweepSpec(Frozen):
                                  "(default: split the host's CPUs)")
     price: Price | None = Field(default=None, description="per_unit_hour (and currency) of the stack's cost_unit")
     search: SearchSpec | None = Field(default=None, description="capacity search instead of a grid of replicas")
+    compare: CompareSpec | None = Field(default=None, description="which stack parameters are the architecture and "
+                                        "the cache (default: those named architecture and cache)")
     description: Description = ""
+
+    @property
+    def comparison(self) -> Comparison:
+        """The comparison keys: ``compare:``, else the defaults (`farm.compare`)."""
+        return self.compare.keys if self.compare is not None else DEFAULT_COMPARISON
 
     @field_validator("name")
     @classmethod
