@@ -5,22 +5,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 from celery import Celery
 
+from farm.search import Outcome
 from farm.status import Status, status
 from farm.store.repository import Store
+from farm.stored import stored_sweep
 from scheduler.dispatch import enqueue, redispatch_expired
+from scheduler.search import advance
 
 __all__ = ["Reaper", "Status", "resume", "status"]
 
 log = logging.getLogger("loadfarm.reaper")
 
 
-def resume(store: Store, app: Celery, name: str, targets: list[str] | None = None) -> int:
-    """Enqueue a sweep's unfinished cells again; returns the number of tasks sent."""
+def resume(store: Store, app: Celery, name: str, targets: list[str] | None = None,
+           stacks_dir: Path | None = None) -> tuple[int, list[Outcome]]:
+    """Enqueue a sweep's unfinished cells again, and a capacity search's next step where a trajectory's latest
+    probes had all finished when it stopped (nothing else would add it); returns the tasks sent for the cells, and
+    the search's outcomes whose probes were added."""
     groups = store.reopen(name)
-    return enqueue(store, app, store.sweep(name), groups, targets)
+    tasks = enqueue(store, app, store.sweep(name), groups, targets)
+    spec, _text = store.sweep_spec(name)
+    if not spec.get("search"):
+        return tasks, []
+    return tasks, advance(store, app, stored_sweep(store, name, stacks_dir))
 
 
 class Reaper:

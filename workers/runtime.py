@@ -5,17 +5,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from farm.host import fingerprint
 from farm.load.runner import LocustRunner
 from farm.remote.hosts import SutHost, load_hosts
 from farm.settings import Settings
-from farm.spec import LoadedSweep, parse_sweep
+from farm.spec import LoadedSweep
 from farm.stacks.local import LocalDriver
 from farm.store.leases import Leases, SutLeases
 from farm.store.repository import Store
+from farm.stored import stored_sweep
 
 
 @dataclass
@@ -49,14 +49,7 @@ class Runtime:
         """The sweep as submitted, re-validated here (its stack must exist on this host)."""
         with self._lock:
             if name not in self._sweeps:
-                _spec, text = self.store.sweep_spec(name)
-                # Relative stack and locustfile paths resolve from the submitted file's folder when this host
-                # has it (one machine, a shared folder), else from the worker's working folder.
-                source = self.store.sweep_source(name)
-                here = source is not None and source.is_file()
-                self._sweeps[name] = parse_sweep(text, source=str(source) if here else f"sweep '{name}'",
-                                                 base=source.parent if source is not None and here else Path.cwd(),
-                                                 stacks_dir=self.settings.stacks_dir, max_cells=None)
+                self._sweeps[name] = stored_sweep(self.store, name, self.settings.stacks_dir)
             return self._sweeps[name]
 
 

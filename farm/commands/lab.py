@@ -132,5 +132,7 @@ def resume(name: NameArg, db: DbOption = None) -> None:
         raise SpecError("FARM_BROKER_URL is not set; to resume on this machine, run `farm run SWEEP.yaml` again")
     store = open_store(cfg)
     spec, _text = store.sweep_spec(name)
-    tasks = resume_sweep(store, make_app(cfg), name, spec.get("targets") or None)
+    tasks, stepped = resume_sweep(store, make_app(cfg), name, spec.get("targets") or None, cfg.stacks_dir)
     out.print(f"{name}: {tasks} task(s) enqueued")
+    for outcome in stepped:  # a search stopped between two steps takes its next one
+        out.print(f"  search step: {outcome.text}")

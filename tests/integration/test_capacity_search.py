@@ -130,3 +130,76 @@ def test_where_microservices_cannot_win_the_monolith_is_cheaper_throughout(tmp_p
     assert point["microservices"]["cost"] == cheapest("microservices", 12, never)[1], point
     assert point["monolith"]["cost_low"] <= cheapest("monolith", 12, never)[1] <= point["monolith"]["cost"], point
     assert stray_processes(str(tmp_path)) == []
+
+
+RESUMED = """name: resumed
+stack: {stack}
+matrix:
+  architecture: [monolith, microservices]
+  model: [capacity]
+  users: [15]
+load: {{spawn_rate: 100, duration: 1s, warmup: 1s}}
+slo: {{p95_ms: {slo:g}}}
+search: {{max_cost: 6}}
+"""
+
+
+def test_a_search_cancelled_mid_way_and_resumed_reaches_the_same_answer(tmp_path: Path) -> None:
+    from farm.search import BLOCKED, BUDGET, MEETS
+    from farm.store.repository import Store
+    from farm.stored import stored_sweep
+    from scheduler.search import outcomes
+    from tests.integration.conftest import require
+    from tests.integration.lab import Host, Redis, Worker
+
+    require("redis-server", "apt-get install redis-server")
+    # Given a search submitted to a lab (a Redis broker, a store and one `farm worker`) at 15 users, where each
+    # architecture needs one step: app×2 (cost 4) and hot×2 (cost 4), one repetition each (indicative, but short)
+    redis = Redis(tmp_path / "redis", []).start()
+    env = {"FARM_BROKER_URL": redis.url(), "FARM_DATABASE_URL": f"sqlite:///{tmp_path / 'farm.db'}"}
+    worker = Worker(Host("box1", None, "127.0.0.1"), env, tmp_path).start()
+    try:
+        (tmp_path / "sweep.yaml").write_text(RESUMED.format(stack=STACK, slo=SLO_P95_MS))
+        submitted = farm("submit", "sweep.yaml", cwd=tmp_path, env=env)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        # When it is cancelled while its first step-1 probe runs (step 0 of both done or under way)
+        deadline = time.monotonic() + 300
+        while not any(c["status"] == "running" and (c.get("probe") or {}).get("step") == 1
+                      for c in _cells(tmp_path, env)):
+            assert time.monotonic() < deadline, (_cells(tmp_path, env), worker.log.read_text()[-3000:])
+            time.sleep(1.0)
+        cancelled = farm("cancel", "resumed", cwd=tmp_path, env=env)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert any(c["status"] == "cancelled" for c in _cells(tmp_path, env))
+        # And then resumed
+        resumed = farm("resume", "resumed", cwd=tmp_path, env=env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        # Then it runs to the search's end: every trajectory meets the SLO or reached its budget
+        store = Store(env["FARM_DATABASE_URL"])
+        loaded = stored_sweep(store, "resumed")
+        deadline = time.monotonic() + 400
+        while not (found := outcomes(store, loaded)) or not all(o.state in (MEETS, BUDGET) for o in found):
+            assert time.monotonic() < deadline, ([o.text for o in found], worker.log.read_text()[-3000:])
+            assert not any(o.state == BLOCKED for o in found), ([o.text for o in found], worker.log.read_text()[-3000:])
+            time.sleep(1.0)
+    finally:
+        worker.stop()
+        redis.stop()
+    # And it ends where an uninterrupted one does: the closed form's cheapest configuration, one step each (a flagged
+    # cell never vouches for a configuration: on a machine busy with other work the search rightly scales on, and
+    # this part fails saying so)
+    answer, cells = _report(tmp_path, "resumed")
+    assert all(c["status"] == "done" for c in cells), [c["status"] for c in cells]
+    assert not _flags(cells), f"flagged cells cannot vouch for a configuration: {_flags(cells)}"
+    [point] = answer["per_load"]
+    for arch in ("monolith", "microservices"):
+        replicas, cost = cheapest(arch, 15)
+        assert (point[arch]["replicas"], point[arch]["cost"]) == (replicas, cost), (arch, point)
+    assert sorted(c["probe"]["step"] for c in cells) == [0, 0, 1, 1], [c["probe"] for c in cells]
+    assert stray_processes(str(tmp_path)) == []
+
+
+def _cells(folder: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    result = farm("results", "resumed", "--format", "json", cwd=folder, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,37 @@ def test_an_existing_group_is_not_added_again(store: Store) -> None:
     cell = plan.cells[0]
     again = Group(cell.group_id, plan.groups[0].config, (Cell(cell.id, cell.group_id, cell.params, 1, 0),))
     assert add_probe_groups(store, "s", [again], {}) == []
+
+
+class SentTasks:
+    """A Celery app as far as dispatch uses one: it records the tasks sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_task(self, name: str, kwargs: dict[str, Any], queue: str) -> None:
+        self.sent.append({"name": name, "queue": queue, **kwargs})
+
+
+def test_resume_takes_the_next_step_of_a_search_cancelled_between_two_steps(store: Store, tmp_path: Path) -> None:
+    from scheduler.control import resume
+
+    # Given a search sweep whose first cells all ran, none within its 1 ms SLO, cancelled before its next step
+    source = tmp_path / "s.yaml"
+    source.write_text(SWEEP.replace("p95_ms: 50", "p95_ms: 1"))
+    loaded = parse_sweep(source.read_text(), source=str(source), base=ROOT)
+    plan = expand(loaded.spec, loaded.manifest)
+    store.create_or_resume(loaded, plan)
+    mark_start(store, "s", {"step": 0, "why": "start"})
+    for cell in plan.cells:
+        store.mark_running(cell.id, {"name": "h"})
+        store.record_result(cell.id, result(10), StackMetrics(None, None, []))
+    store.cancel("s")
+    assert store.sweep_status("s") == "cancelled" and store.sweep("s").counts == {"done": 8}  # nothing to rerun
+    # When it is resumed
+    app = SentTasks()
+    tasks, stepped = resume(store, app, "s")  # type: ignore[arg-type]  # dispatch needs only send_task
+    # Then each trajectory's next probes are added and sent: one more replica, for each architecture and load
+    assert tasks == 0 and len(stepped) == 4 and all(o.probe is not None for o in stepped)
+    assert store.sweep("s").counts == {"done": 8, "pending": 8} and app.sent
+    assert {c.probe["step"] for c in store.cells("s") if c.status == "pending"} == {1}
