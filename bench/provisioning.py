@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from farm.remote.baseimage import rootfs_tarball
 from farm.remote.hosts import load_hosts
+from farm.remote.shell import ssh_connector
 from farm.stacks import contract
-from farm.stacks.compose import ComposeDriver, ssh_connector
+from farm.stacks.compose import ComposeDriver
 from farm.stacks.driver import StackDriver
 from farm.stacks.local import LocalDriver
 from farm.stacks.manifest import load_manifest

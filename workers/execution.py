@@ -17,8 +17,9 @@ from typing import Any
 
 from farm.errors import CancelledError, SpecError, StoreError
 from farm.execute import ExecutionContext, describe, execute_group
+from farm.remote.shell import ssh_connector
 from farm.spec import LoadedSweep
-from farm.stacks.compose import ComposeDriver, ssh_connector
+from farm.stacks.compose import ComposeDriver
 from farm.stacks.driver import StackDriver
 from workers.runtime import Runtime
 

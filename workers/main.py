@@ -9,8 +9,9 @@ import signal
 import sys
 
 from farm.remote.hosts import load_hosts
+from farm.remote.shell import ssh_connector
 from farm.settings import Settings
-from farm.stacks.compose import clean_dead, ssh_connector
+from farm.stacks.compose import clean_dead
 from farm.stacks.local import LocalDriver
 from farm.store.repository import Store
 from scheduler.app import make_app

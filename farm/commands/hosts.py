@@ -116,7 +116,7 @@ def hosts_prepare(
     pull from a registry; a host that already has the current image is left alone."""
     from farm.remote.hosts import load_hosts, select_hosts
     from farm.remote.prepare import prepare_host
-    from farm.stacks.compose import ssh_connector
+    from farm.remote.shell import ssh_connector
 
     cfg = settings()
     hosts = load_hosts(cfg.hosts_file)

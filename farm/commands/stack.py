@@ -65,7 +65,8 @@ def stack_up(
 
 def _compose_driver(cfg: Any, sut: str) -> Any:
     from farm.remote.hosts import load_hosts
-    from farm.stacks.compose import ComposeDriver, ssh_connector
+    from farm.remote.shell import ssh_connector
+    from farm.stacks.compose import ComposeDriver
 
     hosts = load_hosts(cfg.hosts_file)
     if sut not in hosts:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from farm.remote.baseimage import BASE_IMAGE, LABEL, import_command, rootfs_tarball, tarball_key
 from farm.remote.hosts import SutHost
+from farm.remote.shell import Connector
 from farm.remote.uploads import upload_root
-from farm.stacks.compose import Connector
 
 IMPORT_TIMEOUT_S = 900.0
 

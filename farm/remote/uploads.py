@@ -9,9 +9,9 @@ rendered configuration. Nothing below it is reachable to other users of the host
 
 from __future__ import annotations
 
-from typing import Any
-
 from farm.errors import ProvisionError
+from farm.remote.hosts import SutHost
+from farm.remote.shell import RemoteShell
 
 # $1: the folder as the hosts file gives it ("~/x" means the SSH user's home); prints the absolute folder.
 _PREPARE = r"""
@@ -27,7 +27,7 @@ printf %s "$1"
 """
 
 
-def upload_root(conn: Any, host: Any) -> str:
+def upload_root(conn: RemoteShell, host: SutHost) -> str:
     """The host's upload folder, absolute, checked (and created 0700 when missing); ProvisionError naming what
     is wrong and how to fix it otherwise."""
     result = conn.run(["sh", "-c", _PREPARE, "sh", host.workdir], timeout=30, check=False)

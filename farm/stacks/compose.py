@@ -18,10 +18,10 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jinja2
 import yaml
@@ -30,6 +30,7 @@ from farm import files
 from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
+from farm.remote.shell import Connector, RemoteShell
 from farm.remote.uploads import upload_root
 from farm.stacks import compose_limits as guard
 from farm.stacks import contract
@@ -53,63 +54,6 @@ _FINGERPRINT = (
     'echo "memory_kb=$(awk \'/MemTotal/ {print $2}\' /proc/meminfo)"; echo "kernel=$(uname -r)"; '
     'echo "docker=$(docker version --format "{{.Server.Version}}" 2>/dev/null)"; '
     'echo "compose=$(docker compose version --short 2>/dev/null || docker-compose version --short 2>/dev/null)"')
-
-
-class CommandOutput(Protocol):
-    """What a remote command returned."""
-
-    @property
-    def code(self) -> int:
-        """Exit status."""
-        ...
-
-    @property
-    def stdout(self) -> str:
-        """Standard output."""
-        ...
-
-    @property
-    def stderr(self) -> str:
-        """Standard error."""
-        ...
-
-
-class RemoteShell(Protocol):
-    """A connection to a host that runs argv (quoted, under a deadline) and uploads files: the fabric shape."""
-
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0, check: bool = True,
-            env: Mapping[str, str] | None = None) -> CommandOutput:
-        """Run a command; raise on failure when ``check``."""
-        ...
-
-    def put_text(self, remote_path: str, text: str, mode: int = 0o644) -> None:
-        """Write a remote file."""
-        ...
-
-    def put_file(self, local: Path, remote_path: str) -> None:
-        """Upload a file."""
-        ...
-
-    def put_tree(self, local: Path, remote_dir: str) -> None:
-        """Upload a folder."""
-        ...
-
-    def close(self) -> None:
-        """Close the connection."""
-        ...
-
-
-Connector = Callable[[SutHost], RemoteShell]
-
-
-def ssh_connector(connect_timeout: float) -> Connector:
-    """Open SSH connections (paramiko) with the given connect timeout."""
-    def connect(host: SutHost) -> RemoteShell:
-        from farm.remote.ssh import SSHConnection
-
-        return SSHConnection(host, connect_timeout=connect_timeout).open()
-
-    return connect
 
 
 class ComposeDriver:

@@ -245,7 +245,8 @@ def test_the_compose_recipe_gives_the_same_answers_as_the_process_recipe_field_f
     import time
 
     from farm.remote.hosts import load_hosts
-    from farm.stacks.compose import ComposeDriver, ssh_connector
+    from farm.remote.shell import ssh_connector
+    from farm.stacks.compose import ComposeDriver
     from tests.integration.test_shop_stack import MANIFEST, session, shop
 
     host = load_hosts(hosts_file(sut, tmp_path / "farm-hosts.yaml"))["sutA"]

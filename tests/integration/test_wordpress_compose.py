@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from farm.remote.hosts import load_hosts
-from farm.stacks.compose import ComposeDriver, ssh_connector
+from farm.remote.shell import ssh_connector
+from farm.stacks.compose import ComposeDriver
 from farm.stacks.driver import Deployment
 from farm.stacks.manifest import Scalar, load_manifest
 from tests.conftest import FARM, ROOT, farm
