@@ -24,6 +24,7 @@ from farm import files
 from farm.environment import child_environment
 from farm.errors import CancelledError, LoadError
 from farm.load.stats import LoadResult, parse_locust_stats
+from farm.text import tail_file
 
 log = logging.getLogger("loadfarm.load")
 PLUGIN = Path(__file__).with_name("locust_plugin.py")
@@ -133,14 +134,14 @@ class LocustRunner:
                 _stop(proc)
                 raise
         if not stats_file.is_file():
-            tail = _tail(request.artefacts / "locust.out")
+            tail = tail_file(request.artefacts / "locust.out")
             raise LoadError(f"Locust exited with code {proc.returncode} and no statistics: {tail}")
         if proc.returncode not in (0, 1):
             # The statistics are written while Locust quits, after the window closed; an error after that (e.g.
             # Locust's CSV history writer racing its own shutdown: "I/O operation on closed file") cannot change
             # them. It is logged beside the cell's artefacts, not hidden.
             log.warning("Locust exited with code %s after writing its statistics: %s", proc.returncode,
-                        _tail(request.artefacts / "locust.out"))
+                        tail_file(request.artefacts / "locust.out"))
         result = parse_locust_stats(json.loads(stats_file.read_text()))
         if result.total.requests == 0:
             raise LoadError("Locust made no request in the measured window; see locust.log in the artefacts")
@@ -281,11 +282,3 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             continue
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the session (distributed workers)
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no output)"
-    return " | ".join(text[-lines:]) or "(no output)"

@@ -22,6 +22,7 @@ from farm.errors import (
 )
 from farm.remote.hosts import SutHost
 from farm.remote.ssh import SSHConnection
+from farm.text import clip, tail
 
 COLUMNS = ("ssh", "host key", "auth", "docker", "compose", "disk free", "memory free", "clock offset")
 _COMMAND_TIMEOUT_S = 20.0
@@ -124,7 +125,7 @@ def _docker(conn: SSHConnection, host: SutHost) -> Outcome:
             return Outcome(f"no daemon at {host.docker_host or 'the default socket'}", ok=False)
         if "permission denied" in result.stderr.lower():
             return Outcome(f"permission denied on the socket ({host.user} not in group docker?)", ok=False)
-        return Outcome(_short(result.stderr) or f"exited with {result.code}", ok=False)
+        return Outcome(clip(tail(result.stderr, 1), 70) or f"exited with {result.code}", ok=False)
     return Outcome(result.stdout.strip())
 
 
@@ -144,7 +145,7 @@ def _disk(conn: SSHConnection, host: SutHost) -> Outcome:
     try:
         available_kib = int(result.stdout.strip().splitlines()[-1].split()[3])
     except (IndexError, ValueError):
-        return Outcome(f"df {parent}: " + (_short(result.stderr) or "unreadable"), ok=False)
+        return Outcome(f"df {parent}: " + (clip(tail(result.stderr, 1), 70) or "unreadable"), ok=False)
     return Outcome(f"{_gib(available_kib)} in {parent}")
 
 
@@ -173,17 +174,11 @@ def _gib(kib: int) -> str:
     return f"{kib / (1 << 20):.1f} GiB"
 
 
-def _short(text: str, limit: int = 70) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    last = "".join(ch if ch.isprintable() else "?" for ch in (lines[-1] if lines else ""))
-    return last if len(last) <= limit else last[: limit - 1] + "…"
-
-
 def _without_name(message: str, host: SutHost) -> str:
     return message.removeprefix(f"{host.name}: ")
 
 
 def _last_part(message: str) -> str:
     """The reason at the end of an SSH error's message (``sutA: cannot reach …: Connection refused``)."""
-    return _short(message.rsplit(": ", 1)[-1])
+    return clip(tail(message.rsplit(": ", 1)[-1], 1), 70)
 

@@ -21,6 +21,7 @@ from typing import Any
 from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
 from farm.files import read_regular
+from farm.text import clip, printable
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_WORKDIR = "~/.loadfarm"  # the SSH user's home; checked and created 0700 by farm.remote.uploads
@@ -90,7 +91,7 @@ def parse_hosts(raw: Any, path: Path) -> dict[str, SutHost]:
         raise SpecError(f"{path}: expected a mapping with a 'sut_hosts' key, e.g. {EXAMPLE!r}")
     extra = [str(k) for k in raw if k != "sut_hosts"]
     if extra:
-        raise SpecError(f"{path}: {_clip(extra[0])}: unknown key; the hosts file holds only 'sut_hosts'")
+        raise SpecError(f"{path}: {clip(printable(extra[0]))}: unknown key; the hosts file holds only 'sut_hosts'")
     hosts = raw["sut_hosts"]
     if not isinstance(hosts, dict) or not hosts:
         raise SpecError(f"{path}: sut_hosts: expected a mapping of host names to hosts, e.g. {EXAMPLE!r}")
@@ -103,7 +104,7 @@ def select_hosts(hosts: dict[str, SutHost], names: list[str] | None) -> list[Sut
         return list(hosts.values())
     unknown = [n for n in names if n not in hosts]
     if unknown:
-        raise NotFoundError(f"no SUT host named {_clip(unknown[0])!r} in the hosts file",
+        raise NotFoundError(f"no SUT host named {clip(printable(unknown[0]))!r} in the hosts file",
                             hint=f"known: {', '.join(hosts)}")
     return [hosts[n] for n in dict.fromkeys(names)]
 
@@ -131,7 +132,7 @@ def parse_target(text: str) -> tuple[str, str, int]:
 
 
 def _host(name: str, entry: Any, path: Path) -> SutHost:
-    where = f"{path}: sut_hosts.{_clip(name)}"
+    where = f"{path}: sut_hosts.{clip(printable(name))}"
     if not _NAME.fullmatch(name):
         raise SpecError(f"{where}: a host name is 1-63 letters, digits, '.', '_' or '-', starting with a letter "
                         "or digit")
@@ -139,7 +140,7 @@ def _host(name: str, entry: Any, path: Path) -> SutHost:
         raise SpecError(f"{where}: expected a mapping with at least 'ssh', e.g. {{ssh: \"farm@10.0.0.5:22\"}}")
     unknown = [str(k) for k in entry if k not in _FIELDS]
     if unknown:
-        raise SpecError(f"{where}.{_clip(unknown[0])}: unknown field; known: {', '.join(_FIELDS)}")
+        raise SpecError(f"{where}.{clip(printable(unknown[0]))}: unknown field; known: {', '.join(_FIELDS)}")
     values: dict[str, str] = {}
     for field in _FIELDS:
         value = entry.get(field)
@@ -208,11 +209,6 @@ def open_key_mode(key: Path) -> int | None:
 def _local_path(text: str, hosts_file: Path) -> Path:
     path = Path(text).expanduser()
     return path if path.is_absolute() else (hosts_file.parent / path).absolute()
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    text = _CONTROL.sub("?", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_sweep_hosts(hosts: list[str], path: Path, *, required: bool) -> None:

@@ -44,6 +44,7 @@ from farm.errors import (
     UnknownHostKeyError,
 )
 from farm.remote.hosts import SutHost, open_key_mode
+from farm.text import clip, tail
 
 __all__ = ["KEEPALIVE_S", "KILL_AFTER_S", "CommandResult", "SSHConnection", "fetch_host_key",
            "host_key_fingerprint", "known_host_keys", "trust_host_key"]
@@ -205,8 +206,8 @@ class SSHConnection:
                                      " on the host")
         if check and code != 0:
             reason = "ended without an exit status (killed by a signal?)" if code < 0 else f"exited with {code}"
-            tail = _tail(result.stderr) or _tail(result.stdout)
-            raise RemoteCommandError(f"{self.host.name}: {shown} {reason}" + (f": {tail}" if tail else ""),
+            last = tail(result.stderr) or tail(result.stdout)
+            raise RemoteCommandError(f"{self.host.name}: {shown} {reason}" + (f": {last}" if last else ""),
                                      code=code, stdout=result.stdout, stderr=result.stderr)
         return result
 
@@ -425,14 +426,7 @@ def _remote_join(base: str, relative: Path) -> str:
 def _shown(argv: Sequence[str], limit: int = 80) -> str:
     text = shlex.join(str(a) for a in argv)
     text = text.replace("\n", "\\n").replace("\r", "\\r")
-    return f"`{text if len(text) <= limit else text[: limit - 1] + '…'}`"
-
-
-def _tail(text: str, lines: int = 3, limit: int = 300) -> str:
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    joined = " | ".join(kept)
-    joined = "".join(ch if ch.isprintable() else "?" for ch in joined)
-    return joined if len(joined) <= limit else "…" + joined[-(limit - 1):]
+    return f"`{clip(text, limit)}`"
 
 
 def _reason(exc: BaseException) -> str:

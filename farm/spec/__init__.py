@@ -7,7 +7,6 @@ stack in `farm.spec.checks`.
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -33,9 +32,10 @@ from farm.spec.fields import (
     open_loop,
     ramp_refusal,
 )
-from farm.spec.fields import clip as _clip
 from farm.spec.model import LoadedSweep, SweepSpec, check_sweep_name, load_axis, locust_users
 from farm.stacks.manifest import load_manifest, resolve_stack_folder
+from farm.text import clip as _clip
+from farm.text import one_line as _one_line
 
 __all__ = ["DEFAULT_MAX_CELLS", "DEFAULT_PACING_S", "LOAD_AXES", "MAX_FILE_BYTES", "MAX_INSTANCES", "MAX_RATE",
            "MAX_USERS", "RESERVED", "SLO", "CpuSpec", "LoadSpec", "LoadedSweep", "StopWhen", "SutSpec", "SweepSpec",
@@ -114,14 +114,6 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
     if spec.load.locustfile is not None:
         _resolve_locustfile(spec.load.locustfile, base, source)
     return LoadedSweep(spec=spec, manifest=manifest, source=source, text=text)
-
-
-def _one_line(text: str) -> str:
-    """`text` with every control, format or line/paragraph separator character escaped, so it prints as one line."""
-    if all(c == " " or unicodedata.category(c)[0] not in "CZ" for c in text):
-        return text
-    return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ"
-                   else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def locustfile_for(loaded: LoadedSweep) -> Path:

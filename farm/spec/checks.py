@@ -13,10 +13,10 @@ from pydantic import BaseModel, ValidationError
 from farm.errors import SpecError
 from farm.search_spec import check_search
 from farm.spec.fields import RESERVED
-from farm.spec.fields import clip as _clip
 from farm.spec.model import SweepSpec
 from farm.stacks.manifest import Scalar, StackManifest
 from farm.sweep_scaling import check_replicas, is_replica_key
+from farm.text import clip as _clip
 
 
 def count_cells(spec: SweepSpec) -> int:

@@ -20,6 +20,7 @@ from pydantic import (
 from farm.cpulist import parse_cpus
 from farm.durations import format_duration, parse_duration
 from farm.stacks.manifest import Scalar
+from farm.text import clip
 
 RESERVED = ("users", "rate", "instances")
 LOAD_AXES = ("users", "rate")  # a sweep's load levels: closed-loop users, or open-loop requests/s offered
@@ -226,8 +227,3 @@ class CpuSpec(Frozen):
                 parse_cpus(self.generator) & parse_cpus(self.stack):
             raise ValueError("generator and stack must not share a CPU")
         return self
-
-
-def clip(text: str, limit: int = 60) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

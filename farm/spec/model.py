@@ -29,9 +29,9 @@ from farm.spec.fields import (
     SutSpec,
     open_loop,
 )
-from farm.spec.fields import clip as _clip
 from farm.stacks.manifest import Scalar, StackManifest
 from farm.sweep_scaling import Price
+from farm.text import clip as _clip
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 _NAME_RULE = "use letters, digits, '.', '_' or '-' (at most 80), starting with a letter or digit"

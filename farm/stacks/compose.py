@@ -39,6 +39,7 @@ from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.probe import http_ok
 from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
 from farm.stacks.scaling import compose_replicas
+from farm.text import tail
 
 log = logging.getLogger("loadfarm.compose")
 STATE_FILE = "compose-state.json"
@@ -106,12 +107,12 @@ class ComposeDriver:
                      timeout=wait + 60, env=self._env())
             endpoints = self._endpoints(conn, compose, name, recipe)
         except BaseException as exc:
-            tail = self._logs(conn, handles.get("compose"), name, 30)
-            (workdir / "compose-logs.txt").write_text(tail)
+            logs = self._logs(conn, handles.get("compose"), name, 30)
+            (workdir / "compose-logs.txt").write_text(logs)
             self._teardown(handles, name)
             if isinstance(exc, FarmError):
                 raise ProvisionError(f"compose up of {name} on {self.host.name} failed: {exc}",
-                                     hint=f"last logs: {_one_line(tail, 300)}") from exc
+                                     hint=f"last logs: {tail(logs, 5, 300)}") from exc
             raise
         entry = next((e for e in endpoints if e.service == recipe.entry), None)
         if entry is None:
@@ -130,7 +131,7 @@ class ComposeDriver:
         daemon = conn.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30, check=False,
                           env=self._env())
         if daemon.code != 0:
-            raise ProvisionError(f"Docker on {self.host.name} does not answer: {_one_line(daemon.stderr, 300)}",
+            raise ProvisionError(f"Docker on {self.host.name} does not answer: {tail(daemon.stderr, 5, 300)}",
                                  hint=f"is dockerd running there? check with `farm hosts check {self.host.name}`")
         for command in (["docker", "compose"], ["docker-compose"]):
             if conn.run([*command, "version", "--short"], timeout=30, check=False, env=self._env()).code == 0:
@@ -162,7 +163,7 @@ class ComposeDriver:
             if result.code != 0:
                 hint = "" if base else f"; without a registry, run `farm hosts prepare {self.host.name}` first"
                 raise ProvisionError(f"building image {tag} on {self.host.name} failed: "
-                                     f"{_one_line(result.stderr or result.stdout, 400)}{hint}")
+                                     f"{tail(result.stderr or result.stdout, 5, 400)}{hint}")
 
     def _has_image(self, conn: RemoteShell, tag: str) -> bool:
         return conn.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], timeout=30, check=False,
@@ -248,7 +249,7 @@ class ComposeDriver:
                               check=False, env=self._env())
             return (result.stdout + result.stderr).strip() or "(no output)"
         except Exception as exc:  # logs are a courtesy of a failure report; never mask the failure
-            return f"(logs unavailable: {_one_line(str(exc), 200)})"
+            return f"(logs unavailable: {tail(str(exc), 5, 200)})"
 
     # ---------------------------------------------------------------------------------------- down
     def down(self, deployment: Deployment) -> None:
@@ -334,7 +335,7 @@ def _used_images(compose_file: str, tags: dict[str, str]) -> dict[str, str]:
     try:
         services = (yaml.safe_load(compose_file) or {}).get("services") or {}
     except yaml.YAMLError as exc:
-        raise SpecError(f"the rendered compose file is not YAML: {_one_line(str(exc), 300)}") from exc
+        raise SpecError(f"the rendered compose file is not YAML: {tail(str(exc), 5, 300)}") from exc
     named = {str(spec.get("image")) for spec in services.values() if isinstance(spec, dict)}
     return {image: tag for image, tag in tags.items() if tag in named}
 
@@ -419,9 +420,3 @@ def _alive(owner: dict[str, Any]) -> bool:
         return abs(proc.create_time() - float(owner["created"])) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, KeyError, TypeError, ValueError):
         return False
-
-
-def _one_line(text: str, limit: int) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    joined = " | ".join(lines[-5:])
-    return joined if len(joined) <= limit else "…" + joined[-limit:]

@@ -26,6 +26,7 @@ from farm.stacks.driver import TOKEN_ENV, Deployment, Endpoint, StackMetrics, ch
 from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
 from farm.stacks.probe import free_port, http_ok, tcp_open
 from farm.stacks.scaling import replicas_for
+from farm.text import tail_file
 
 HOST = "127.0.0.1"
 STATE_FILE = "processes.json"
@@ -150,13 +151,13 @@ class LocalDriver:
             _terminate([record], grace=2.0)
             proc.wait()
             raise ProvisionError(f"setup step '{step.name}' did not finish within {step.timeout:g} s: "
-                                 f"{_tail(log, 3)}", hint=f"see {log}") from None
+                                 f"{tail_file(log, 3)}", hint=f"see {log}") from None
         finally:
             if proc.poll() is not None:
                 deployment.handles["procs"].remove(record)
                 self._save_state(deployment)
         if code != 0:
-            raise ProvisionError(f"setup step '{step.name}' failed with exit code {code}: {_tail(log, 3)}",
+            raise ProvisionError(f"setup step '{step.name}' failed with exit code {code}: {tail_file(log, 3)}",
                                  hint=f"see {log}")
 
     def _start(self, deployment: Deployment, service: Service, endpoint: Endpoint, command: list[str]) -> None:
@@ -230,7 +231,7 @@ class LocalDriver:
             if code is not None and proc["service"].startswith("setup:"):
                 continue
             if code is not None:
-                tail = _tail(Path(proc["log"]), 3)
+                tail = tail_file(Path(proc["log"]), 3)
                 raise ProvisionError(f"{proc['service']}#{proc['replica']} exited with code {code}: {tail}")
 
     def check_instances(self, deployment: Deployment) -> int:
@@ -248,7 +249,7 @@ class LocalDriver:
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of every process's log."""
-        return "\n".join(f"--- {p['service']}#{p['replica']}\n{_tail(Path(p['log']), lines)}"
+        return "\n".join(f"--- {p['service']}#{p['replica']}\n{tail_file(Path(p['log']), lines)}"
                          for p in deployment.handles.get("procs", []))
 
     # ---------------------------------------------------------------------------------------- down
@@ -396,13 +397,3 @@ def _group_alive(pgid: int) -> bool:
         except (ProcessLookupError, psutil.Error):
             continue
     return False
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no output)"
-    if not text:
-        return "(no output)"
-    return " | ".join(text[-lines:]) if lines <= 3 else "\n".join(text[-lines:])
