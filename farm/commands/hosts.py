@@ -40,8 +40,8 @@ def hosts_trust(
         help="trust the key only if it has this fingerprint (no question asked)")] = None,
 ) -> None:
     """Fetch a host's SSH key, show its fingerprint, and add it to the host's known_hosts once confirmed."""
+    from farm.remote.hostkeys import fetch_host_key, host_key_fingerprint, known_host_keys, trust_host_key
     from farm.remote.hosts import load_hosts, select_hosts
-    from farm.remote.ssh import fetch_host_key, host_key_fingerprint, known_host_keys, trust_host_key
 
     if fingerprint is not None and not _FINGERPRINT.fullmatch(fingerprint):
         raise SpecError("--fingerprint: expected SHA256: and 43 base64 characters, as `ssh-keygen -lf KEY.pub` "

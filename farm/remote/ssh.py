@@ -16,15 +16,12 @@ What this module holds to, and why (see DESIGN.md, "Remote SUT hosts"):
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import select
 import shlex
-import socket
 import stat
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +38,15 @@ from farm.errors import (
     SSHAuthError,
     SSHError,
     SSHUnreachableError,
-    UnknownHostKeyError,
+)
+from farm.remote.hostkeys import (
+    RefuseUnknownKey,
+    fetch_host_key,
+    host_key_fingerprint,
+    known_host_keys,
+    open_socket,
+    reason,
+    trust_host_key,
 )
 from farm.remote.hosts import SutHost, open_key_mode
 from farm.text import clip, tail
@@ -62,7 +67,6 @@ _CHUNK = 1 << 16
 _POLL_MIN_S, _POLL_MAX_S = 0.001, 0.05
 _LINGER_S = 1.0  # after the exit status, how long a silent channel is waited on for end of file
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RSA_SIGNATURES = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
 
 @dataclass(frozen=True)
@@ -72,74 +76,6 @@ class CommandResult:
     code: int
     stdout: str
     stderr: str
-
-
-def host_key_fingerprint(key: paramiko.PKey) -> str:
-    """The key's ``SHA256:…`` fingerprint, as ``ssh-keygen -l`` prints it (base64 without padding)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-def known_host_keys(host: SutHost) -> dict[str, paramiko.PKey]:
-    """The keys ``host.known_hosts`` trusts for the host, by key type (empty when the file does not exist)."""
-    keys = paramiko.HostKeys()
-    if host.known_hosts.exists():
-        try:
-            keys.load(str(host.known_hosts))
-        except Exception as exc:  # paramiko raises several kinds for a malformed line
-            raise SSHError(f"{host.name}: cannot read {host.known_hosts}: {_reason(exc)}") from exc
-    found = keys.lookup(host.known_hosts_name)
-    return dict(found.items()) if found is not None else {}
-
-
-def fetch_host_key(host: SutHost, timeout: float) -> paramiko.PKey:
-    """The key the host offers, fetched without authenticating (preferring a type already trusted, as SSH does)."""
-    sock = _open_socket(host, time.monotonic() + timeout)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.banner_timeout = timeout
-        _prefer_key_types(transport, list(known_host_keys(host)))
-        transport.start_client(timeout=timeout)
-        return transport.get_remote_server_key()
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise SSHUnreachableError(f"{host.name}: no SSH answer from {host.target} within {timeout:g} s: "
-                                  f"{_reason(exc)}") from exc
-    finally:
-        transport.close()
-
-
-def trust_host_key(host: SutHost, key: paramiko.PKey) -> None:
-    """Append the key to ``host.known_hosts`` for the host (``[address]:port`` off port 22), creating it 0600."""
-    path = host.known_hosts
-    line = f"{host.known_hosts_name} {key.get_name()} {key.get_base64()}\n"
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "r+b") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            if size:
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    line = "\n" + line
-            fh.write(line.encode("ascii"))
-    except OSError as exc:
-        raise SSHError(f"{host.name}: cannot write {path}: {_reason(exc)}") from exc
-    log.info("trusted %s key %s for %s in %s", key.get_name(), host_key_fingerprint(key), host.name, path)
-
-
-class _RefuseUnknownKey(paramiko.RejectPolicy):
-    """paramiko's RejectPolicy, refusing with the fingerprint and the command that trusts the key."""
-
-    def __init__(self, host: SutHost) -> None:
-        self.host = host
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        """Refuse an unknown key, saying which key and how to trust it."""
-        host = self.host
-        raise UnknownHostKeyError(
-            f"{host.name}: the host key of {host.target} is unknown ({key.get_name()} {host_key_fingerprint(key)},"
-            f" not in {host.known_hosts}); refused",
-            hint=f"if that is the host's fingerprint, trust it with: farm hosts trust {host.name}")
 
 
 class SSHConnection:
@@ -197,7 +133,7 @@ class SSHConnection:
                                      "the host either; the channel was closed)") from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise SSHUnreachableError(f"{self.host.name}: the connection was lost while running {shown}: "
-                                      f"{_reason(exc)}") from exc
+                                      f"{reason(exc)}") from exc
         finally:
             channel.close()
         result = CommandResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
@@ -205,9 +141,9 @@ class SSHConnection:
             raise RemoteTimeoutError(f"{self.host.name}: {shown} did not end within {timeout:g} s and was stopped"
                                      " on the host")
         if check and code != 0:
-            reason = "ended without an exit status (killed by a signal?)" if code < 0 else f"exited with {code}"
+            status = "ended without an exit status (killed by a signal?)" if code < 0 else f"exited with {code}"
             last = tail(result.stderr) or tail(result.stdout)
-            raise RemoteCommandError(f"{self.host.name}: {shown} {reason}" + (f": {last}" if last else ""),
+            raise RemoteCommandError(f"{self.host.name}: {shown} {status}" + (f": {last}" if last else ""),
                                      code=code, stdout=result.stdout, stderr=result.stderr)
         return result
 
@@ -219,7 +155,7 @@ class SSHConnection:
                 fh.chmod(mode)
                 fh.write(text.encode("utf-8"))
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise SSHError(f"{self.host.name}: cannot write {remote_path}: {_reason(exc)}") from exc
+            raise SSHError(f"{self.host.name}: cannot write {remote_path}: {reason(exc)}") from exc
 
     def put_file(self, local: Path, remote_path: str) -> None:
         """Upload one file, keeping its permission bits."""
@@ -229,7 +165,7 @@ class SSHConnection:
             sftp.put(str(local), remote_path)
             sftp.chmod(remote_path, mode)
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise SSHError(f"{self.host.name}: cannot upload {local} to {remote_path}: {_reason(exc)}") from exc
+            raise SSHError(f"{self.host.name}: cannot upload {local} to {remote_path}: {reason(exc)}") from exc
 
     def put_tree(self, local: Path, remote_dir: str) -> None:
         """Upload a folder recursively into ``remote_dir`` (created with its parents); symlinked folders refused."""
@@ -268,7 +204,7 @@ class SSHConnection:
             return self._transport().open_session(timeout=self.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise SSHUnreachableError(f"{self.host.name}: cannot open an SSH session on {self.host.target}: "
-                                      f"{_reason(exc)}") from exc
+                                      f"{reason(exc)}") from exc
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         transport = self._transport()
@@ -276,7 +212,7 @@ class SSHConnection:
             try:
                 self._sftp = paramiko.SFTPClient.from_transport(transport)
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise SSHError(f"{self.host.name}: SFTP is not available on {self.host.target}: {_reason(exc)}",
+                raise SSHError(f"{self.host.name}: SFTP is not available on {self.host.target}: {reason(exc)}",
                                hint="enable sshd's sftp subsystem") from exc
             assert self._sftp is not None
             self._sftp.get_channel().settimeout(max(self.connect_timeout, 60))
@@ -286,14 +222,14 @@ class SSHConnection:
         host, timeout = self.host, self.connect_timeout
         pkey = _load_key(host)
         client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(_RefuseUnknownKey(host))
+        client.set_missing_host_key_policy(RefuseUnknownKey(host))
         if host.known_hosts.exists():  # this file only: never the system's known_hosts
             try:
                 client.load_host_keys(str(host.known_hosts))
             except Exception as exc:
-                raise SSHError(f"{host.name}: cannot read {host.known_hosts}: {_reason(exc)}") from exc
+                raise SSHError(f"{host.name}: cannot read {host.known_hosts}: {reason(exc)}") from exc
         deadline = time.monotonic() + timeout
-        sock = _open_socket(host, deadline)
+        sock = open_socket(host, deadline)
         remaining = max(deadline - time.monotonic(), 0.1)
         log.debug("%s: connecting to %s (key %s)", host.name, host.target, host.key or "agent/default keys")
         try:
@@ -322,7 +258,7 @@ class SSHConnection:
                 "was reinstalled; refused",
                 hint=f"if the change is expected: ssh-keygen -f {host.known_hosts} -R '{host.known_hosts_name}', "
                      f"then farm hosts trust {host.name}")
-        text = _reason(exc)
+        text = reason(exc)
         if isinstance(exc, paramiko.AuthenticationException) and "timeout" not in text.lower():
             return SSHAuthError(f"{host.name}: {host.target} refused user {host.user!r} with {key}",
                                 hint="add the public key to that user's ~/.ssh/authorized_keys on the host, "
@@ -382,23 +318,6 @@ def _drain(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, byte
         select.select([channel], [], [], min(deadline - now, wait))
 
 
-def _open_socket(host: SutHost, deadline: float) -> socket.socket:
-    try:
-        return socket.create_connection((host.address, host.port), timeout=max(deadline - time.monotonic(), 0.1))
-    except OSError as exc:
-        raise SSHUnreachableError(f"{host.name}: cannot reach {host.target}: {_reason(exc)}") from exc
-
-
-def _prefer_key_types(transport: paramiko.Transport, known: list[str]) -> None:
-    """Ask first for a key type already trusted, as paramiko's client does, so `farm hosts trust` sees that key."""
-    if not known:
-        return
-    options = transport.get_security_options()
-    wanted = list(_RSA_SIGNATURES) if known[0] == "ssh-rsa" else [known[0]]
-    first = [kind for kind in wanted if kind in options.key_types]
-    options.key_types = first + [kind for kind in options.key_types if kind not in first]
-
-
 def _load_key(host: SutHost) -> paramiko.PKey | None:
     if host.key is None:
         return None
@@ -427,14 +346,3 @@ def _shown(argv: Sequence[str], limit: int = 80) -> str:
     text = shlex.join(str(a) for a in argv)
     text = text.replace("\n", "\\n").replace("\r", "\\r")
     return f"`{clip(text, limit)}`"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip() or type(exc).__name__
-    if text == "No existing session":  # paramiko's start_client returns at its timeout without saying so
-        return "no key exchange (timed out)"
-    if isinstance(exc, socket.timeout | TimeoutError) and text == "timed out":
-        return "timed out"
-    return text.splitlines()[0]

@@ -26,8 +26,9 @@ from farm.errors import (
     SSHUnreachableError,
     UnknownHostKeyError,
 )
+from farm.remote.hostkeys import fetch_host_key, host_key_fingerprint, trust_host_key
 from farm.remote.hosts import SutHost, load_hosts
-from farm.remote.ssh import SSHConnection, _drain, fetch_host_key, host_key_fingerprint, trust_host_key
+from farm.remote.ssh import SSHConnection, _drain
 from farm.stacks.probe import free_port
 from tests.conftest import FARM, farm
 from tests.integration.sshd import Sshd, make_key, sshd, write_hosts_file
