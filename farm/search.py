@@ -86,7 +86,7 @@ def _config(params: dict[str, Any], axis: str) -> dict[str, Scalar]:
 
 def next_step(records: Iterable[dict[str, Any]], hist: pd.DataFrame | None, spec: SweepSpec,
               manifest: StackManifest) -> Step:
-    """The search's next step from a sweep's cells (`farm.analysis.frame.cell_record` records) and histograms."""
+    """The search's next step from a sweep's cells (`farm.analysis.records.cell_record` records) and histograms."""
     if spec.search is None or spec.slo is None:
         return Step()
     records = list(records)

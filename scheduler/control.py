@@ -6,15 +6,18 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from celery import Celery
 
-from farm.search import Outcome
 from farm.status import Status, status
 from farm.store.repository import Store
 from farm.stored import stored_sweep
 from scheduler.dispatch import enqueue, redispatch_expired
 from scheduler.search import advance
+
+if TYPE_CHECKING:  # farm.search imports pandas: a second or two at every worker start
+    from farm.search import Outcome
 
 __all__ = ["Reaper", "Status", "resume", "status"]
 

@@ -9,16 +9,19 @@ insert finds it stored, or fails and is retried against what the first stored).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from celery import Celery
 
-from farm.analysis.frame import cell_record, histogram_frame
+from farm.analysis.records import cell_record
 from farm.errors import StoreError
-from farm.search import Outcome, next_step, probe_groups
 from farm.spec import LoadedSweep
 from farm.store.probes import add_probe_groups, mark_start
 from farm.store.repository import Store
 from scheduler.dispatch import enqueue
+
+if TYPE_CHECKING:
+    from farm.search import Outcome
 
 log = logging.getLogger("loadfarm.search")
 START = {"step": 0, "why": "start: one replica of every scalable service"}
@@ -34,6 +37,10 @@ def outcomes(store: Store, loaded: LoadedSweep) -> list[Outcome]:
     """Where every trajectory of a search stands now (empty for a sweep without a search)."""
     if loaded.spec.search is None:
         return []
+    # pandas only for a search: every worker imports this module, and pandas costs it a second or two to start
+    from farm.analysis.frame import histogram_frame
+    from farm.search import next_step
+
     rows = store.cells(loaded.spec.name)
     return next_step([cell_record(c) for c in rows], histogram_frame(rows), loaded.spec, loaded.manifest).outcomes
 
@@ -46,6 +53,8 @@ def advance(store: Store, app: Celery, loaded: LoadedSweep) -> list[Outcome]:
     found = [o for o in outcomes(store, loaded) if o.probe is not None]
     if not found:
         return []
+    from farm.search import probe_groups
+
     groups, why = probe_groups(spec, [o.probe for o in found if o.probe is not None])
     try:
         added = add_probe_groups(store, spec.name, groups, why)

@@ -24,7 +24,7 @@ def sweeps(db: DbOption = None) -> None:
 
 
 def _records(store: Any, name: str) -> list[dict[str, Any]]:
-    from farm.analysis.frame import cell_record
+    from farm.analysis.records import cell_record
 
     return [cell_record(c) for c in store.cells(name)]
 

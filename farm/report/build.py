@@ -11,7 +11,8 @@ import pandas as pd
 from farm.analysis.answer import Analysis, analyse
 from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.cost import sweep_price
-from farm.analysis.frame import cell_record, cells_frame, histogram_frame
+from farm.analysis.frame import cells_frame, histogram_frame
+from farm.analysis.records import cell_record
 from farm.analysis.verdict import UNIT
 from farm.compare import comparison_of
 from farm.report.provenance import Provenance

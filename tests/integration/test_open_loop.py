@@ -17,7 +17,7 @@ from typing import ClassVar
 import psutil
 import pytest
 
-from farm.analysis.frame import cell_record
+from farm.analysis.records import cell_record
 from farm.cpusets import format_cpus, parse_cpus
 from farm.load.runner import LoadRequest, LocustRunner
 from farm.report.build import report_json

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from farm.analysis.answer import analyse
-from farm.analysis.frame import cell_record
+from farm.analysis.records import cell_record
 from farm.analysis.verdict import INCONCLUSIVE, LOWER, NO_DIFFERENCE, SLOWER
 from farm.load.omission import check_load, concurrency_ratio, is_stalled, load_flags
 from farm.load.runner import LoadRequest

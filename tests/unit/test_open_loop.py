@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from farm.analysis.answer import analyse
-from farm.analysis.frame import cell_record
+from farm.analysis.records import cell_record
 from farm.analysis.verdict import CROSSOVER, INCONCLUSIVE, LOWER, RATE_UNIT
 from farm.errors import SpecError
 from farm.load.runner import LoadRequest, LocustRunner
