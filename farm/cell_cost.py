@@ -11,7 +11,7 @@ figure is then a lower bound. Requests are the load generator's count over the s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import psutil
@@ -24,11 +24,8 @@ from farm.stacks.scaling import declared_cost
 class ServiceCpu:
     """CPU seconds of each service's processes (and their children) between `start` and `stop`, on this host."""
 
-    def __init__(self, procs: Iterable[dict[str, Any]]) -> None:
-        self.pids: dict[str, list[int]] = {}
-        for proc in procs:
-            if isinstance(proc, dict) and "pid" in proc and not str(proc.get("service", "")).startswith("setup:"):
-                self.pids.setdefault(str(proc["service"]), []).append(int(proc["pid"]))
+    def __init__(self, pids: Mapping[str, list[int]]) -> None:
+        self.pids: dict[str, list[int]] = {s: list(p) for s, p in pids.items() if not s.startswith("setup:")}
         self._start: dict[str, float] | None = None
 
     def start(self) -> None:

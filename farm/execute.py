@@ -93,7 +93,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     stage = "provision"
     try:
         deployment = ctx.driver.up(loaded.manifest, config, name)
-        sets = _cpu_sets(loaded, deployment)  # before it warms up its caches and its workers
+        sets = _cpu_sets(loaded, _stack_pids(ctx.driver, deployment))  # before it warms up its caches and its workers
         stage = "readiness"
         ctx.driver.ready(deployment, time.monotonic() + ctx.ready_timeout_s)
         ctx.driver.check_instances(deployment)
@@ -122,10 +122,9 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     return outcome
 
 
-def _cpu_sets(loaded: LoadedSweep, deployment: Deployment) -> CpuSets | None:
-    """The generator's and the stack's CPU sets when the stack runs on this host (None when it runs elsewhere);
-    the stack's processes are pinned to theirs (see `farm.cpusets`)."""
-    pids = _stack_pids(deployment)
+def _cpu_sets(loaded: LoadedSweep, pids: list[int]) -> CpuSets | None:
+    """The generator's and the stack's CPU sets when the stack runs on this host (None when it runs elsewhere:
+    no ``pids`` here); the stack's processes are pinned to theirs (see `farm.cpusets`)."""
     if not pids:
         return None
     wanted = loaded.spec.cpus
@@ -139,9 +138,9 @@ def _cpu_sets(loaded: LoadedSweep, deployment: Deployment) -> CpuSets | None:
     return sets
 
 
-def _stack_pids(deployment: Deployment) -> list[int]:
-    """The stack's processes on this host: those the local driver started (a SUT host's are not here)."""
-    return [int(p["pid"]) for p in deployment.handles.get("procs", []) if isinstance(p, dict) and "pid" in p]
+def _stack_pids(driver: StackDriver, deployment: Deployment) -> list[int]:
+    """The stack's processes on this host (none when it runs on a SUT host)."""
+    return [pid for pids in driver.pids(deployment).values() for pid in pids]
 
 
 def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[CellRow],
@@ -256,9 +255,9 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
     stage = "start"
     before: list[StackMetrics] = []
     after: list[StackMetrics] = []  # read when the window closes, while the load's grace period runs
-    host_cpu = HostCpu(sets, _stack_pids(deployment)) if sets is not None else None
+    host_cpu = HostCpu(sets, _stack_pids(ctx.driver, deployment)) if sets is not None else None
     usage: list[dict[str, Any] | None] = []
-    service_cpu = ServiceCpu(deployment.handles.get("procs", []))  # per service, for the cell's cost
+    service_cpu = ServiceCpu(ctx.driver.pids(deployment))  # per service, for the cell's cost
     used: list[dict[str, float] | None] = []
     warned: list[str] = []  # the stack's metrics that broke the contract: kept with the cell, never failing it
 
@@ -300,7 +299,7 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         stage = "reset"
         ctx.driver.reset(deployment)
         if sets is not None and sets.pinned:  # a process the stack started since (a respawned worker) too
-            pin(stack_processes(_stack_pids(deployment)), sets.stack, available_cpus())
+            pin(stack_processes(_stack_pids(ctx.driver, deployment)), sets.stack, available_cpus())
         ctx.store.stage(cell.id, "reset")
         request = _load_request(ctx, loaded, deployment, cell, sets)
         stage = "load"

@@ -17,9 +17,9 @@ from typing import Any
 
 from farm.errors import CancelledError, SpecError, StoreError
 from farm.execute import ExecutionContext, describe, execute_group
-from farm.remote.shell import ssh_connector
+from farm.remote.hosts import SutHost
 from farm.spec import LoadedSweep
-from farm.stacks.compose import ComposeDriver
+from farm.stacks import place
 from farm.stacks.driver import StackDriver
 from workers.runtime import Runtime
 
@@ -153,9 +153,18 @@ def _after(hook: Callable[[LoadedSweep], object] | None, loaded: LoadedSweep) ->
 @contextmanager
 def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str,
                  beat: Heartbeat) -> Iterator[tuple[StackDriver, dict[str, Any]]]:
-    """Where the group's stack runs: here as processes, or on a free SUT host of the sweep (leased meanwhile)."""
+    """Where the group's stack runs (`farm.stacks.place`): here as processes, or on a free SUT host of the sweep
+    (leased meanwhile)."""
+    with _sut_lease(rt, loaded, group_id, beat) as sut:
+        driver = place.choose(rt.settings, sut, rt.driver)
+        yield driver, place.host_facts(driver, rt.host)
+
+
+@contextmanager
+def _sut_lease(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbeat) -> Iterator[SutHost | None]:
+    """A free SUT host of the sweep's `sut:`, leased to the group until the block ends (None without `sut:`)."""
     if loaded.spec.sut is None:
-        yield rt.driver, rt.host
+        yield None
         return
     hosts = rt.sut_hosts()
     missing = [h for h in loaded.spec.sut.hosts if h not in hosts]
@@ -173,10 +182,7 @@ def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str,
         time.sleep(1.0)
     beat.sut[name] = group_id
     try:
-        driver = ComposeDriver(hosts[name], rt.settings.artefacts_dir / "deployments",
-                               ssh_connector(rt.settings.ssh_connect_timeout_s),
-                               up_timeout_s=max(120.0, rt.settings.ready_timeout_s))
-        yield driver, {**rt.host, "sut": driver.fingerprint()}
+        yield hosts[name]
     finally:
         beat.sut.pop(name, None)
         rt.sut_leases.release(name, group_id)

@@ -8,11 +8,8 @@ import os
 import signal
 import sys
 
-from farm.remote.hosts import load_hosts
-from farm.remote.shell import ssh_connector
 from farm.settings import Settings
-from farm.stacks.compose import clean_dead
-from farm.stacks.local import LocalDriver
+from farm.stacks import place
 from farm.store.repository import Store
 from scheduler.app import make_app
 from scheduler.contract import SHARED_QUEUE, host_queue
@@ -42,14 +39,11 @@ def run_worker(settings: Settings, name: str, *, loglevel: str = "INFO", parent:
         stop_with_parent(parent)
     os.environ["FARM_HOST_NAME"] = name  # the pool's processes build their settings from the environment
     app = make_app(settings)
-    stopped = LocalDriver(settings.artefacts_dir / "deployments").clean_dead()
-    if stopped:
-        log.warning("stopped %d process group(s) left by a dead worker on this host", stopped)
-    if settings.hosts_file.is_file():
-        removed = clean_dead(settings.artefacts_dir / "deployments", load_hosts(settings.hosts_file),
-                             ssh_connector(settings.ssh_connect_timeout_s))
-        if removed:
-            log.warning("removed %d deployment(s) a dead worker left on SUT hosts", removed)
+    cleaned = place.clean_dead(settings)
+    if cleaned.processes:
+        log.warning("stopped %d process group(s) left by a dead worker on this host", cleaned.processes)
+    if cleaned.deployments:
+        log.warning("removed %d deployment(s) a dead worker left on SUT hosts", cleaned.deployments)
     store = Store(settings.database_url, retry_s=30.0)
     store.migrate()
     store.engine.dispose()  # no connection crosses the pool's fork; the reaper runs in the pool process

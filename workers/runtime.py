@@ -12,6 +12,7 @@ from farm.load.runner import LocustRunner
 from farm.remote.hosts import SutHost, load_hosts
 from farm.settings import Settings
 from farm.spec import LoadedSweep
+from farm.stacks import place
 from farm.stacks.local import LocalDriver
 from farm.store.leases import Leases, SutLeases
 from farm.store.repository import Store
@@ -60,6 +61,6 @@ def runtime() -> Runtime:
     store = Store(settings.database_url, retry_s=120.0)
     return Runtime(settings=settings, store=store, leases=Leases(store, settings.max_attempts),
                    sut_leases=SutLeases(store),
-                   driver=LocalDriver(settings.artefacts_dir / "deployments"),
+                   driver=place.local_driver(settings),
                    runner=LocustRunner(saturation_cpu_pct=settings.saturation_cpu_pct),
                    host=fingerprint(settings.host_name))

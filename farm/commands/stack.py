@@ -24,8 +24,7 @@ def stack_up(
                                             )] = None,
 ) -> None:
     """Start a stack in the background and print its entry URL; stop it with `farm stack down`."""
-    from farm.stacks.driver import StackDriver
-    from farm.stacks.local import LocalDriver
+    from farm.stacks import place
     from farm.stacks.manifest import load_manifest, resolve_stack_folder
 
     cfg = settings()
@@ -46,8 +45,7 @@ def stack_up(
         if refused:
             raise SpecError(f"--param {key}: {raw!r} is not allowed: {refused}")
         params[key] = value
-    driver: StackDriver = (_compose_driver(cfg, sut) if sut is not None
-                           else LocalDriver(cfg.artefacts_dir / "deployments", owned=False))
+    driver = place.choose(cfg, place.sut_host(cfg, sut) if sut is not None else None, owned=False)
     deployment = driver.up(manifest, params, name or f"manual-{manifest.name}")
     try:
         driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
@@ -55,45 +53,23 @@ def stack_up(
     except BaseException:
         driver.down(deployment)
         raise
-    if sut is not None:  # the deployment stays up on the host; this connection does not
-        deployment.handles["conn"].close()
+    driver.leave(deployment)  # the deployment stays up; what this process holds open does not
     where = f"on {sut}, {len(deployment.instances)} instance replicas" if sut else (
         f"{len(deployment.instances)} instance processes; logs in {deployment.workdir}")
     out.print(styled((deployment.name, "bold"), f" is up at {deployment.entry_url} ({where})"))
     out.print(f"stop it with: farm stack down {deployment.name}")
 
 
-def _compose_driver(cfg: Any, sut: str) -> Any:
-    from farm.remote.hosts import load_hosts
-    from farm.remote.shell import ssh_connector
-    from farm.stacks.compose import ComposeDriver
-
-    hosts = load_hosts(cfg.hosts_file)
-    if sut not in hosts:
-        raise SpecError(f"--sut {sut}: no such host in {cfg.hosts_file}; known: {', '.join(hosts) or 'none'}")
-    return ComposeDriver(hosts[sut], cfg.artefacts_dir / "deployments", ssh_connector(cfg.ssh_connect_timeout_s),
-                         owned=False, up_timeout_s=max(120.0, cfg.ready_timeout_s))
-
-
 def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
                                                    help="the deployment name printed by `farm stack up`")]) -> None:
     """Stop every process of a deployment started with `farm stack up` (or left by a crash), here or on its
     SUT host."""
-    import json
+    from farm.stacks import place
 
-    from farm.stacks.compose import STATE_FILE
-    from farm.stacks.driver import check_deployment_name
-    from farm.stacks.local import LocalDriver
-
-    cfg = settings()
-    check_deployment_name(name)
-    state = cfg.artefacts_dir / "deployments" / name / STATE_FILE
-    if state.is_file():
-        host = str(json.loads(state.read_text()).get("host"))
-        removed = _compose_driver(cfg, host).clean(name)
-        out.print(f"{name}: removed {removed} container(s) on {host}" if removed else
-                  f"{name}: nothing was running on {host}")
+    removed = place.remove(settings(), name)
+    if removed.sut is not None:
+        out.print(f"{name}: removed {removed.count} container(s) on {removed.sut}" if removed.count else
+                  f"{name}: nothing was running on {removed.sut}")
         return
-    stopped = LocalDriver(cfg.artefacts_dir / "deployments").clean(name)
-    out.print(f"{name}: stopped {stopped} process group(s)" if stopped else f"{name}: nothing was running")
-
+    out.print(f"{name}: stopped {removed.count} process group(s)" if removed.count else
+              f"{name}: nothing was running")

@@ -12,31 +12,29 @@ containers mount, such as a PHP drop-in); only the images the rendered compose f
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
 import re
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from farm import files
-from farm.errors import FarmError, ProvisionError, ReadinessError, SpecError
+from farm.errors import FarmError, ProvisionError, ReadinessError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
 from farm.remote.shell import Connector, RemoteShell
 from farm.remote.uploads import upload_root
 from farm.stacks import compose_limits as guard
 from farm.stacks import contract
+from farm.stacks.compose_render import compose_recipe, image_tags, render_project, used_images
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
-from farm.stacks.probe import http_ok
+from farm.stacks.owner import dead_deployments, owner_record, write_state
+from farm.stacks.probe import http_ok, poll_ready
 from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
 from farm.stacks.scaling import compose_replicas
 from farm.text import tail
@@ -46,9 +44,6 @@ STATE_FILE = "compose-state.json"
 PROJECT_LABEL = "com.docker.compose.project"
 BUILD_TIMEOUT_S = 900.0
 PROBE_TIMEOUT_S = 10.0  # one health GET during `ready` (a cold WordPress page on a busy host: seconds)
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-                            lstrip_blocks=True, autoescape=False)
-_SKIP = ("__pycache__", ".pyc", ".git")
 # A constant script (no value of ours is interpolated into it): the host's facts, one key=value per line.
 _FINGERPRINT = (
     'echo "cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2-)"; echo "cores=$(nproc)"; '
@@ -66,13 +61,13 @@ class ComposeDriver:
         self.root = root
         self.connect = connect
         self.up_timeout_s = up_timeout_s
-        self.owner = {"pid": os.getpid(), "created": _created(os.getpid())} if owned else None
+        self.owner = owner_record() if owned else None
 
     # ------------------------------------------------------------------------------------------ up
     def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
         """Build missing images, upload the rendered project, `up --wait --scale`, and find every replica."""
         check_deployment_name(name)
-        recipe = _recipe(manifest)
+        recipe = compose_recipe(manifest)
         workdir = files.private_dir(files.private_dir(self.root) / name)
         conn = self.connect(self.host)
         handles: dict[str, Any] = {"conn": conn, "remote": ""}
@@ -85,9 +80,9 @@ class ComposeDriver:
             self._record(workdir, name)
             images = image_tags(manifest, recipe)
             bind = self.host.bind or guard.lab_address(conn, self.host)
-            rendered = _render(manifest, recipe, params, name, images, bind=bind, token=token)
+            rendered = render_project(manifest, recipe, params, name, images, bind=bind, token=token)
             guard.check_published(rendered["compose.yaml"], bind)
-            self._build(conn, manifest, recipe, _used_images(rendered["compose.yaml"], images), root)
+            self._build(conn, manifest, recipe, used_images(rendered["compose.yaml"], images), root)
             for target, text in rendered.items():
                 folder = workdir
                 for part in Path(target).parts[:-1]:
@@ -203,22 +198,19 @@ class ComposeDriver:
     # --------------------------------------------------------------------------------------- ready
     def ready(self, deployment: Deployment, deadline: float) -> None:
         """Poll every replica's health from here (the generator) until all answer: the network path works."""
-        waiting = list(deployment.endpoints)
-        delay = 0.05
-        while waiting:
+        def still_waiting(waiting: list[Endpoint]) -> list[Endpoint]:
             # a health URL may be a real page (WordPress's `/`): a cold one on a busy host takes seconds, so a
             # probe waits up to PROBE_TIMEOUT_S, never past the deadline
             probe = min(PROBE_TIMEOUT_S, max(0.5, deadline - time.monotonic()))
-            waiting = _unhealthy(waiting, deployment.manifest.health, probe)
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(f"{e.service}#{e.replica} ({e.url})" for e in waiting)
-                raise ReadinessError(f"not reachable from this generator before the deadline, or slower than "
-                                     f"{PROBE_TIMEOUT_S:.0f} s to answer: {names}",
-                                     hint=f"is the SUT host {self.host.name} reachable on its published ports?")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            return _unhealthy(waiting, deployment.manifest.health, probe)
+
+        def failure(waiting: list[Endpoint]) -> ReadinessError:
+            names = ", ".join(f"{e.service}#{e.replica} ({e.url})" for e in waiting)
+            return ReadinessError(f"not reachable from this generator before the deadline, or slower than "
+                                  f"{PROBE_TIMEOUT_S:.0f} s to answer: {names}",
+                                  hint=f"is the SUT host {self.host.name} reachable on its published ports?")
+
+        poll_ready(deployment.endpoints, still_waiting, deadline, failure, first_delay=0.05, max_delay=0.5)
 
     def check_instances(self, deployment: Deployment) -> int:
         """The classic connectivity check, on each replica."""
@@ -251,7 +243,18 @@ class ComposeDriver:
         except Exception as exc:  # logs are a courtesy of a failure report; never mask the failure
             return f"(logs unavailable: {tail(str(exc), 5, 200)})"
 
+    def pids(self, deployment: Deployment) -> dict[str, list[int]]:
+        """None here: the stack's processes run on the SUT host (its CPU is sampled there, by cgroup)."""
+        return {}
+
     # ---------------------------------------------------------------------------------------- down
+    def leave(self, deployment: Deployment) -> None:
+        """Close this process's connection; the project keeps running on the host."""
+        conn: RemoteShell | None = deployment.handles.get("conn")
+        if conn is not None:
+            conn.close()
+            deployment.handles["conn"] = None
+
     def down(self, deployment: Deployment) -> None:
         """`down -v --remove-orphans`, remove the uploaded folder, close the connection; always."""
         self._teardown(deployment.handles, deployment.name)
@@ -290,31 +293,22 @@ class ComposeDriver:
         (self.root / name / STATE_FILE).unlink(missing_ok=True)
         return count
 
+    def clean_dead(self) -> int:
+        """Remove this host's deployments recorded here whose owner process is gone; returns how many."""
+        removed = 0
+        for name, state in dead_deployments(self.root, STATE_FILE):
+            if state.get("host") != self.host.name:
+                continue
+            try:
+                self.clean(name)
+                removed += 1
+            except FarmError as exc:
+                log.warning("could not remove %s on %s: %s", name, self.host.name, exc)
+        return removed
+
     def _record(self, workdir: Path, name: str) -> None:
         """Note the deployment here (owner and host), so a crashed worker's successor can remove it remotely."""
-        state = {"owner": self.owner, "host": self.host.name, "name": name}
-        files.write_text(workdir / STATE_FILE, json.dumps(state))
-
-
-def clean_dead(root: Path, hosts: Mapping[str, SutHost], connect: Connector) -> int:
-    """Remove the remote deployments recorded under ``root`` whose owner process is gone; returns how many."""
-    removed = 0
-    if not root.is_dir():
-        return 0
-    for path in root.glob(f"*/{STATE_FILE}"):
-        try:
-            state = json.loads(path.read_text())
-            owner, host = state.get("owner"), hosts.get(str(state.get("host")))
-        except (OSError, ValueError, AttributeError):
-            continue
-        if host is None or not owner or _alive(owner):  # no owner: started by hand, `farm stack down` removes it
-            continue
-        try:
-            ComposeDriver(host, root, connect, owned=False).clean(str(state["name"]))
-            removed += 1
-        except FarmError as exc:
-            log.warning("could not remove %s on %s: %s", state.get("name"), host.name, exc)
-    return removed
+        write_state(workdir / STATE_FILE, {"owner": self.owner, "host": self.host.name, "name": name})
 
 
 def _unhealthy(endpoints: list[Endpoint], health: str, timeout: float) -> list[Endpoint]:
@@ -322,76 +316,6 @@ def _unhealthy(endpoints: list[Endpoint], health: str, timeout: float) -> list[E
     with ThreadPoolExecutor(max_workers=min(16, len(endpoints)), thread_name_prefix="ready") as pool:
         answered = list(pool.map(lambda e: http_ok(e.url + health, timeout), endpoints))
     return [e for e, ok in zip(endpoints, answered, strict=True) if not ok]
-
-
-def image_tags(manifest: StackManifest, recipe: ComposeRecipe) -> dict[str, str]:
-    """Each image of the recipe and its tag, `loadfarm/<stack>-<image>:<hash of its build context>`."""
-    return {image: f"loadfarm/{manifest.name}-{image}:{context_hash(manifest.folder / context)}"
-            for image, context in recipe.images.items()}
-
-
-def _used_images(compose_file: str, tags: dict[str, str]) -> dict[str, str]:
-    """The recipe's images that the rendered compose file's services name (the others need no build)."""
-    try:
-        services = (yaml.safe_load(compose_file) or {}).get("services") or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"the rendered compose file is not YAML: {tail(str(exc), 5, 300)}") from exc
-    named = {str(spec.get("image")) for spec in services.values() if isinstance(spec, dict)}
-    return {image: tag for image, tag in tags.items() if tag in named}
-
-
-def context_hash(folder: Path) -> str:
-    """A hash of a build context's files (paths and contents): the image tag, so a second sweep does not rebuild."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not any(s in str(p) for s in _SKIP)):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
-
-
-def _recipe(manifest: StackManifest) -> ComposeRecipe:
-    if manifest.compose is None:
-        raise SpecError(f"stack '{manifest.name}' has no compose recipe",
-                        hint="add a `compose:` section to its stack.yaml, or run it without `sut:`")
-    return manifest.compose
-
-
-def _render(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Scalar], project: str,
-            images: dict[str, str], *, bind: str = "127.0.0.1", token: str = "") -> dict[str, str]:
-    """The compose file and every extra file, rendered with the deployment's names of every replica."""
-    instances, counts = int(params.get("instances", 1)), compose_replicas(manifest, params, recipe.scale)
-    names = {s: [f"{project}-{s}-{i}" for i in range(1, counts.get(s, 1) + 1)]
-             for s in {*recipe.scale, *recipe.instances, recipe.entry}}
-    context = {"params": params, "project": project, "images": images, "replicas": names,
-               "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},
-               "port": recipe.port, "instances": instances, "bind": bind,
-               "publish": guard.publish_address(bind, recipe.port), "token": token}
-    rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
-    limits = recipe.limits
-    rendered[guard.LIMITS_FILE] = guard.limits_override(rendered["compose.yaml"], limits.pids, limits.memory)
-    for target, template in recipe.files.items():
-        if Path(target).is_absolute() or ".." in Path(target).parts:
-            raise SpecError(f"compose file name {target!r} must stay inside the project folder",
-                            hint="name it relative to the project, without '..'")
-        source = manifest.folder / template
-        # a `.j2` file is a template; any other (a PHP drop-in, a script) goes to the host byte for byte
-        rendered[target] = _render_file(source, context) if source.suffix == ".j2" else _read(source)
-    return rendered
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-
-
-def _render_file(path: Path, context: dict[str, Any]) -> str:
-    try:
-        return _JINJA.from_string(path.read_text()).render(**context)
-    except OSError as exc:
-        raise SpecError(f"cannot read the template {path}: {exc.strerror or exc}") from exc
-    except jinja2.TemplateError as exc:
-        raise SpecError(f"{path}: template error: {exc}") from exc
 
 
 def _ps_rows(text: str) -> list[dict[str, Any]]:
@@ -403,20 +327,3 @@ def _ps_rows(text: str) -> list[dict[str, Any]]:
         rows = json.loads(text)
         return [r for r in rows if isinstance(r, dict)]
     return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
-
-
-def _created(pid: int) -> float:
-    import psutil
-
-    return float(psutil.Process(pid).create_time())
-
-
-def _alive(owner: dict[str, Any]) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(int(owner["pid"]))
-        # A killed owner whose parent died too may linger as a zombie nobody reaps: dead all the same.
-        return abs(proc.create_time() - float(owner["created"])) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return False

@@ -59,7 +59,7 @@ class Deployment:
     entry: Endpoint
     endpoints: list[Endpoint]
     workdir: Path
-    handles: dict[str, Any] = field(default_factory=dict, repr=False)
+    handles: dict[str, Any] = field(default_factory=dict, repr=False)  # the driver's own; no caller reads them
     instance_services: frozenset[str] = frozenset()
     token: str = field(default="", repr=False)  # the deployment's reset token (TOKEN_HEADER), never logged
 
@@ -199,6 +199,24 @@ class StackDriver(Protocol):
         """Stop everything the deployment started; idempotent."""
         ...
 
+    def leave(self, deployment: Deployment) -> None:
+        """Let go of a deployment without stopping it (`farm stack up`): close what this process holds open."""
+        ...
+
     def clean(self, name: str) -> int:
         """Tear down whatever a dead predecessor left under ``name``; returns how many processes it stopped."""
+        ...
+
+    def clean_dead(self) -> int:
+        """Tear down every deployment recorded by this driver whose owner process is gone; returns how many
+        processes (here) or deployments (on a SUT host) it removed."""
+        ...
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """The facts of the host the stack runs on, recorded with each cell; None when it runs here."""
+        ...
+
+    def pids(self, deployment: Deployment) -> dict[str, list[int]]:
+        """The stack's processes on this host by service, to pin to CPUs and to count their CPU ({} when the
+        stack runs elsewhere)."""
         ...

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import http.client
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,19 @@ import psutil
 from farm import files
 from farm.environment import child_environment
 from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
-from farm.stacks import contract
+from farm.stacks import contract, templates
 from farm.stacks.driver import TOKEN_ENV, Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
-from farm.stacks.probe import free_port, http_ok, tcp_open
+from farm.stacks.owner import (
+    dead_deployments,
+    owner_record,
+    process_identity,
+    read_state,
+    record_command_lines,
+    same_process,
+    write_state,
+)
+from farm.stacks.probe import free_port, http_ok, poll_ready, tcp_open
 from farm.stacks.scaling import replicas_for
 from farm.text import tail_file
 
@@ -34,7 +43,18 @@ INSTALL_HINTS = {"nginx": "apt-get install nginx-light", "redis-server": "apt-ge
                  "mariadbd": "apt-get install mariadb-server", "mariadb": "apt-get install mariadb-client",
                  "mariadb-install-db": "apt-get install mariadb-server", "php": "apt-get install php-cli"}
 SETUP_READY_TIMEOUT_S = 120.0  # the `start: before-setup` services' time to become ready
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A local recipe rendered for one deployment: its replicas, each replica's and setup step's command, the
+    readiness commands, and the deployment's token."""
+
+    endpoints: list[Endpoint]
+    plans: list[tuple[Service, Endpoint, list[str]]]
+    steps: list[tuple[SetupStep, list[str]]]
+    checks: dict[tuple[str, int], list[str]]
+    token: str
 
 
 class LocalDriver:
@@ -48,7 +68,7 @@ class LocalDriver:
 
     def __init__(self, root: Path, owned: bool = True) -> None:
         self.root = root
-        self.owner = {**_process_identity(os.getpid()), "cmdline": psutil.Process().cmdline()} if owned else None
+        self.owner = owner_record() if owned else None
 
     # ------------------------------------------------------------------------------------------ up
     def up(self, manifest: StackManifest, params: dict[str, Scalar], name: str) -> Deployment:
@@ -60,34 +80,19 @@ class LocalDriver:
         check_deployment_name(name)
         self.clean(name)
         workdir = files.private_dir(files.private_dir(self.root) / name)
-        services = [s for s in manifest.local.services if s.enabled(params)]
-        context = self._context(manifest, params, workdir)
-        endpoints = self._allocate(services, context, manifest.scalable)
-        taken = {e.port for e in endpoints}
-        extra = {(e.service, e.replica): {n: _distinct_port(taken) for n in s.ports} for s in services
-                 for e in endpoints if e.service == s.name}
-        context["services"] = {
-            s.name: [{"host": e.host, "port": e.port, "url": e.url, "ports": extra[(e.service, e.replica)]}
-                     for e in endpoints if e.service == s.name]
-            for s in manifest.local.services
-        }
-        plans = [(s, e, self._render(s, e, {**context, "ports": extra[(e.service, e.replica)]}, workdir))
-                 for s in services for e in endpoints if e.service == s.name]
-        steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
-                 if step.enabled(params)]
+        rendered = self.render(manifest, params, workdir)
+        plans, steps = rendered.plans, rendered.steps
         programs = [*manifest.local.requires, *(c[0] for _s, _e, c in plans), *(c[0] for _s, c in steps)]
         for program in dict.fromkeys(programs):
             if shutil.which(program) is None:
                 hint = INSTALL_HINTS.get(program, "install it or put it on PATH")
                 raise ToolMissingError(f"stack '{manifest.name}' needs '{program}', which is not installed",
                                        hint=hint)
-        checks = {(e.service, e.replica): [_render_text(part, {**context, "port": e.port, "replica": e.replica})
-                                           for part in s.ready.command]
-                  for s, e, _c in plans if isinstance(s.ready, ReadyCommand)}
+        endpoints = rendered.endpoints
         entry = next(e for e in endpoints if e.service == manifest.local.entry)
         deployment = Deployment(name, manifest, params, entry, endpoints, workdir,
-                                {"procs": [], "ready_commands": checks},
-                                frozenset(s.name for s in manifest.local.services if s.instance), context["token"])
+                                {"procs": [], "ready_commands": rendered.checks},
+                                frozenset(s.name for s in manifest.local.services if s.instance), rendered.token)
         early = [p for p in plans if steps and p[0].start == "before-setup"]
         try:
             for service, endpoint, command in early:
@@ -103,6 +108,29 @@ class LocalDriver:
             self.down(deployment)
             raise
         return deployment
+
+    def render(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> Rendered:
+        """Give every replica its ports and render the recipe: commands, setup steps, readiness commands and
+        files (written into ``workdir``); nothing starts."""
+        services = [s for s in manifest.local.services if s.enabled(params)]
+        context = self._context(manifest, params, workdir)
+        endpoints = self._allocate(services, context, manifest.scalable)
+        taken = {e.port for e in endpoints}
+        extra = {(e.service, e.replica): {n: _distinct_port(taken) for n in s.ports} for s in services
+                 for e in endpoints if e.service == s.name}
+        context["services"] = {
+            s.name: [{"host": e.host, "port": e.port, "url": e.url, "ports": extra[(e.service, e.replica)]}
+                     for e in endpoints if e.service == s.name]
+            for s in manifest.local.services
+        }
+        plans = [(s, e, self._render(s, e, {**context, "ports": extra[(e.service, e.replica)]}, workdir))
+                 for s in services for e in endpoints if e.service == s.name]
+        steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
+                 if step.enabled(params)]
+        checks = {(e.service, e.replica): [_render_text(part, {**context, "port": e.port, "replica": e.replica})
+                                           for part in s.ready.command]
+                  for s, e, _c in plans if isinstance(s.ready, ReadyCommand)}
+        return Rendered(endpoints, plans, steps, checks, context["token"])
 
     def _context(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> dict[str, Any]:
         return {"params": params, "python": sys.executable, "stack_dir": str(manifest.folder.resolve()),
@@ -141,7 +169,7 @@ class LocalDriver:
                                         cwd=deployment.workdir, env=env, start_new_session=True)
             except OSError as exc:
                 raise ProvisionError(f"setup step '{step.name}' cannot start: {exc}") from exc
-        record = {"service": f"setup:{step.name}", "replica": 0, **_process_identity(proc.pid), "log": str(log),
+        record = {"service": f"setup:{step.name}", "replica": 0, **process_identity(proc.pid), "log": str(log),
                   "popen": proc}
         deployment.handles["procs"].append(record)  # so that a teardown (or a successor's clean-up) stops it
         self._save_state(deployment)
@@ -170,15 +198,13 @@ class LocalDriver:
             except OSError as exc:
                 raise ProvisionError(f"cannot start {service.name}: {exc}") from exc
         deployment.handles["procs"].append({"service": service.name, "replica": endpoint.replica,
-                                            **_process_identity(proc.pid), "log": str(log), "popen": proc})
+                                            **process_identity(proc.pid), "log": str(log), "popen": proc})
         self._save_state(deployment)
 
     def _save_state(self, deployment: Deployment) -> None:
         state = {"owner": self.owner,
                  "procs": [{k: v for k, v in p.items() if k != "popen"} for p in deployment.handles["procs"]]}
-        tmp = deployment.workdir / (STATE_FILE + ".tmp")
-        files.write_text(tmp, json.dumps(state))
-        tmp.replace(deployment.workdir / STATE_FILE)
+        write_state(deployment.workdir / STATE_FILE, state)
 
     # --------------------------------------------------------------------------------------- ready
     def ready(self, deployment: Deployment, deadline: float) -> None:
@@ -186,24 +212,22 @@ class LocalDriver:
         exits."""
         self._wait(deployment, list(deployment.endpoints), deadline)
         if any("cmdline" not in p for p in deployment.handles["procs"]):
-            _record_command_lines(deployment.handles["procs"])
+            record_command_lines(deployment.handles["procs"])
             self._save_state(deployment)
 
     def _wait(self, deployment: Deployment, endpoints: list[Endpoint], deadline: float) -> None:
         kinds = {s.name: s.ready for s in deployment.manifest.local.services}
-        waiting = list(endpoints)
-        delay = 0.02
-        while waiting:
+
+        def still_waiting(waiting: list[Endpoint]) -> list[Endpoint]:
             self._check_alive(deployment)
-            waiting = [e for e in waiting if not self._answers(e, kinds[e.service], deployment)]
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(f"{e.service}#{e.replica}" for e in waiting)
-                raise ReadinessError(f"not ready before the deadline: {names}",
-                                     hint=f"see the logs in {deployment.workdir}")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            return [e for e in waiting if not self._answers(e, kinds[e.service], deployment)]
+
+        def failure(waiting: list[Endpoint]) -> ReadinessError:
+            names = ", ".join(f"{e.service}#{e.replica}" for e in waiting)
+            return ReadinessError(f"not ready before the deadline: {names}",
+                                  hint=f"see the logs in {deployment.workdir}")
+
+        poll_ready(endpoints, still_waiting, deadline, failure, first_delay=0.02, max_delay=0.25)
 
     def _answers(self, endpoint: Endpoint, kind: str | ReadyCommand, deployment: Deployment) -> bool:
         if isinstance(kind, ReadyCommand):
@@ -252,7 +276,21 @@ class LocalDriver:
         return "\n".join(f"--- {p['service']}#{p['replica']}\n{tail_file(Path(p['log']), lines)}"
                          for p in deployment.handles.get("procs", []))
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        """None: the stack runs on this host, whose facts the worker records already."""
+        return None
+
+    def pids(self, deployment: Deployment) -> dict[str, list[int]]:
+        """The process (group leader) of every replica and running setup step, by service."""
+        found: dict[str, list[int]] = {}
+        for proc in deployment.handles.get("procs", []):
+            found.setdefault(str(proc["service"]), []).append(int(proc["pid"]))
+        return found
+
     # ---------------------------------------------------------------------------------------- down
+    def leave(self, deployment: Deployment) -> None:
+        """Nothing to close: each replica runs in its own session and outlives this process."""
+
     def down(self, deployment: Deployment) -> None:
         """TERM every process group, then KILL what is left; forget the state file."""
         _terminate(deployment.handles.get("procs", []))
@@ -267,14 +305,7 @@ class LocalDriver:
         A deployment whose owner still runs (another worker sharing this artefacts folder) is left alone, and so
         is one started by hand (no owner).
         """
-        if not self.root.is_dir():
-            return 0
-        stopped = 0
-        for state in self.root.glob(f"*/{STATE_FILE}"):
-            owner = _read_state(state).get("owner")
-            if owner and not _same_process({**owner, "session": False}):
-                stopped += self.clean(state.parent.name)
-        return stopped
+        return sum(self.clean(name) for name, _state in dead_deployments(self.root, STATE_FILE))
 
     def clean(self, name: str) -> int:
         """Stop processes recorded under ``name`` by a run that died before its teardown."""
@@ -282,7 +313,7 @@ class LocalDriver:
         state = self.root / name / STATE_FILE
         if not state.is_file():
             return 0
-        stopped = _terminate(_read_state(state).get("procs", []))
+        stopped = _terminate(read_state(state).get("procs", []))
         state.unlink(missing_ok=True)
         return stopped
 
@@ -321,59 +352,14 @@ def _render_files(templates: dict[str, str], context: dict[str, Any], workdir: P
 
 def _render_text(text: str, context: dict[str, Any]) -> str:
     try:
-        return _JINJA.from_string(text).render(**context)
+        return templates.render(text, context)
     except jinja2.TemplateError as exc:
         raise SpecError(f"stack template error in {text[:60]!r}: {exc}") from exc
 
 
-def _process_identity(pid: int) -> dict[str, Any]:
-    """What identifies a process beyond its pid (which the kernel reuses): its start time.
-
-    Its command line is added once the stack is ready (`_record_command_lines`): right after the fork it is
-    still the parent's, and programs such as nginx retitle themselves while they start.
-    """
-    return {"pid": pid, "created": psutil.Process(pid).create_time()}
-
-
-def _record_command_lines(procs: list[dict[str, Any]]) -> None:
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc["cmdline"] = psutil.Process(proc["pid"]).cmdline()
-
-
-def _same_process(recorded: dict[str, Any]) -> bool:
-    """Whether the recorded process still runs: same pid and start time, and the same command line if one was
-    recorded; a process we started leads its own session, so it must still."""
-    try:
-        pid = int(recorded["pid"])
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - float(recorded["created"])) >= 0.01:
-            return False
-        owner = recorded.get("session", True) is False
-        if proc.status() == psutil.STATUS_ZOMBIE:  # its pid cannot be reused while it is one
-            # A killed owner nobody reaped is dead; an exited group leader is not: its group may live on.
-            return not owner
-        if "cmdline" in recorded and proc.cmdline() != list(recorded["cmdline"]):
-            return False
-        return owner or os.getsid(pid) == pid
-    except (psutil.Error, OSError, KeyError, TypeError, ValueError):
-        return False
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    """A deployment's state file (the old format, a bare list of processes, is read too)."""
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(state, list):
-        return {"owner": None, "procs": state}
-    return state if isinstance(state, dict) else {}
-
-
 def _terminate(procs: list[dict[str, Any]], grace: float = 5.0) -> int:
     """Stop each recorded process group whose pid still names the recorded process — TERM, then KILL."""
-    groups = [int(p["pid"]) for p in procs if _same_process(p)]
+    groups = [int(p["pid"]) for p in procs if same_process(p)]
     for pgid in groups:
         _signal_group(pgid, signal.SIGTERM)
     end = time.monotonic() + grace

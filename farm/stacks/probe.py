@@ -8,7 +8,11 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from farm.stacks.driver import Endpoint
 
 MAX_JSON_BYTES = 1_000_000  # a metrics document is a few hundred bytes; a larger one is not one
 
@@ -85,3 +89,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def poll_ready(endpoints: list[Endpoint], still_waiting: Callable[[list[Endpoint]], list[Endpoint]],
+               deadline: float, failure: Callable[[list[Endpoint]], Exception], *, first_delay: float = 0.02,
+               max_delay: float = 0.25) -> None:
+    """Probe the replicas until every one answers: ``still_waiting`` probes those left and returns those that did
+    not answer; at the deadline, raise ``failure`` of those. Between rounds the pause grows by half, up to
+    ``max_delay`` (a quick stack is seen at once, a slow one is not hammered)."""
+    waiting, delay = list(endpoints), first_delay
+    while waiting:
+        waiting = still_waiting(waiting)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise failure(waiting)
+        time.sleep(delay)
+        delay = min(delay * 1.5, max_delay)

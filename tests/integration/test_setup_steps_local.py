@@ -69,7 +69,7 @@ def test_steps_run_in_order_between_the_early_services_and_the_others(tmp_path: 
         order = (deployment.workdir / "order.txt").read_text().splitlines()
         assert order == ["schema db=up app=down", "seed db=up app=down"]
         # And the steps' processes are no longer recorded; the two services are
-        assert sorted(p["service"] for p in deployment.handles["procs"]) == ["app", "db"]
+        assert sorted(driver.pids(deployment)) == ["app", "db"]
         # And a second readiness check (the farm's alive check) runs no step again
         driver.ready(deployment, time.monotonic() + 5)
         assert len((deployment.workdir / "order.txt").read_text().splitlines()) == 2

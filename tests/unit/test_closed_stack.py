@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from farm.errors import SpecError
-from farm.stacks.compose import _render
+from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import load_manifest
 
 MANIFEST = """name: t

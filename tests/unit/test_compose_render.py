@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from farm.stacks.compose import _ps_rows, _render, context_hash
+from farm.stacks.compose import _ps_rows
+from farm.stacks.compose_render import context_hash
+from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest, load_manifest
 
 ROOT_WP = Path(__file__).resolve().parents[2] / "stacks" / "wordpress"
@@ -87,7 +89,8 @@ def test_an_extra_file_may_not_leave_the_project_folder(tmp_path: Path) -> None:
 
 
 def test_only_the_images_the_rendered_project_names_are_built(tmp_path: Path) -> None:
-    from farm.stacks.compose import _used_images, image_tags
+    from farm.stacks.compose_render import image_tags
+    from farm.stacks.compose_render import used_images as _used_images
 
     # Given a recipe with two images, of which the compose file (as the parameters render it) names one
     folder = stack(tmp_path)
@@ -108,7 +111,7 @@ def test_only_the_images_the_rendered_project_names_are_built(tmp_path: Path) ->
 
 
 def _wordpress(cache: str, instances: int, **extra: Scalar) -> dict[str, str]:
-    from farm.stacks.compose import image_tags
+    from farm.stacks.compose_render import image_tags
     from tests.conftest import ROOT
 
     manifest = load_manifest(ROOT / "stacks" / "wordpress")

@@ -47,8 +47,20 @@ class MemoryStack:
     def down(self, deployment: Deployment) -> None:
         """Nothing to stop."""
 
+    def leave(self, deployment: Deployment) -> None:
+        """Nothing held open."""
+
     def clean(self, name: str) -> int:
         return 0
+
+    def clean_dead(self) -> int:
+        return 0
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        return {"name": "memory"}
+
+    def pids(self, deployment: Deployment) -> dict[str, list[int]]:
+        return {}
 
 
 class ServesUpTo:

@@ -13,7 +13,8 @@ from farm.errors import SpecError
 from farm.plan import expand
 from farm.sources import what_runs
 from farm.spec import parse_sweep
-from farm.stacks.compose import _render, image_tags
+from farm.stacks.compose_render import image_tags
+from farm.stacks.compose_render import render_project as _render
 from farm.stacks.local import LocalDriver, _render_files
 from farm.stacks.manifest import load_manifest
 from farm.stacks.scaling import applicable, compose_replicas, declared_cost, replicas_of

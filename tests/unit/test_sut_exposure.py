@@ -9,8 +9,9 @@ import yaml
 
 from farm.errors import SpecError
 from farm.remote.hosts import load_hosts
-from farm.stacks.compose import _render, image_tags
 from farm.stacks.compose_limits import check_published, publish_address
+from farm.stacks.compose_render import image_tags
+from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import load_manifest
 from tests.conftest import ROOT
 
