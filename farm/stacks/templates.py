@@ -8,6 +8,7 @@ README, "Writing a stack", shows the dialect to stack authors.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import jinja2
@@ -19,4 +20,10 @@ _ENVIRONMENT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailin
 def render(text: str, context: dict[str, Any]) -> str:
     """``text`` rendered as a template with ``context``; jinja2.TemplateError when it is malformed or names an
     undefined value."""
-    return _ENVIRONMENT.from_string(text).render(**context)
+    return _compiled(text).render(**context)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(text: str) -> jinja2.Template:
+    """A template compiled once: a deployment renders each command part per replica, a sweep each file per group."""
+    return _ENVIRONMENT.from_string(text)
