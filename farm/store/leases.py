@@ -16,8 +16,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from farm.errors import StoreError
+from farm.life import FINISHED, WAITING, CellStatus, GroupStatus, group_status_after
 from farm.store.models import CellRow, GroupRow, SutLeaseRow, SweepRow, utcnow
-from farm.store.repository import FINISHED, Store, transient_retry
+from farm.store.repository import Store, transient_retry
 
 GIVE_UP_STAGE = "attempts"
 
@@ -34,10 +35,10 @@ class Leases:
         """Take a group for ``host`` if nobody alive holds it (pending/queued, or running with an expired lease)."""
         now = utcnow()
         with self.store.session() as s:
-            claimable = (GroupRow.status.in_(("pending", "queued"))) | (
-                (GroupRow.status == "running") & (GroupRow.lease_until < now))
+            claimable = (GroupRow.status.in_(WAITING)) | (
+                (GroupRow.status == GroupStatus.RUNNING) & (GroupRow.lease_until < now))
             result = s.execute(update(GroupRow).where(GroupRow.id == group_id, claimable).values(
-                status="running", host=host, lease_until=now + timedelta(seconds=lease_s)))
+                status=GroupStatus.RUNNING, host=host, lease_until=now + timedelta(seconds=lease_s)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @transient_retry
@@ -45,7 +46,7 @@ class Leases:
         """Count one attempt of a group we hold, as its execution starts; False (and the group given up, its
         unfinished cells failed with the last error) when its attempts are used up."""
         with self.store.session() as s:
-            mine = (GroupRow.id == group_id) & (GroupRow.host == host) & (GroupRow.status == "running")
+            mine = (GroupRow.id == group_id) & (GroupRow.host == host) & (GroupRow.status == GroupStatus.RUNNING)
             result = s.execute(update(GroupRow).where(mine, GroupRow.attempts < self.max_attempts).values(
                 attempts=GroupRow.attempts + 1))
             if result.rowcount:  # type: ignore[attr-defined]
@@ -59,7 +60,7 @@ class Leases:
         """Extend our lease; False when the group is no longer ours (reaped or cancelled)."""
         with self.store.session() as s:
             result = s.execute(update(GroupRow).where(
-                GroupRow.id == group_id, GroupRow.host == host, GroupRow.status == "running").values(
+                GroupRow.id == group_id, GroupRow.host == host, GroupRow.status == GroupStatus.RUNNING).values(
                 lease_until=utcnow() + timedelta(seconds=lease_s)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -72,15 +73,8 @@ class Leases:
         ``error`` is remembered as the group's last error, the one its cells fail with if no attempt is left.
         """
         with self.store.session() as s:
-            statuses = set(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
-            if statuses <= set(FINISHED):
-                status, lease = "done", None
-            elif "cancelled" in statuses and not statuses & {"pending", "running"}:
-                status, lease = "cancelled", None
-            elif statuses <= {*FINISHED, "failed"}:
-                status, lease = "failed", None
-            else:
-                status, lease = "running", utcnow() - timedelta(seconds=1)
+            status = group_status_after(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
+            lease = utcnow() - timedelta(seconds=1) if status == GroupStatus.RUNNING else None
             values: dict[str, object] = {"status": status, "lease_until": lease}
             if error is not None:
                 values["last_error"] = error[:2000]
@@ -97,18 +91,19 @@ class Leases:
         with self.store.session() as s:
             rows = s.execute(select(GroupRow.id, SweepRow.name, GroupRow.attempts)
                              .join(SweepRow, SweepRow.id == GroupRow.sweep_id)
-                             .where(GroupRow.status == "running", GroupRow.lease_until < now)).all()
+                             .where(GroupRow.status == GroupStatus.RUNNING, GroupRow.lease_until < now)).all()
             for group_id, sweep_name, attempts in rows:
                 if attempts >= self.max_attempts:
                     if self._give_up(s, group_id, expired_before=now):
                         given_up.add(str(sweep_name))
                     continue
-                result = s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.status == "running",
+                result = s.execute(update(GroupRow).where(GroupRow.id == group_id,
+                                                          GroupRow.status == GroupStatus.RUNNING,
                                                           GroupRow.lease_until < now)
-                                   .values(status="queued", host=None, lease_until=None))
+                                   .values(status=GroupStatus.QUEUED, host=None, lease_until=None))
                 if result.rowcount:  # type: ignore[attr-defined]
-                    s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "running")
-                              .values(status="pending"))
+                    s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == CellStatus.RUNNING)
+                              .values(status=CellStatus.PENDING))
                     taken.append((str(sweep_name), str(group_id)))
         return taken, given_up
 
@@ -117,26 +112,27 @@ class Leases:
         group = s.execute(select(GroupRow.attempts, GroupRow.last_error).where(GroupRow.id == group_id)).first()
         if group is None:
             return False
-        condition = [GroupRow.id == group_id, GroupRow.status.in_(("pending", "queued", "running"))]
+        condition = [GroupRow.id == group_id, GroupRow.status.in_((*WAITING, GroupStatus.RUNNING))]
         if expired_before is not None:
             condition.append(GroupRow.lease_until < expired_before)
-        result = s.execute(update(GroupRow).where(*condition).values(status="failed", host=None, lease_until=None))
+        result = s.execute(update(GroupRow).where(*condition).values(status=GroupStatus.FAILED, host=None,
+                                                                             lease_until=None))
         if not result.rowcount:  # type: ignore[attr-defined]
             return False
         last = group.last_error or "its worker stopped before finishing it each time (killed, lost or crashed)"
         message = f"gave up after {group.attempts} attempt(s): {last}"
         s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status.not_in(FINISHED),
-                                        CellRow.status != "cancelled").values(
-            status="failed", error_stage=GIVE_UP_STAGE, error_category="internal", error_message=message[:2000],
-            finished_at=utcnow()))
+                                        CellRow.status != CellStatus.CANCELLED).values(
+            status=CellStatus.FAILED, error_stage=GIVE_UP_STAGE, error_category="internal",
+            error_message=message[:2000], finished_at=utcnow()))
         return True
 
     @transient_retry
     def mark_queued(self, group_ids: list[str]) -> None:
         """Groups handed to the broker."""
         with self.store.session() as s:
-            s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != "running")
-                      .values(status="queued"))
+            s.execute(update(GroupRow).where(GroupRow.id.in_(group_ids), GroupRow.status != GroupStatus.RUNNING)
+                      .values(status=GroupStatus.QUEUED))
 
 
 class SutLeases:

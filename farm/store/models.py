@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from farm.life import CellStatus, GroupStatus, SweepStatus
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC."""
@@ -32,7 +34,7 @@ class SweepRow(Base):
     source: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     spec: Mapped[dict[str, Any]]
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=SweepStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -48,7 +50,7 @@ class GroupRow(Base):
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
     config: Mapped[dict[str, Any]]
     position: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=GroupStatus.PENDING)
     host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -79,7 +81,7 @@ class CellRow(Base):
     users: Mapped[int] = mapped_column(Integer)
     instances: Mapped[int] = mapped_column(Integer)
     repetition: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=CellStatus.PENDING, index=True)
     host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     sut_host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     host_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from farm.life import CellStatus, GroupStatus, SweepStatus
 from farm.plan import Group
 from farm.store.models import CellRow, GroupRow, SweepRow, utcnow
 from farm.store.repository import Store
@@ -27,17 +28,18 @@ def add_probe_groups(store: Store, name: str, groups: list[Group], why: dict[str
         group_at = (s.scalar(select(func.max(GroupRow.position)).where(GroupRow.sweep_id == sweep.id)) or 0) + 1
         cell_at = (s.scalar(select(func.max(CellRow.position)).where(CellRow.sweep_id == sweep.id)) or 0) + 1
         s.execute(insert(GroupRow), [{"id": g.id, "sweep_id": sweep.id, "config": g.config, "position": group_at + i,
-                                      "status": "pending"} for i, g in enumerate(fresh)])
+                                      "status": GroupStatus.PENDING} for i, g in enumerate(fresh)])
         cells = [c for g in fresh for c in g.cells if c.id not in known_cells]
         if cells:
             s.execute(insert(CellRow), [{"id": c.id, "sweep_id": sweep.id, "group_id": c.group_id,
                                          "position": cell_at + i, "params": c.params, "users": c.users,
                                          "instances": int(c.params.get("instances", 1)), "repetition": c.repetition,
-                                         "status": "pending", "stage_times": {}, "probe": why.get(c.id)}
+                                         "status": CellStatus.PENDING, "stage_times": {}, "probe": why.get(c.id)}
                                         for i, c in enumerate(cells)])
         # A sweep settled as done while its last step was being decided runs again.
-        s.execute(update(SweepRow).where(SweepRow.id == sweep.id, SweepRow.status.in_(("done", "pending")))
-                  .values(status="running", updated_at=utcnow()))
+        settled_or_new = SweepRow.status.in_((SweepStatus.DONE, SweepStatus.PENDING))
+        s.execute(update(SweepRow).where(SweepRow.id == sweep.id, settled_or_new)
+                  .values(status=SweepStatus.RUNNING, updated_at=utcnow()))
         return [g.id for g in fresh]
 
 

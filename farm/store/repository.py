@@ -12,10 +12,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
 
 from farm.errors import NotFoundError
+from farm.life import FINISHED, UNFINISHED, CellStatus
 from farm.load.stats import LoadResult
 from farm.store.database import HEAD, MIGRATIONS, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
-from farm.store.sweeps import UNFINISHED, SweepInfo, SweepStore, measurement_rows
+from farm.store.sweeps import SweepInfo, SweepStore, measurement_rows
 
 if TYPE_CHECKING:
     from farm.load.agreement import RequestAgreement
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CELL_EXTRAS", "FINISHED", "HEAD", "MIGRATIONS", "UNFINISHED", "Store", "SweepInfo", "transient_retry"]
 
-FINISHED = ("done", "skipped")
 # Cell fields a result may carry beside its measurements (record_result's keyword arguments; migration 0004).
 CELL_EXTRAS = ("unfinished_requests", "users_active", "users_stalled", "late_starts", "concurrency_ratio",
                "load_stalled", "load_mismatch", "warnings", "cost", "cost_breakdown", "cpu_ms_per_request", "probe")
@@ -61,8 +61,8 @@ class Store(SweepStore):
         now = utcnow()
         with self.session() as s:
             s.execute(update(CellRow).where(CellRow.id == cell_id).values(
-                status="running", host=host["name"], sut_host=(host.get("sut") or {}).get("name"), host_info=host,
-                started_at=now, finished_at=None,
+                status=CellStatus.RUNNING, host=host["name"], sut_host=(host.get("sut") or {}).get("name"),
+                host_info=host, started_at=now, finished_at=None,
                 error_stage=None, error_category=None, error_message=None, stage_times={"started": now.isoformat()}))
 
     @transient_retry
@@ -97,7 +97,7 @@ class Store(SweepStore):
             s.execute(delete(MeasurementRow).where(MeasurementRow.cell_id == cell_id))
             s.add_all(measurement_rows(cell_id, (*result.endpoints, result.total)))
             now = utcnow()
-            row.status = "done"
+            row.status = CellStatus.DONE
             row.finished_at = now
             row.stage_times = {**(row.stage_times or {}), "done": now.isoformat()}
             row.measured_s, row.warmup_s = result.measured_s, result.warmup_s
@@ -116,7 +116,7 @@ class Store(SweepStore):
 
     @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,
-                       status: str = "failed") -> None:
+                       status: str = CellStatus.FAILED) -> None:
         """Mark cells failed (or cancelled) with the stage and category of the error."""
         if not cell_ids:
             return
@@ -129,8 +129,8 @@ class Store(SweepStore):
     def requeue_cancelled(self, group_id: str) -> None:
         """Hand a group's cells cancelled by a stopping worker (not by the user) back as pending."""
         with self.session() as s:
-            s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == "cancelled")
-                      .values(status="pending", error_stage="queued", error_message="its worker was stopped"))
+            s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == CellStatus.CANCELLED)
+                      .values(status=CellStatus.PENDING, error_stage="queued", error_message="its worker was stopped"))
 
     def cells(self, name: str) -> list[CellRow]:
         """Every cell of a sweep with its measurements, in plan order."""

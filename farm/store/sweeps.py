@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from farm.errors import NotFoundError, SweepConflictError
+from farm.life import STOPPED, UNFINISHED, WAITING, CellStatus, GroupStatus, SweepStatus, settled_status
 from farm.load.stats import EndpointStats
 from farm.store.database import Database, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
@@ -21,8 +22,6 @@ if TYPE_CHECKING:  # types only: a reader of the store (`farm report`) need not 
     from farm.importer import ImportedCell
     from farm.plan import Cell, Plan
     from farm.spec import LoadedSweep
-
-UNFINISHED = ("pending", "running", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -59,15 +58,15 @@ class SweepStore(Database):
                         hint="rename the sweep, or run it against another FARM_DATABASE_URL")
                 return self._info(s, row)
             row = SweepRow(name=spec.name, stack=spec.stack, spec_text=loaded.text, source=_source_path(loaded.source),
-                           spec=spec.model_dump(mode="json"), fingerprint=fingerprint, status="pending")
+                           spec=spec.model_dump(mode="json"), fingerprint=fingerprint, status=SweepStatus.PENDING)
             s.add(row)
             s.flush()
             # Core bulk inserts: a 10,000-cell sweep is stored in a fraction of a second.
             s.execute(insert(GroupRow), [{"id": g.id, "sweep_id": row.id, "config": g.config, "position": i,
-                                          "status": "pending"} for i, g in enumerate(plan.groups)])
+                                          "status": GroupStatus.PENDING} for i, g in enumerate(plan.groups)])
             s.execute(insert(CellRow), [{"id": c.id, "sweep_id": row.id, "group_id": c.group_id, "position": c.order,
                                          "params": c.params, "users": c.users, "instances": int(c.params["instances"]),
-                                         "repetition": c.repetition, "status": "pending", "stage_times": {}}
+                                         "repetition": c.repetition, "status": CellStatus.PENDING, "stage_times": {}}
                                         for c in plan.cells])
             info = self._info(s, row)
         return SweepInfo(**{**info.__dict__, "new": True})
@@ -117,16 +116,15 @@ class SweepStore(Database):
     def sweep_status(self, name: str) -> str:
         """The sweep's status (``cancelled`` tells running workers to stop)."""
         with self.session() as s:
-            return str(s.scalar(select(SweepRow.status).where(SweepRow.name == name)) or "missing")
+            return str(s.scalar(select(SweepRow.status).where(SweepRow.name == name)) or SweepStatus.MISSING)
 
     @transient_retry
     def settle(self, name: str) -> str:
         """Once no cell waits or runs, record the sweep as done (or failed); returns its status."""
         sweep = self.sweep(name)
-        if sweep.counts.get("pending", 0) or sweep.counts.get("running", 0) or sweep.status in (
-                "cancelled", "interrupted"):
+        status = settled_status(sweep.counts)
+        if status is None or sweep.status in STOPPED:
             return sweep.status
-        status = "failed" if sweep.counts.get("failed") else "done"
         self.set_sweep_status(sweep.id, status)
         return status
 
@@ -134,12 +132,13 @@ class SweepStore(Database):
         """Mark a sweep cancelled and its waiting cells too; returns the ids of groups that were waiting."""
         sweep = self.sweep(name)
         with self.session() as s:
-            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status="cancelled", updated_at=utcnow()))
+            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status=SweepStatus.CANCELLED,
+                                                                              updated_at=utcnow()))
             waiting = list(s.scalars(select(GroupRow.id).where(GroupRow.sweep_id == sweep.id,
-                                                               GroupRow.status.in_(("pending", "queued")))))
-            s.execute(update(GroupRow).where(GroupRow.id.in_(waiting)).values(status="cancelled"))
-            s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id, CellRow.status == "pending").values(
-                status="cancelled", error_stage="queued", error_category="cancel",
+                                                               GroupRow.status.in_(WAITING))))
+            s.execute(update(GroupRow).where(GroupRow.id.in_(waiting)).values(status=GroupStatus.CANCELLED))
+            s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id, CellRow.status == CellStatus.PENDING).values(
+                status=CellStatus.CANCELLED, error_stage="queued", error_category="cancel",
                 error_message="cancelled before it ran"))
             return waiting
 
@@ -147,15 +146,17 @@ class SweepStore(Database):
         """Make a sweep's unfinished cells pending again; returns the groups to dispatch (not running ones)."""
         sweep = self.sweep(name)
         with self.session() as s:
-            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status="running", updated_at=utcnow()))
+            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status=SweepStatus.RUNNING,
+                                                                              updated_at=utcnow()))
             s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id,
-                                            CellRow.status.in_(("failed", "cancelled"))).values(status="pending"))
+                                            CellRow.status.in_((CellStatus.FAILED, CellStatus.CANCELLED)))
+                      .values(status=CellStatus.PENDING))
             groups = list(s.scalars(
                 select(GroupRow.id).join(CellRow, CellRow.group_id == GroupRow.id)
-                .where(GroupRow.sweep_id == sweep.id, GroupRow.status != "running",
+                .where(GroupRow.sweep_id == sweep.id, GroupRow.status != GroupStatus.RUNNING,
                        CellRow.status.in_(UNFINISHED)).group_by(GroupRow.id, GroupRow.position)
                 .order_by(GroupRow.position)))
-            s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status="pending", attempts=0,
+            s.execute(update(GroupRow).where(GroupRow.id.in_(groups)).values(status=GroupStatus.PENDING, attempts=0,
                                                                                last_error=None))
             return groups
 
@@ -170,7 +171,8 @@ class SweepStore(Database):
                 s.execute(insert(CellRow), [{"id": c.id, "sweep_id": sweep.id, "group_id": c.group_id,
                                              "position": last + 1 + i, "params": c.params, "users": c.users,
                                              "instances": int(c.params["instances"]), "repetition": c.repetition,
-                                             "status": "pending", "stage_times": {}} for i, c in enumerate(new)])
+                                             "status": CellStatus.PENDING, "stage_times": {}}
+                                            for i, c in enumerate(new)])
             return len(new)
 
     def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
@@ -187,14 +189,14 @@ class SweepStore(Database):
             by_host = s.execute(select(CellRow.host, CellRow.status, func.count()).where(
                 CellRow.sweep_id == sweep.id).group_by(CellRow.host, CellRow.status)).all()
             running = s.execute(select(CellRow.host, CellRow.params, CellRow.repetition, CellRow.started_at).where(
-                CellRow.sweep_id == sweep.id, CellRow.status == "running")).all()
+                CellRow.sweep_id == sweep.id, CellRow.status == CellStatus.RUNNING)).all()
             failed = s.execute(select(CellRow.id, CellRow.params, CellRow.error_stage, CellRow.error_category,
                                       CellRow.error_message).where(CellRow.sweep_id == sweep.id,
-                                                                   CellRow.status == "failed")
+                                                                   CellRow.status == CellStatus.FAILED)
                                  .order_by(CellRow.position).limit(20)).all()
             spans = s.execute(select(func.min(CellRow.started_at), func.max(CellRow.finished_at),
                                      func.count(func.distinct(CellRow.host))).where(
-                CellRow.sweep_id == sweep.id, CellRow.status == "done")).one()
+                CellRow.sweep_id == sweep.id, CellRow.status == CellStatus.DONE)).one()
         return {"sweep": sweep, "by_host": [(h, st, int(n)) for h, st, n in by_host],
                 "running": [(h, dict(p), r, t) for h, p, r, t in running],
                 "failed": [(i, dict(p), st, cat, msg) for i, p, st, cat, msg in failed],
@@ -208,7 +210,7 @@ class SweepStore(Database):
                 raise SweepConflictError(f"a sweep named '{name}' already exists",
                                          hint="choose another --sweep name")
             row = SweepRow(name=name, stack=str(spec.get("stack", "imported")), spec_text=text, spec=spec,
-                           fingerprint=_digest(name, spec), status="done")
+                           fingerprint=_digest(name, spec), status=SweepStatus.DONE)
             s.add(row)
             s.flush()
             groups: dict[str, str] = {}
@@ -216,12 +218,13 @@ class SweepStore(Database):
                 config = {k: v for k, v in cell.params.items() if k != "users"}
                 gid = groups.setdefault(_digest(name, config), _digest(name, config))
                 if s.get(GroupRow, gid) is None:
-                    s.add(GroupRow(id=gid, sweep_id=row.id, config=config, position=len(groups), status="done"))
+                    s.add(GroupRow(id=gid, sweep_id=row.id, config=config, position=len(groups),
+                                   status=GroupStatus.DONE))
                     s.flush()
                 cid = _digest(name, cell.params, 1)
                 s.add(CellRow(id=cid, sweep_id=row.id, group_id=gid, position=position, params=cell.params,
                               users=int(cell.params["users"]), instances=int(cell.params["instances"]),
-                              repetition=1, status="done", host=host, stage_times={"imported": cell.source},
+                              repetition=1, status=CellStatus.DONE, host=host, stage_times={"imported": cell.source},
                               measured_s=cell.measured_s, warmup_s=0.0, artefacts=cell.source))
                 s.add_all(measurement_rows(cid, (*cell.endpoints, cell.total)))
             s.flush()
