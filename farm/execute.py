@@ -19,6 +19,7 @@ from farm import files
 from farm.cell_cost import ServiceCpu, cell_cost, containers_by_service
 from farm.cpusets import CpuSets, HostCpu, available_cpus, choose_sets, pin, saturated, stack_processes
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
+from farm.life import CellStatus
 from farm.load.agreement import compare_requests
 from farm.load.omission import check_load
 from farm.load.runner import LoadRequest, LoadRunner
@@ -99,12 +100,13 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         ctx.driver.check_instances(deployment)
         _run_cells(ctx, loaded, deployment, cells, remaining, outcome, sets)
     except (KeyboardInterrupt, CancelledError):
-        ctx.store.record_failure(remaining[:1], "load", "cancel", "cancelled by the user", status="cancelled")
-        ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status="pending")
+        ctx.store.record_failure(remaining[:1], "load", "cancel", "cancelled by the user",
+                                 status=CellStatus.CANCELLED)
+        ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status=CellStatus.PENDING)
         raise
     except StackLostError as exc:
         # Hand the group back: its unfinished cells wait for another attempt (the store bounds attempts).
-        ctx.store.record_failure(remaining, "stack", exc.category, str(exc), status="pending")
+        ctx.store.record_failure(remaining, "stack", exc.category, str(exc), status=CellStatus.PENDING)
         outcome.retry = str(exc)
     except StoreError:
         raise  # the store is away beyond its retries: nothing can be recorded; the lease expires and is reaped
@@ -116,7 +118,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
             message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / f"group-{group_id}")
         log.warning("group %s failed at %s: %s", group_id, stage, message)
         ctx.store.record_failure(remaining, stage, category, message)
-        outcome.add("failed", len(remaining))
+        outcome.add(CellStatus.FAILED, len(remaining))
     finally:
         _teardown(ctx, deployment, name)
     return outcome
@@ -152,11 +154,11 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
             raise CancelledError("cancelled")
         if cell.repetition in saturated:
             _skip(ctx, cell, saturated[cell.repetition])
-            status = "skipped"
+            status = CellStatus.SKIPPED
         else:
             try:
                 result = _execute_cell(ctx, loaded, deployment, cell, sets)
-                status = "done"
+                status = CellStatus.DONE
                 if ctx.stop_when is not None and ctx.stop_when.crossed(result.total.error_ratio,
                                                                        result.total.p95_ms):
                     saturated[cell.repetition] = load_label(cell.params)
@@ -171,7 +173,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                 message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / cell.id)
                 log.warning("cell %s failed at %s: %s", cell.id, failed.stage, message)
                 ctx.store.record_failure([cell.id], failed.stage, category, message)
-                status = "failed"
+                status = CellStatus.FAILED
         remaining.remove(cell.id)
         outcome.add(status)
 
@@ -218,7 +220,7 @@ def load_label(params: dict[str, Any]) -> str:
 
 def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
     message = f"skipped (saturated): the stack crossed stop_when at {at_load}"
-    ctx.store.record_failure([cell.id], "load", "saturated", message, status="skipped")
+    ctx.store.record_failure([cell.id], "load", "saturated", message, status=CellStatus.SKIPPED)
 
 
 def _offered(cell: CellRow) -> float | None:

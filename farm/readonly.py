@@ -14,57 +14,17 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from farm.life import CellStatus, eta_s
+from farm.status import Status, SweepInfo, by_host, failed_cell, running_cell
+
 MIGRATIONS = Path(__file__).parent / "store" / "migrations" / "versions"
 _SQLITE_URL = re.compile(r"^sqlite(\+pysqlite)?:///(?P<path>[^?]+)$")
 _REVISION = re.compile(r"^(\d{4})_\w+\.py$")
-
-
-@dataclass(frozen=True)
-class SweepFacts:
-    """A sweep and how far it is (the fields of `SweepInfo` that `farm sweeps` shows)."""
-
-    id: int
-    name: str
-    stack: str
-    status: str
-    created_at: datetime
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        """Number of cells."""
-        return sum(self.counts.values())
-
-
-@dataclass(frozen=True)
-class StatusFacts:
-    """A sweep's progress, as `scheduler.control.Status` gives it, and its stored spec."""
-
-    name: str
-    sweep_status: str
-    counts: dict[str, int]
-    by_host: dict[str, dict[str, int]]
-    running: list[dict[str, Any]]
-    failed: list[dict[str, Any]]
-    eta_s: float | None
-    spec: dict[str, Any]
-    flagged: list[dict[str, Any]] = field(default_factory=list)  # done cells whose load stalled or mismatched
-
-    @property
-    def total(self) -> int:
-        """Number of cells."""
-        return sum(self.counts.values())
-
-    @property
-    def finished(self) -> bool:
-        """Whether no cell is waiting or running."""
-        return self.counts.get("pending", 0) + self.counts.get("running", 0) == 0
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -104,57 +64,49 @@ def connect(url: str) -> Iterator[sqlite3.Connection | None]:
         yield conn if version is not None and version[0] == head_revision() else None
 
 
-def sweeps(conn: sqlite3.Connection) -> list[SweepFacts]:
-    """Every sweep, newest first, with its cells counted by status."""
+def sweeps(conn: sqlite3.Connection) -> list[SweepInfo]:
+    """Every sweep, newest first, with its cells counted by status (as `Store.sweeps`)."""
     counts: dict[int, dict[str, int]] = {}
-    for sweep_id, status, n in conn.execute("SELECT sweep_id, status, COUNT(*) FROM cells "
-                                            "GROUP BY sweep_id, status"):
-        counts.setdefault(sweep_id, {})[str(status)] = int(n)
+    for sweep_id, state, n in conn.execute("SELECT sweep_id, status, COUNT(*) FROM cells "
+                                           "GROUP BY sweep_id, status"):
+        counts.setdefault(sweep_id, {})[str(state)] = int(n)
     rows = conn.execute("SELECT id, name, stack, status, created_at FROM sweeps ORDER BY created_at DESC")
-    return [SweepFacts(i, name, stack, status, _when(created), counts.get(i, {}))
-            for i, name, stack, status, created in rows]
+    return [SweepInfo(i, name, stack, state, _when(created), counts.get(i, {}))
+            for i, name, stack, state, created in rows]
 
 
-def status(conn: sqlite3.Connection, name: str) -> StatusFacts | None:
-    """A sweep's progress, computed as `scheduler.control.status` does; None if there is no sweep of that name."""
+def status(conn: sqlite3.Connection, name: str) -> Status | None:
+    """A sweep's progress, as `farm.status.status` reads it, with its spec and flagged cells; None if there is no
+    sweep of that name."""
     row = conn.execute("SELECT id, status, spec FROM sweeps WHERE name = ?", (name,)).fetchone()
     if row is None:
         return None
     sweep_id, sweep_status, spec = row
+    hosts = list(conn.execute("SELECT host, status, COUNT(*) FROM cells WHERE sweep_id = ? GROUP BY host, status",
+                              (sweep_id,)))
     counts: dict[str, int] = {}
-    by_host: dict[str, dict[str, int]] = {}
-    for host, state, n in conn.execute("SELECT host, status, COUNT(*) FROM cells WHERE sweep_id = ? "
-                                       "GROUP BY host, status", (sweep_id,)):
-        by_host.setdefault(host or "(not yet run)", {})[state] = int(n)
+    for _, state, n in hosts:
         counts[state] = counts.get(state, 0) + int(n)
-    running = [{"host": h, "params": json.loads(p), "repetition": r, "since": _when(t) if t else None}
+    running = [running_cell(h, json.loads(p), r, _when(t) if t else None)
                for h, p, r, t in conn.execute("SELECT host, params, repetition, started_at FROM cells "
-                                              "WHERE sweep_id = ? AND status = 'running'", (sweep_id,))]
-    failed = [{"id": i, "params": json.loads(p), "stage": st, "category": c, "message": m}
+                                              "WHERE sweep_id = ? AND status = ?", (sweep_id, CellStatus.RUNNING))]
+    failed = [failed_cell(i, json.loads(p), st, c, m)
               for i, p, st, c, m in conn.execute(
                   "SELECT id, params, error_stage, error_category, error_message FROM cells "
-                  "WHERE sweep_id = ? AND status = 'failed' ORDER BY position LIMIT 20", (sweep_id,))]
-    first = conn.execute("SELECT MIN(started_at) FROM cells WHERE sweep_id = ? AND status = 'done'",
-                         (sweep_id,)).fetchone()[0]
+                  "WHERE sweep_id = ? AND status = ? ORDER BY position LIMIT 20", (sweep_id, CellStatus.FAILED))]
+    first = conn.execute("SELECT MIN(started_at) FROM cells WHERE sweep_id = ? AND status = ?",
+                         (sweep_id, CellStatus.DONE)).fetchone()[0]
     flagged = [{"id": i, "params": json.loads(p), **dict(zip(_LOAD, load, strict=True))}
                for i, p, *load in conn.execute(
-                   f"SELECT id, params, {', '.join(_LOAD)} FROM cells WHERE sweep_id = ? AND status = 'done' "
-                   "AND (load_stalled = 1 OR load_mismatch = 1) ORDER BY position LIMIT 20", (sweep_id,))]
-    return StatusFacts(name, sweep_status, counts, by_host, running, failed, _eta(counts, first), json.loads(spec),
-                       flagged)
+                   f"SELECT id, params, {', '.join(_LOAD)} FROM cells WHERE sweep_id = ? AND status = ? "
+                   "AND (load_stalled = 1 OR load_mismatch = 1) ORDER BY position LIMIT 20",
+                   (sweep_id, CellStatus.DONE))]
+    return Status(name, sweep_status, counts, by_host(hosts), running, failed,
+                  eta_s(counts, _when(first) if first else None), json.loads(spec), flagged)
 
 
 # What `farm status` shows of a done cell whose load did not hold (as `farm.commands.progress.LOAD_COLUMNS`).
 _LOAD = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled", "load_mismatch")
-
-
-def _eta(counts: dict[str, int], first_start: str | None) -> float | None:
-    done = counts.get("done", 0) + counts.get("skipped", 0) + counts.get("failed", 0)
-    left = counts.get("pending", 0) + counts.get("running", 0)
-    if not (done and left and first_start):
-        return None
-    elapsed = (datetime.now(UTC) - _when(first_start)).total_seconds()
-    return elapsed / done * left
 
 
 def _when(stored: str) -> datetime:

@@ -30,13 +30,13 @@ import pandas as pd
 from farm.analysis.configs import comparison_label, config_of, config_points, replica_keys
 from farm.analysis.frame import cells_frame
 from farm.compare import Comparison
+from farm.life import ACTIVE, CellStatus
 from farm.plan import Cell, Group, cell_id, group_id, per_repetition
 from farm.spec import SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
 from farm.stacks.scaling import declared_cost, is_replica_key, replica_key, replicas_of
 
 WAITING, MEETS, BUDGET, BLOCKED = "waiting", "meets the SLO", "budget", "blocked"
-UNFINISHED = ("pending", "running")
 
 
 @dataclass(frozen=True)
@@ -119,14 +119,14 @@ def _decide(key: tuple[str, Scalar], cells: list[dict[str, Any]], points: pd.Dat
     config = json.loads(latest)
     unit = "req/s" if load_axis(spec) == "rate" else "users"
     label = f"{key[1]} {unit}, {_label(manifest, config, spec.comparison)}"
-    if any(c["status"] in UNFINISHED for c in current):
+    if any(c["status"] in ACTIVE for c in current):
         return Outcome(key, WAITING, f"{label}: measuring")
-    if any(c["status"] in ("failed", "cancelled") for c in current):
+    if any(c["status"] in (CellStatus.FAILED, CellStatus.CANCELLED) for c in current):
         return Outcome(key, BLOCKED, f"{label}: a probe did not finish (failed or cancelled); run the sweep again "
                                      "to retry it")
     point = _point(points, current, where, key[1], spec.comparison)
     slo = spec.slo.p95_ms if spec.slo is not None else None
-    if point is None and not any(c["status"] == "skipped" for c in current):
+    if point is None and not any(c["status"] == CellStatus.SKIPPED for c in current):
         return Outcome(key, BLOCKED, f"{label}: no usable measurement (the generator saturated)")
     usable, needed = (0 if point is None else int(point["n"])), min(spec.repetitions, 2)
     if point is not None and bool(point["meets"]) and usable < needed:

@@ -1,17 +1,46 @@
-"""A sweep's progress as `farm status`, `farm run` and `farm serve` show it, read from the store."""
+"""A sweep's progress as `farm sweeps`, `farm status`, `farm run` and `farm serve` show it, read from the store.
+
+One shape for both read paths: the full one (`Store`, SQLAlchemy) and the CLI's fast one (`farm.readonly`,
+sqlite3 alone), so this module imports neither: the store's type is for the type checker only.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from farm.store.repository import Store
+from farm.life import eta_s, finished
+
+if TYPE_CHECKING:
+    from farm.store.repository import Store
+
+NOT_YET_RUN = "(not yet run)"  # the host of cells no worker has taken
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """A sweep and how far it is."""
+
+    id: int
+    name: str
+    stack: str
+    status: str
+    created_at: datetime
+    counts: dict[str, int]
+    new: bool = False
+
+    @property
+    def total(self) -> int:
+        """Number of cells."""
+        return sum(self.counts.values())
 
 
 @dataclass(frozen=True)
 class Status:
-    """A sweep's progress: cells by status and host, running cells, failures, and an ETA."""
+    """A sweep's progress: cells by status and host, running cells, failures, an ETA; on the fast read path also
+    its stored spec and its done cells whose load did not hold."""
 
     name: str
     sweep_status: str
@@ -20,6 +49,8 @@ class Status:
     running: list[dict[str, Any]]
     failed: list[dict[str, Any]]
     eta_s: float | None
+    spec: dict[str, Any] = field(default_factory=dict)
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # done cells whose load stalled or mismatched
 
     @property
     def total(self) -> int:
@@ -29,27 +60,32 @@ class Status:
     @property
     def finished(self) -> bool:
         """Whether no cell is waiting or running."""
-        return self.counts.get("pending", 0) + self.counts.get("running", 0) == 0
+        return finished(self.counts)
+
+
+def by_host(rows: Iterable[tuple[str | None, str, int]]) -> dict[str, dict[str, int]]:
+    """Cells counted by host and status, from (host, status, count) rows."""
+    hosts: dict[str, dict[str, int]] = {}
+    for host, state, n in rows:
+        hosts.setdefault(host or NOT_YET_RUN, {})[state] = int(n)
+    return hosts
+
+
+def running_cell(host: str | None, params: dict[str, Any], repetition: int, since: datetime | None) -> dict[str, Any]:
+    """A running cell as the views show it."""
+    return {"host": host, "params": params, "repetition": repetition, "since": since}
+
+
+def failed_cell(cell_id: str, params: dict[str, Any], stage: str | None, category: str | None,
+                message: str | None) -> dict[str, Any]:
+    """A failed cell as the views show it."""
+    return {"id": cell_id, "params": params, "stage": stage, "category": category, "message": message}
 
 
 def status(store: Store, name: str) -> Status:
     """Read a sweep's progress from the store (the source of truth)."""
     raw = store.progress(name)
     sweep = raw["sweep"]
-    by_host: dict[str, dict[str, int]] = {}
-    for host, state, n in raw["by_host"]:
-        by_host.setdefault(host or "(not yet run)", {})[state] = n
-    running = [{"host": h, "params": p, "repetition": r, "since": t} for h, p, r, t in raw["running"]]
-    failed = [{"id": i, "params": p, "stage": st, "category": c, "message": m} for i, p, st, c, m in raw["failed"]]
-    return Status(sweep.name, sweep.status, dict(sweep.counts), by_host, running, failed,
+    return Status(sweep.name, sweep.status, dict(sweep.counts), by_host(raw["by_host"]),
+                  [running_cell(*r) for r in raw["running"]], [failed_cell(*f) for f in raw["failed"]],
                   eta_s(sweep.counts, raw["first_start"]))
-
-
-def eta_s(counts: dict[str, int], first_start: datetime | None) -> float | None:
-    """Seconds left at the pace since the first finished cell started; None before one finished or after all."""
-    done = counts.get("done", 0) + counts.get("skipped", 0) + counts.get("failed", 0)
-    left = counts.get("pending", 0) + counts.get("running", 0)
-    if not (done and left and first_start is not None):
-        return None
-    first = first_start if first_start.tzinfo else first_start.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - first).total_seconds() / done * left

@@ -15,6 +15,7 @@ from celery import Celery
 
 from farm.analysis.records import cell_record
 from farm.errors import StoreError
+from farm.life import STOPPED
 from farm.spec import LoadedSweep
 from farm.store.probes import add_probe_groups, mark_start
 from farm.store.repository import Store
@@ -48,7 +49,7 @@ def outcomes(store: Store, loaded: LoadedSweep) -> list[Outcome]:
 def advance(store: Store, app: Celery, loaded: LoadedSweep) -> list[Outcome]:
     """Add and enqueue the search's next probes; returns the outcomes whose probes this call added."""
     spec = loaded.spec
-    if spec.search is None or store.sweep_status(spec.name) in ("cancelled", "interrupted"):
+    if spec.search is None or store.sweep_status(spec.name) in STOPPED:
         return []
     found = [o for o in outcomes(store, loaded) if o.probe is not None]
     if not found:

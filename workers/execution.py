@@ -17,6 +17,7 @@ from typing import Any
 
 from farm.errors import CancelledError, SpecError, StoreError
 from farm.execute import ExecutionContext, describe, execute_group
+from farm.life import SweepStatus
 from farm.remote.hosts import SutHost
 from farm.spec import LoadedSweep
 from farm.stacks import place
@@ -56,7 +57,7 @@ class Heartbeat:
                 self._halt(WORKER_STOPPING)
                 return
             try:
-                if self.rt.store.sweep_status(self.sweep) == "cancelled":
+                if self.rt.store.sweep_status(self.sweep) == SweepStatus.CANCELLED:
                     self._halt("sweep cancelled")
                     return
                 if waited >= every:
@@ -86,7 +87,7 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str],
     finished, failed, or handed back (with the reason) for another attempt within FARM_MAX_ATTEMPTS.
     """
     counts: dict[str, int] = {}
-    if rt.store.sweep_status(sweep) == "cancelled":
+    if rt.store.sweep_status(sweep) == SweepStatus.CANCELLED:
         return counts
     held = {g for g in group_ids if rt.leases.claim(g, rt.name, rt.settings.lease_s)}
     if not held:

@@ -22,6 +22,7 @@ from farm.analysis.bootstrap import (
     metric_bounds,
     point_draws,
 )
+from farm.life import CellStatus
 
 POINT = ("architecture", "cache", "instances", "users")
 FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
@@ -58,7 +59,7 @@ def usable(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     saturated = frame.get("generator_saturated", pd.Series(False, index=frame.index))
-    return frame[(frame["status"] == "done") & ~saturated.astype("boolean").fillna(False).astype(bool)]
+    return frame[(frame["status"] == CellStatus.DONE) & ~saturated.astype("boolean").fillna(False).astype(bool)]
 
 
 def excluded(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +69,7 @@ def excluded(frame: pd.DataFrame) -> pd.DataFrame:
     left = frame[~frame.index.isin(usable(frame).index)]
     if "id" in left.columns:  # a cell repeated for each per-service replica count it is compared at, listed once
         left = left.drop_duplicates("id")
-    reason = np.where(left["status"] == "done", "generator saturated", left["status"])
+    reason = np.where(left["status"] == CellStatus.DONE, "generator saturated", left["status"])
     return left.assign(reason=reason)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from farm.life import CellStatus
+
 KEYS = ["architecture", "cache", "instances", "users"]
 
 
@@ -13,7 +15,7 @@ def sut_cost(cells: pd.DataFrame) -> pd.DataFrame:
     their extra hops even where their latency wins."""
     if "sut_cpu_s" not in cells.columns or "requests" not in cells.columns:
         return pd.DataFrame()
-    done = cells[(cells["status"] == "done") & cells["sut_cpu_s"].notna() & (cells["requests"] > 0)]
+    done = cells[(cells["status"] == CellStatus.DONE) & cells["sut_cpu_s"].notna() & (cells["requests"] > 0)]
     if done.empty:
         return pd.DataFrame()
     keys = [k for k in KEYS if k in done.columns]

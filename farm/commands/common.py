@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from farm.commands.console import err, out, styled
+from farm.life import CellStatus
 from farm.settings import Settings
 
 __all__ = ["STATE", "DbOption", "MaxCellsOption", "NameArg", "SweepFileArg", "coerce", "err", "open_store",
@@ -65,6 +66,6 @@ def coerce(raw: str, like: Any) -> Any:
 def wait_idle(store: Any, name: str, status: Any, timeout: float) -> None:
     """Wait up to ``timeout`` seconds until no cell of the sweep is running."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and status(store, name).counts.get("running", 0):
+    while time.monotonic() < deadline and status(store, name).counts.get(CellStatus.RUNNING, 0):
         time.sleep(0.3)
 

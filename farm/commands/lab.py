@@ -21,6 +21,7 @@ from farm.commands.common import (
 )
 from farm.commands.views import failure_line, failure_lines, flagged_lines, status_table, varying_keys
 from farm.errors import SpecError
+from farm.life import CellStatus
 from farm.spec import DEFAULT_MAX_CELLS
 
 
@@ -101,7 +102,7 @@ def _watch_status(store: Any, name: str, st: Any, keys: list[str], status: Any) 
         while not st.finished:
             time.sleep(1.0)
             for cell in ended.new():
-                if cell.status == "failed":
+                if cell.status == CellStatus.FAILED:
                     live.console.print(failure_line(cell.failure(), keys), soft_wrap=True)
                     shown.add(cell.id)
             st = status(store, name)
@@ -118,8 +119,8 @@ def cancel(name: NameArg, db: DbOption = None) -> None:
     store.cancel(name)
     wait_idle(store, name, status, 20.0)
     st = status(store, name)
-    out.print(f"{name}: cancelled ({st.counts.get('cancelled', 0)} cells cancelled, "
-              f"{st.counts.get('running', 0)} still stopping)")
+    out.print(f"{name}: cancelled ({st.counts.get(CellStatus.CANCELLED, 0)} cells cancelled, "
+              f"{st.counts.get(CellStatus.RUNNING, 0)} still stopping)")
 
 
 def resume(name: NameArg, db: DbOption = None) -> None:

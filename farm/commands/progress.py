@@ -18,9 +18,8 @@ from sqlalchemy import select
 
 from farm.commands.views import cell_label, failure_line, finished, flagged_line
 from farm.durations import format_duration
+from farm.life import ENDED, CellStatus
 from farm.store.models import CellRow
-
-ENDED = ("done", "failed", "skipped", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def ended_cells(store: Any, sweep_id: int, limit: int | None) -> list[FinishedCe
 def flagged_cells(store: Any, sweep_id: int) -> list[dict[str, Any]]:
     """A sweep's done cells whose users stalled, whose starts fell behind, or whose load broke Little's law."""
     query = (select(CellRow.id, CellRow.params, *(getattr(CellRow, c) for c in LOAD_COLUMNS))
-             .where(CellRow.sweep_id == sweep_id, CellRow.status == "done",
+             .where(CellRow.sweep_id == sweep_id, CellRow.status == CellStatus.DONE,
                     CellRow.load_stalled.is_(True) | CellRow.load_mismatch.is_(True))
              .order_by(CellRow.position).limit(20))
     with store.session() as s:
@@ -156,7 +155,7 @@ class LineDisplay:
         for n, cell in enumerate(ended, start=max(done - len(ended), 0) + 1):
             self.console.print(f"{min(n, st.total)}/{st.total} {cell.status}: {cell_label(cell.params, self.keys)}"
                                + tail, soft_wrap=True)
-            if cell.status == "failed":
+            if cell.status == CellStatus.FAILED:
                 self.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
             elif (flagged := cell.flagged(self.keys)) is not None:
                 self.console.print(flagged, soft_wrap=True)
@@ -192,7 +191,7 @@ class BarDisplay:
     def update(self, st: Any, ended: list[FinishedCell]) -> None:
         """Print new failures above the bar, then move the bar."""
         for cell in ended:
-            if cell.status == "failed":
+            if cell.status == CellStatus.FAILED:
                 self.progress.console.print(failure_line(cell.failure(), self.keys), soft_wrap=True)
             elif (flagged := cell.flagged(self.keys)) is not None:
                 self.progress.console.print(flagged, soft_wrap=True)

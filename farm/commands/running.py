@@ -32,6 +32,7 @@ from farm.commands.results import print_results, write_html_report
 from farm.commands.searching import ProbeFeed
 from farm.commands.views import varying_keys
 from farm.errors import FarmError
+from farm.life import FINISHED, CellStatus, SweepStatus
 from farm.settings import Settings
 from farm.spec import DEFAULT_MAX_CELLS
 
@@ -112,7 +113,7 @@ def run(
         before = store.sweep(name).counts
     except FarmError:
         before = {}
-    todo = len(plan.cells) - before.get("done", 0) - before.get("skipped", 0)
+    todo = len(plan.cells) - sum(before.get(state, 0) for state in FINISHED)
 
     def start(celery: Any) -> None:
         sweep, _tasks = submit(store, celery, loaded)
@@ -168,7 +169,7 @@ def _drive(cfg: Settings, store: Any, name: str, start: Any, search: Any = None)
             wait_idle(store, name, status, 30.0)
             if worker is not None:
                 worker.stop()  # its last words (cancelling what was left) come before the final status
-            store.set_sweep_status(store.sweep(name).id, "interrupted")
+            store.set_sweep_status(store.sweep(name).id, SweepStatus.INTERRUPTED)
             raise
         finally:
             if worker is not None:
@@ -184,7 +185,7 @@ def _finish(store: Any, name: str, report: Path | None) -> None:
     write_html_report(store, name, path)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(final.counts.items()))
     out.print(styled(f"cells: {counts} · report: ", (str(path), "bold")))
-    raise typer.Exit(1 if final.counts.get("failed") else 0)
+    raise typer.Exit(1 if final.counts.get(CellStatus.FAILED) else 0)
 
 
 def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any, step: Any = None) -> None:

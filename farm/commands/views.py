@@ -10,10 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from farm.durations import format_duration
+from farm.life import CELL_STATES, CellStatus, cells_left
+from farm.status import Status, SweepInfo
 
 # An imported sweep has no matrix; its cells are told apart by these.
 DEFAULT_KEYS = ("architecture", "cache", "instances", "users")
-STATES = ("pending", "running", "done", "failed", "skipped", "cancelled")
+STATES = CELL_STATES
 
 
 def varying_keys(spec: dict[str, Any]) -> list[str]:
@@ -30,21 +32,21 @@ def cell_label(params: dict[str, Any], keys: Iterable[str]) -> str:
     return ", ".join(f"{k}={params[k]}" for k in keys if k in params)
 
 
-def sweeps_table(sweeps: Iterable[Any]) -> Table:
-    """Every sweep with its progress (`SweepInfo`-like rows: name, stack, status, total, counts, created_at)."""
-    table = Table("name", "stack", "status", "cells", "done", "failed", "created")
+def sweeps_table(sweeps: Iterable[SweepInfo]) -> Table:
+    """Every sweep with its progress."""
+    table = Table("name", "stack", "status", "cells", CellStatus.DONE, CellStatus.FAILED, "created")
     for s in sweeps:
-        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get("done", 0)),
-                      str(s.counts.get("failed", 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(s.name, s.stack, s.status, str(s.total), str(s.counts.get(CellStatus.DONE, 0)),
+                      str(s.counts.get(CellStatus.FAILED, 0)), s.created_at.strftime("%Y-%m-%d %H:%M"))
     return table
 
 
-def finished(st: Any) -> int:
-    """How many cells of a `Status`-like sweep no longer wait or run."""
-    return int(st.total - st.counts.get("pending", 0) - st.counts.get("running", 0))
+def finished(st: Status) -> int:
+    """How many cells of a sweep no longer wait or run."""
+    return st.total - cells_left(st.counts)
 
 
-def status_table(st: Any, keys: Iterable[str]) -> Table:
+def status_table(st: Status, keys: Iterable[str]) -> Table:
     """Cells by status and host, and what each host runs now, titled with the sweep's progress and ETA."""
     keys = list(keys)
     eta = format_duration(st.eta_s) if st.eta_s is not None else "–"
@@ -60,7 +62,7 @@ def status_table(st: Any, keys: Iterable[str]) -> Table:
 
 def failure_line(failure: dict[str, Any], keys: Iterable[str]) -> Text:
     """One failed cell: ``failed ID (label): stage/category: message``."""
-    return Text.assemble(("failed", "red"), f" {failure['id']} ({cell_label(failure['params'], keys)}): "
+    return Text.assemble((CellStatus.FAILED, "red"), f" {failure['id']} ({cell_label(failure['params'], keys)}): "
                                             f"{failure['stage']}/{failure['category']}: {failure['message']}")
 
 

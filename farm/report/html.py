@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from farm.analysis.answer import Analysis
 from farm.analysis.bootstrap import RESAMPLES
+from farm.life import CellStatus
 from farm.report.provenance import Provenance
 
 OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms",  # when measured
@@ -66,8 +67,8 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
     if "rate" in columns and "users" in columns:
         columns.remove("users")  # the rate, copied there for the analysis
     shown = cells.head(MAX_ROWS)
-    rows = [{"failed": r["status"] != "done" or _flagged(r), "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1)
-                                                         for c in columns]} for _, r in shown.iterrows()]
+    rows = [{"failed": r["status"] != CellStatus.DONE or _flagged(r),
+             "cells": [_fmt(r[c], 3 if c == "cache_hit_ratio" else 1) for c in columns]} for _, r in shown.iterrows()]
     surface_cols = [c for c in ("architecture", "cache", "instances", "users", "n", "rps", "p50_ms", "p95_ms",
                                 "p95_ms_lo", "p95_ms_hi", "p99_ms", "error_ratio", "cache_hit_ratio")
                     if c in analysis.surface.columns]
@@ -83,7 +84,7 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
                    "instances", "users") if k in r), "reason": r["reason"]}
                   for _, r in analysis.excluded.head(MAX_ROWS).iterrows()],
         excluded_total=len(analysis.excluded), shown=len(shown),
-        done=int((cells["status"] == "done").sum()) if not cells.empty else 0, total=len(cells),
+        done=int((cells["status"] == CellStatus.DONE).sum()) if not cells.empty else 0, total=len(cells),
         load_lines=load_lines(cells), generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fmt=_fmt)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 from farm.errors import NotFoundError, SweepConflictError
 from farm.life import STOPPED, UNFINISHED, WAITING, CellStatus, GroupStatus, SweepStatus, settled_status
 from farm.load.stats import EndpointStats
+from farm.status import SweepInfo
 from farm.store.database import Database, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
 
@@ -22,24 +21,6 @@ if TYPE_CHECKING:  # types only: a reader of the store (`farm report`) need not 
     from farm.importer import ImportedCell
     from farm.plan import Cell, Plan
     from farm.spec import LoadedSweep
-
-
-@dataclass(frozen=True)
-class SweepInfo:
-    """A sweep and how far it is."""
-
-    id: int
-    name: str
-    stack: str
-    status: str
-    created_at: datetime
-    counts: dict[str, int]
-    new: bool = False
-
-    @property
-    def total(self) -> int:
-        """Number of cells."""
-        return sum(self.counts.values())
 
 
 class SweepStore(Database):

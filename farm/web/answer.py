@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from farm.life import CellStatus
 from farm.store.repository import Store
 
 Version = tuple[Any, ...]
@@ -76,7 +77,7 @@ def compute(store: Store, name: str, version: Version, metric: str = "p95_ms") -
         slo = analysis.cost_benefit[0].slo_ms
         frontier = Figure("cost-frontier", f"Declared cost against {metric} per load", "",
                           figures.svg(figures.cost_frontier(analysis.configs, metric, unit, slo)))
-    done = int((analysis.cells["status"] == "done").sum()) if "status" in analysis.cells.columns else 0
+    done = int((analysis.cells["status"] == CellStatus.DONE).sum()) if "status" in analysis.cells.columns else 0
     return Answer(version, document, difference, curves, cost_rows, frontier, None, done,
                   took_s=time.perf_counter() - started)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
+from farm.life import CellStatus, eta_s
 from farm.load.stats import TOTAL
-from farm.status import eta_s
 from farm.store.models import CellRow, MeasurementRow, SweepRow
 from farm.store.repository import Store, SweepInfo
 
@@ -45,7 +45,7 @@ def sweep_lines(store: Store) -> list[SweepLine]:
     """Every sweep, newest first, with its counts and ETA."""
     with store.session() as s:
         firsts = dict(s.execute(select(CellRow.sweep_id, func.min(CellRow.started_at))
-                                .where(CellRow.status == "done").group_by(CellRow.sweep_id)).all())
+                                .where(CellRow.status == CellStatus.DONE).group_by(CellRow.sweep_id)).all())
     return [SweepLine(info, eta_s(info.counts, firsts.get(info.id))) for info in store.sweeps()]
 
 
