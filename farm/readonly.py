@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from farm.life import CellStatus, eta_s
-from farm.status import Status, SweepInfo, by_host, failed_cell, running_cell
+from farm.status import LOAD_COLUMNS, Status, SweepInfo, by_host, failed_cell, flagged_cell, running_cell
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations" / "versions"
 _SQLITE_URL = re.compile(r"^sqlite(\+pysqlite)?:///(?P<path>[^?]+)$")
@@ -96,17 +96,13 @@ def status(conn: sqlite3.Connection, name: str) -> Status | None:
                   "WHERE sweep_id = ? AND status = ? ORDER BY position LIMIT 20", (sweep_id, CellStatus.FAILED))]
     first = conn.execute("SELECT MIN(started_at) FROM cells WHERE sweep_id = ? AND status = ?",
                          (sweep_id, CellStatus.DONE)).fetchone()[0]
-    flagged = [{"id": i, "params": json.loads(p), **dict(zip(_LOAD, load, strict=True))}
+    flagged = [flagged_cell(i, json.loads(p), load)
                for i, p, *load in conn.execute(
-                   f"SELECT id, params, {', '.join(_LOAD)} FROM cells WHERE sweep_id = ? AND status = ? "
+                   f"SELECT id, params, {', '.join(LOAD_COLUMNS)} FROM cells WHERE sweep_id = ? AND status = ? "
                    "AND (load_stalled = 1 OR load_mismatch = 1) ORDER BY position LIMIT 20",
                    (sweep_id, CellStatus.DONE))]
     return Status(name, sweep_status, counts, by_host(hosts), running, failed,
                   eta_s(counts, _when(first) if first else None), json.loads(spec), flagged)
-
-
-# What `farm status` shows of a done cell whose load did not hold (as `farm.commands.progress.LOAD_COLUMNS`).
-_LOAD = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled", "load_mismatch")
 
 
 def _when(stored: str) -> datetime:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from farm.store.repository import Store
 
 NOT_YET_RUN = "(not yet run)"  # the host of cells no worker has taken
+# What `farm status` shows of a done cell whose load did not hold.
+LOAD_COLUMNS = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled",
+                "load_mismatch")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ def failed_cell(cell_id: str, params: dict[str, Any], stage: str | None, categor
                 message: str | None) -> dict[str, Any]:
     """A failed cell as the views show it."""
     return {"id": cell_id, "params": params, "stage": stage, "category": category, "message": message}
+
+
+def flagged_cell(cell_id: str, params: dict[str, Any], load: Iterable[Any]) -> dict[str, Any]:
+    """A done cell whose load did not hold, as the views show it (``load``: its `LOAD_COLUMNS`, in order)."""
+    return {"id": cell_id, "params": params, **dict(zip(LOAD_COLUMNS, load, strict=True))}
 
 
 def status(store: Store, name: str) -> Status:

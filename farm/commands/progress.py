@@ -19,6 +19,7 @@ from sqlalchemy import select
 from farm.commands.views import cell_label, failure_line, finished, flagged_line
 from farm.durations import format_duration
 from farm.life import ENDED, CellStatus
+from farm.status import LOAD_COLUMNS, flagged_cell
 from farm.store.models import CellRow
 
 
@@ -46,10 +47,6 @@ class FinishedCell:
                 "message": self.message}
 
 
-LOAD_COLUMNS = ("unfinished_requests", "users_stalled", "late_starts", "concurrency_ratio", "load_stalled",
-                "load_mismatch")
-
-
 def ended_cells(store: Any, sweep_id: int, limit: int | None) -> list[FinishedCell]:
     """A sweep's ended cells, the latest first (at most ``limit``)."""
     query = (select(CellRow.id, CellRow.params, CellRow.status, CellRow.error_stage, CellRow.error_category,
@@ -70,8 +67,7 @@ def flagged_cells(store: Any, sweep_id: int) -> list[dict[str, Any]]:
                     CellRow.load_stalled.is_(True) | CellRow.load_mismatch.is_(True))
              .order_by(CellRow.position).limit(20))
     with store.session() as s:
-        return [{"id": str(i), "params": dict(p), **dict(zip(LOAD_COLUMNS, load, strict=True))}
-                for i, p, *load in s.execute(query)]
+        return [flagged_cell(str(i), dict(p), load) for i, p, *load in s.execute(query)]
 
 
 class EndedFeed:
