@@ -13,7 +13,10 @@ What this machine cannot exercise, and what stands in for it:
   and change nothing; installing them on a bare machine is not exercised. The SUT host's dockerd and Compose
   plugin are the fixture's; the role checks that both answer.
 - The SUT host's farm user is root (the fixture's sshd logs root in, and creating a user would change the box's
-  /etc/passwd): the `user` task is skipped; the farm's own key is what logs the generators in.
+  /etc/passwd): the `user` task is skipped; the farm's own key is what logs the generators in. Flower, farm serve
+  and the workers run as root here too (farm_service_account): the venvs' Python is this test's, under /root, which
+  no other user may read. Their systemd units (User=, the account the roles create) are rendered and checked by
+  `systemd-analyze verify` in a test of their own.
 - The three hosts share one venv (farm_venv) to keep the file within its time budget (one 40 s install instead of
   three); everything host-specific (env files, pidfiles, logs, keys, known_hosts, hosts files) is per farm_root.
 """
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,6 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jinja2
 import psutil
 import pytest
 import yaml
@@ -102,6 +107,43 @@ def test_every_playbook_passes_ansible_lint_and_the_syntax_check(tmp_path: Path)
     assert "Profile 'production' was required, and it passed" in lint.stdout + lint.stderr
     for name, check in zip(playbooks, checks, strict=True):
         assert check.returncode == 0, f"{name}: {check.stdout[-2000:]}{check.stderr[-2000:]}"
+
+
+def test_flower_serve_and_the_worker_run_unprivileged_under_systemd(tmp_path: Path) -> None:
+    require_ansible()
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    # Given the roles' service definitions and their default account
+    defaults = yaml.safe_load((ANSIBLE_DIR / "roles/farm_common/defaults/main.yml").read_text())
+    service_defaults = yaml.safe_load((ANSIBLE_DIR / "roles/farm_service/defaults/main.yml").read_text())
+    assert defaults["farm_service_account"] not in ("", "root")
+    services = {}
+    for tasks in ("controller/tasks/flower.yml", "controller/tasks/serve.yml", "generators/tasks/main.yml"):
+        for task in yaml.safe_load((ANSIBLE_DIR / "roles" / tasks).read_text()):
+            if task.get("ansible.builtin.include_role", {}).get("name") == "farm_service":
+                services[task["vars"]["farm_service_name"]] = task["vars"]
+    assert set(services) == {"flower", "serve", "worker"}
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True)
+    template.filters["quote"] = shlex.quote
+    unit = template.from_string((ANSIBLE_DIR / "roles/farm_service/templates/unit.service.j2").read_text())
+    for name, service in services.items():
+        # When its systemd unit is rendered (the account and paths resolved as the roles resolve them)
+        assert service["farm_service_user"] == "{{ farm_service_account }}", name
+        path = tmp_path / f"loadfarm-{name}.service"
+        env_file = tmp_path / f"{name}.env"
+        env_file.write_text("")
+        path.write_text(unit.render(
+            ansible_managed="test", farm_service_description=name, farm_service_name=name,
+            farm_service_user=defaults["farm_service_account"], farm_service_chdir=str(tmp_path),
+            farm_service_env_file=str(env_file), farm_service_command=["/bin/true", name],
+            **{k: service_defaults[k] for k in ("farm_service_stop_signal", "farm_service_stop_timeout",
+                                                  "farm_service_respawn_delay_s", "farm_service_nofile")}))
+        verified = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True,
+                                  timeout=60)
+        # Then systemd accepts it as it is, and it runs as the account, never gaining privileges
+        assert verified.returncode == 0 and verified.stderr.strip() == "", verified.stderr
+        lines = path.read_text().splitlines()
+        assert f"User={defaults['farm_service_account']}" in lines and "NoNewPrivileges=yes" in lines, lines
 
 
 @pytest.fixture
@@ -202,7 +244,11 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
                  "farm_ssh_key_local": str(root / "build" / "farm_id_ed25519"),
                  "farm_pip_wheel_args": ["--no-build-isolation"], "farm_pip_install_args": ["--no-compile"],
                  "farm_redis_port": ports["redis"], "farm_postgres_port": ports["postgres"],
-                 "farm_flower_port": ports["flower"], "farm_serve_port": ports["serve"], **secrets_},
+                 "farm_flower_port": ports["flower"], "farm_serve_port": ports["serve"],
+                 "farm_service_account": "root",  # the venv's Python (this test's) lives under /root
+                 # the addresses the SUT host sees the controller and each generator log in from
+                 "farm_sut_ssh_from": [sut.box_address] + [f"{a.rsplit('.', 1)[0]}.2" for _h, _s, a in generators],
+                 **secrets_},
         "children": {group: {"hosts": members} for group, members in hosts.items()}}}
     path = root / "inventory.yml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
@@ -276,6 +322,22 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         # And the farm-hosts.yaml each generator got names the SUT host as that generator reaches it
         hosts_file = yaml.safe_load((lab1_root / "farm-hosts.yaml").read_text())
         assert hosts_file["sut_hosts"]["sutA"]["ssh"] == f"{sut.ssh_user}@{generators[0][2]}:22"
+
+        # And the farm's key logs in to the SUT host only from the lab's addresses, with no forwarding
+        farm_key = ["ssh", "-F", "/dev/null", "-i", str(root / "build" / "farm_id_ed25519"), "-o", "IdentitiesOnly=yes",
+                    "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        [entry] = [line for line in (Path((sut.root / "sshd-root").read_text()) / "authorized_keys").read_text()
+                   .splitlines() if line.endswith(" loadfarm")]
+        assert entry.startswith(f'restrict,from="{sut.box_address},'), entry
+        as_controller = [*farm_key, "-o", f"UserKnownHostsFile={sut.known_hosts}", f"{sut.ssh_user}@{sut.address}"]
+        assert subprocess.run([*as_controller, "true"], capture_output=True, timeout=30).returncode == 0
+        forwarded = subprocess.run([*as_controller, "-W", f"127.0.0.1:{sut.ssh_port}"], capture_output=True,
+                                   text=True, timeout=30, input="")
+        assert forwarded.returncode != 0 and "prohibited" in forwarded.stderr, forwarded.stderr
+        from_elsewhere = subprocess.run(["ip", "netns", "exec", sut.netns, *farm_key, "-o", "StrictHostKeyChecking=no",
+                                         "-o", "UserKnownHostsFile=/dev/null", f"{sut.ssh_user}@127.0.0.1", "true"],
+                                        capture_output=True, text=True, timeout=30)
+        assert from_elsewhere.returncode == 255 and "Permission denied" in from_elsewhere.stderr, from_elsewhere.stderr
 
         # And a worker killed with SIGKILL is started again by its supervisor
         [before] = wait_for(lambda: worker_pids("lab1"), 60, "lab1's worker")
