@@ -25,6 +25,7 @@ from farm.load.omission import check_load
 from farm.load.runner import LoadRequest, LoadRunner
 from farm.load.stability import Settling
 from farm.load.stats import LoadResult
+from farm.load_level import LoadLevel
 from farm.spec import LoadedSweep, StopWhen, locustfile_for, open_loop
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
 from farm.store.models import CellRow
@@ -161,7 +162,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                 status = CellStatus.DONE
                 if ctx.stop_when is not None and ctx.stop_when.crossed(result.total.error_ratio,
                                                                        result.total.p95_ms):
-                    saturated[cell.repetition] = load_label(cell.params)
+                    saturated[cell.repetition] = str(LoadLevel.of(cell.params))
             except _CellFailed as failed:
                 if isinstance(failed.error, CancelledError | KeyboardInterrupt | StoreError):
                     raise failed.error from None
@@ -211,13 +212,6 @@ def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -
         log.error("teardown of %s failed: %s", name, describe(exc)[1])
 
 
-def load_label(params: dict[str, Any]) -> str:
-    """A cell's load level with its unit: ``40 users`` or ``200 req/s offered``."""
-    if "rate" in params:
-        return f"{params['rate']:g} req/s offered"
-    return f"{params.get('users')} users"
-
-
 def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
     message = f"skipped (saturated): the stack crossed stop_when at {at_load}"
     ctx.store.record_failure([cell.id], "load", "saturated", message, status=CellStatus.SKIPPED)
@@ -225,15 +219,15 @@ def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
 
 def _offered(cell: CellRow) -> float | None:
     """The requests/s a cell offers (open-loop load), or None for a users cell."""
-    return float(cell.params["rate"]) if "rate" in cell.params else None
+    return LoadLevel.of(cell.params).offered_rps
 
 
 def _load_request(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cell: CellRow,
                   sets: CpuSets | None) -> LoadRequest:
     """The Locust run of a cell: its users, or those its rate needs, paced; on the generator's CPUs if pinned."""
     spec = loaded.spec
-    offered = _offered(cell)
-    users, pacing = open_loop(offered, spec.load) if offered is not None else (cell.users, 0.0)
+    level = LoadLevel.of(cell.params)
+    users, pacing = open_loop(level.value, spec.load) if level.open_loop else (level.users, 0.0)
     return LoadRequest(locustfile=locustfile_for(loaded), host=deployment.entry_url, users=users,
                        spawn_rate=spec.load.spawn_rate, duration_s=spec.load.duration, warmup_s=spec.load.warmup,
                        artefacts=ctx.artefacts / spec.name / cell.id, processes=spec.load.processes,

@@ -9,7 +9,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.spec import LOAD_AXES, SweepSpec, load_axis
+from farm.load_level import KINDS, LoadLevel
+from farm.spec import SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
 from farm.stacks.scaling import applicable, is_replica_key
 
@@ -25,18 +26,23 @@ class Cell:
     order: int
 
     @property
+    def level(self) -> LoadLevel:
+        """The cell's load level: its users, or the requests/s it offers."""
+        return LoadLevel.of(self.params)
+
+    @property
     def users(self) -> int:
         """Simulated users of this cell; 0 with open-loop load (the runner derives them from the rate)."""
-        return int(self.params.get("users", 0))
+        return self.level.users
 
     @property
     def load(self) -> float:
-        """The cell's load level: its users, or the requests/s it offers."""
-        return float(self.params["rate"] if "rate" in self.params else self.params["users"])
+        """The value of the cell's load level: its users, or the requests/s it offers."""
+        return self.level.value
 
     def stack_params(self) -> dict[str, Scalar]:
         """The stack configuration: every parameter but the load level."""
-        return {k: v for k, v in self.params.items() if k not in LOAD_AXES}
+        return {k: v for k, v in self.params.items() if k not in KINDS}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from farm.analysis.replicas import label as label_replicas
 from farm.analysis.replicas import replica_columns, spread
 from farm.analysis.surfaces import excluded, surfaces_with_draws
 from farm.analysis.sut import sut_cost
-from farm.analysis.verdict import RATE_UNIT, UNIT, Verdict, verdicts
+from farm.analysis.verdict import UNIT, Verdict, verdicts
+from farm.load_level import RATE, UNITS, USERS, LoadKind, load_kind
 from farm.stacks.scaling import is_replica_key
 from farm.sweep_scaling import Price
 
@@ -44,6 +45,7 @@ class Analysis:
     max_error_ratio: float = 0.01
     cache_verdicts: list[CacheVerdict] = field(default_factory=list)  # which cache wins, per instances and load
     unit: str = UNIT  # of the load levels (the ``users`` column of every frame): users, or req/s offered
+    load: LoadKind = USERS  # the sweep's load axis: users (closed loop) or rate (open loop)
     cost_benefit: list[CostBenefit] = field(default_factory=list)  # per cache: cheapest SLO-meeting cost, switch
     configs: pd.DataFrame = field(default_factory=pd.DataFrame)  # every configuration measured, per load
 
@@ -71,7 +73,8 @@ def separate_other_parameters(cells: pd.DataFrame, spread_unrun: bool = True) ->
 
 def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: str = "p95_ms",
             slo_ms: float | None = None, max_error_ratio: float = 0.01,
-            costs: Mapping[str, float] | None = None, search: bool = False, price: Price | None = None) -> Analysis:
+            costs: Mapping[str, float] | None = None, search: bool = False, price: Price | None = None,
+            load: LoadKind | None = None) -> Analysis:
     """Compute the answer. With cells from several hosts, verdicts are also computed within each host.
 
     ``price``: the sweep's price of a cost unit per hour; the cost answer then says money per million requests.
@@ -79,12 +82,14 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     ``search``: the cells of a capacity search, whose configurations differ from load to load: comparisons at
     equal replicas and of caches do not apply; the cost answer and the recommendation (by configuration) do.
 
-    With open-loop load (a ``rate`` parameter instead of ``users``) the load axis is the rate offered: it fills
-    the ``users`` column every surface, verdict and recommendation is keyed by, and ``unit`` says so.
+    ``load``: the sweep's load axis (`farm.load_level`; default: that of the cells' parameters). With open-loop
+    load the axis is the rate offered: it fills the ``users`` column every surface, verdict and recommendation is
+    keyed by, and ``unit`` says so.
     """
-    unit = UNIT
-    if "rate" in cells.columns and "users" not in cells.columns:
-        cells, unit = cells.assign(users=cells["rate"]), RATE_UNIT
+    load = load or load_kind(cells.columns)
+    unit = UNITS[load]
+    if load == RATE and "rate" in cells.columns:
+        cells = cells.assign(users=cells["rate"])
     defaults = {"architecture": "-", "cache": "-", "instances": 1}
     # The cost answer keeps configurations apart (instances, replicas.X) before they are relabelled below; it
     # needs an SLO latency to meet, and costs a second bootstrap, so it is computed only with one.
@@ -112,7 +117,7 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
                     recommendation=phrase(choices, unit) + (stalled_note(surface, unit) if choices else []),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
-                    max_error_ratio=max_error_ratio, unit=unit,
+                    max_error_ratio=max_error_ratio, unit=unit, load=load,
                     cache_verdicts=[] if search else cache_verdicts(surface, draws, metric, max_error_ratio, unit),
                     cost_benefit=answers(configs, slo_ms=slo_ms, metric=metric, unit=unit, price=price),
                     configs=configs)

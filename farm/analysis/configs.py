@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from farm.analysis.surfaces import FULL_REPETITIONS, generator_busy, surfaces_with_draws, usable
+from farm.load_level import load_kind
 from farm.stacks.scaling import PREFIX, is_replica_key
 
 LOAD_KEYS = ("users", "rate")
@@ -71,7 +72,7 @@ def config_label(config: Mapping[str, int]) -> str:
 
 def load_column(cells: pd.DataFrame) -> str:
     """The column holding the load levels: users, or the rate offered (open loop)."""
-    return "rate" if "rate" in cells.columns and "users" not in cells.columns else "users"
+    return load_kind(cells.columns)
 
 
 def _flags(data: pd.DataFrame, flags: tuple[str, ...] = FLAGS) -> pd.Series:

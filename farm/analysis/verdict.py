@@ -24,10 +24,11 @@ import pandas as pd
 
 from farm.analysis.bootstrap import PointDraws, bucket_width, small_sample_stretch
 from farm.analysis.surfaces import FULL_REPETITIONS
+from farm.load_level import RATE, UNITS, USERS
 
 GROUP = ("cache", "instances", "host")
-UNIT = "users"  # the load unit of a closed-loop sweep
-RATE_UNIT = "req/s offered"  # that of an open-loop sweep (matrix.rate)
+UNIT = UNITS[USERS]  # the load unit of a closed-loop sweep
+RATE_UNIT = UNITS[RATE]  # that of an open-loop sweep (matrix.rate)
 MIN_REPETITIONS = 2  # fewer: nothing independent to resample, so "not enough data"
 # Why a point is never the faster side: its latency is a lower bound (load_stalled, load_mismatch).
 LEFT_OUT = "users stalled or late starts, or load off Little's law"

@@ -137,7 +137,7 @@ def _search_summary(store: Any, loaded: Any) -> None:
     found = outcomes(store, loaded)
     out.print(styled(("capacity search", "bold"), f": {store.sweep(loaded.spec.name).total} cells"))
     for outcome in sorted(found, key=lambda o: (o.text.split(":")[0], float(o.trajectory[1]))):
-        out.print(f"  {outcome.trajectory[1]} {'req/s' if 'rate' in loaded.spec.matrix else 'users'}, "
+        out.print(f"  {outcome.trajectory[1]} {'req/s' if loaded.spec.load_kind == 'rate' else 'users'}, "
                   f"{outcome.state}: {outcome.text}")
 
 
@@ -241,6 +241,7 @@ def refine(
 ) -> None:
     """Narrow each crossover: add cells between the two grid loads that bracket it, and run them."""
     from farm.compare import comparison_of
+    from farm.load_level import load_kind
     from farm.plan import refinement
     from farm.report.build import analysis_for
     from scheduler.dispatch import enqueue
@@ -256,7 +257,7 @@ def refine(
         out.print(f"{name}: no crossover lies between two grid loads; nothing to refine")
         return
     sweep = store.sweep(name)
-    axis = "rate" if "rate" in (spec.get("matrix") or {}) else "users"
+    axis = load_kind(spec.get("matrix"))
     cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points, axis)
     for match, low, high in brackets:
         added = sorted({c.params[axis] for c in cells if c.params[compare.cache] == match[compare.cache]})

@@ -13,8 +13,8 @@ from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.cost import sweep_price
 from farm.analysis.frame import cells_frame, histogram_frame
 from farm.analysis.records import cell_record
-from farm.analysis.verdict import UNIT
 from farm.compare import comparison_of
+from farm.load_level import load_kind
 from farm.report.provenance import Provenance
 
 if TYPE_CHECKING:  # matplotlib only where figures are drawn, SQLAlchemy only where a Store is opened
@@ -50,7 +50,7 @@ def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
     analysis = analyse(frame, histogram_frame(rows), metric=metric,
                        slo_ms=(slo or {}).get(metric) if slo else None,
                        max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs,
-                       search=bool(spec.get("search")), price=sweep_price(spec))
+                       search=bool(spec.get("search")), price=sweep_price(spec), load=load_kind(spec.get("matrix")))
     hosts: dict[str, dict[str, Any]] = {}
     for c in rows:
         if c.host and c.host_info:
@@ -99,7 +99,7 @@ def report_document(analysis: Analysis, provenance: Provenance) -> dict[str, Any
     it beside the figures drawn from the same analysis)."""
     metric = analysis.metric
     return {"sweep": provenance.name, "stack": provenance.stack, "metric": metric, "unit": analysis.unit,
-            "load": "rate" if analysis.unit != UNIT else "users",
+            "load": analysis.load,
             "interval": {"method": "bootstrap over repetitions, pooled histograms", "resamples": RESAMPLES,
                          "seed": SEED, "level": 0.95},
             "max_error_ratio": analysis.max_error_ratio,

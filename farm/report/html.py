@@ -12,6 +12,7 @@ from markupsafe import Markup
 from farm.analysis.answer import Analysis
 from farm.analysis.bootstrap import RESAMPLES
 from farm.life import CellStatus
+from farm.load_level import RATE
 from farm.report.provenance import Provenance
 
 OPTIONAL = ("rate_saturated", "host_cpu_pct", "stack_set_cpu_pct", "host_saturated", "p95_ok_ms",  # when measured
@@ -64,7 +65,7 @@ def render_html(analysis: Analysis, provenance: Provenance) -> str:
                            "stack_set_cpu_pct", "host_saturated", "unfinished_requests", "users_stalled",
                            "late_starts", "concurrency_ratio") if c in cells.columns and
                (c not in OPTIONAL or cells[c].notna().any())]
-    if "rate" in columns and "users" in columns:
+    if analysis.load == RATE and "users" in columns:
         columns.remove("users")  # the rate, copied there for the analysis
     shown = cells.head(MAX_ROWS)
     rows = [{"failed": r["status"] != CellStatus.DONE or _flagged(r),

@@ -8,12 +8,14 @@ stack in `farm.spec.checks`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from farm.bounded_yaml import load_bounded
 from farm.errors import FarmError, SpecError
 from farm.files import read_regular
+from farm.load_level import RATE
 from farm.spec.checks import _check_against_stack, _check_cell_count, _describe, _resolve_locustfile, count_cells
 from farm.spec.fields import (
     DEFAULT_MAX_CELLS,
@@ -40,7 +42,7 @@ from farm.text import one_line as _one_line
 __all__ = ["DEFAULT_MAX_CELLS", "DEFAULT_PACING_S", "LOAD_AXES", "MAX_FILE_BYTES", "MAX_INSTANCES", "MAX_RATE",
            "MAX_USERS", "RESERVED", "SLO", "CpuSpec", "LoadSpec", "LoadedSweep", "StopWhen", "SutSpec", "SweepSpec",
            "check_sweep_name", "count_cells", "load_axis", "load_sweep", "locust_users", "locustfile_for",
-           "open_loop", "parse_sweep", "ramp_refusal"]
+           "open_loop", "parse_sweep", "ramp_refusal", "rebuild_sweep"]
 
 
 def load_sweep(path: Path, *, stacks_dir: Path | None = None,
@@ -95,14 +97,32 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
         _check_cell_count(spec, source, max_cells)
         refusal = ramp_refusal(spec.load, list(locust_users(spec)))
         if refusal is not None:
-            paced = " (open loop: users = rate × load.pacing)" if "rate" in spec.matrix else ""
+            paced = " (open loop: users = rate × load.pacing)" if spec.load_kind == RATE else ""
             raise SpecError(f"{source}: load.warmup: {refusal}{paced}")
     if spec.cpus is not None and spec.sut is not None:
         raise SpecError(f"{source}: cpus: the stack runs on SUT hosts, not beside the generator; remove cpus: "
                         "(it pins generator and stack apart when they share this host)")
-    if spec.load.pacing is not None and "rate" not in spec.matrix:
+    if spec.load.pacing is not None and spec.load_kind != RATE:
         raise SpecError(f"{source}: load.pacing: only open-loop load is paced; give matrix.rate instead of "
                         "matrix.users, or remove load.pacing")
+    return _with_stack(spec, text, source=source, base=base, stacks_dir=stacks_dir)
+
+
+def rebuild_sweep(stored: dict[str, Any], text: str, *, source: str, base: Path,
+                  stacks_dir: Path | None = None) -> LoadedSweep:
+    """A sweep already accepted, rebuilt from its stored model dump (no second reading of its YAML text), with its
+    stack and locustfile resolved where it is rebuilt (a worker host); ``text`` is kept for the report."""
+    try:
+        spec = SweepSpec.model_validate(stored)
+    except ValidationError as exc:
+        raise SpecError(_one_line(f"{source}: {_describe(exc)}")) from exc
+    try:
+        return _with_stack(spec, text, source=source, base=base, stacks_dir=stacks_dir)
+    except SpecError as exc:
+        raise SpecError(_one_line(exc.message), hint=exc.hint and _one_line(exc.hint)) from exc
+
+
+def _with_stack(spec: SweepSpec, text: str, *, source: str, base: Path, stacks_dir: Path | None) -> LoadedSweep:
     try:
         manifest = load_manifest(resolve_stack_folder(spec.stack, base=base, extra=stacks_dir))
     except FarmError as exc:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from farm.compare import DEFAULT_COMPARISON, Comparison
 from farm.errors import SpecError
+from farm.load_level import RATE, LoadKind, load_kind
 from farm.search_spec import SearchSpec
 from farm.spec.compare import CompareSpec
 from farm.spec.fields import (
@@ -46,14 +47,14 @@ def check_sweep_name(name: str, what: str = "name") -> str:
 
 def locust_users(spec: SweepSpec) -> list[int]:
     """The Locust users of every load level of a sweep: its users, or those its offered rates need."""
-    if "rate" in spec.matrix:
+    if spec.load_kind == RATE:
         return [open_loop(float(r), spec.load)[0] for r in spec.matrix["rate"] if isinstance(r, int | float)]
     return [u for u in spec.matrix.get("users", []) if isinstance(u, int) and not isinstance(u, bool)]
 
 
-def load_axis(spec: SweepSpec) -> str:
+def load_axis(spec: SweepSpec) -> LoadKind:
     """The matrix key of a sweep's load levels: ``users`` (closed loop) or ``rate`` (requests/s offered)."""
-    return "rate" if "rate" in spec.matrix else "users"
+    return spec.load_kind
 
 
 _UNSET_UNHASHED = ("reprovision", "seed", "cpus", "price", "search", "compare")
@@ -84,6 +85,11 @@ class SweepSpec(Frozen):
     compare: CompareSpec | None = Field(default=None, description="which stack parameters are the architecture and "
                                         "the cache (default: those named architecture and cache)")
     description: Description = ""
+
+    @property
+    def load_kind(self) -> LoadKind:
+        """The load axis: ``users`` (closed loop) or ``rate`` (requests/s offered), decided by the matrix."""
+        return load_kind(self.matrix)
 
     @property
     def comparison(self) -> Comparison:
