@@ -17,6 +17,7 @@ from typing import Any
 
 from farm import files
 from farm.cell_cost import ServiceCpu, cell_cost, containers_by_service
+from farm.cells import StoredCell
 from farm.cpusets import CpuSets, HostCpu, available_cpus, choose_sets, pin, saturated, stack_processes
 from farm.errors import CancelledError, FarmError, StackLostError, StoreError
 from farm.life import CellStatus
@@ -28,7 +29,6 @@ from farm.load.stats import LoadResult
 from farm.load_level import LoadLevel
 from farm.spec import LoadedSweep, StopWhen, locustfile_for, open_loop
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
-from farm.store.models import CellRow
 from farm.store.repository import Store
 
 log = logging.getLogger("loadfarm.execute")
@@ -146,7 +146,7 @@ def _stack_pids(driver: StackDriver, deployment: Deployment) -> list[int]:
     return [pid for pids in driver.pids(deployment).values() for pid in pids]
 
 
-def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[CellRow],
+def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cells: list[StoredCell],
                remaining: list[str], outcome: GroupOutcome, sets: CpuSets | None = None) -> None:
     """Run the cells in order; a failed cell fails alone unless the stack itself is gone."""
     saturated: dict[int, str] = {}  # repetition -> the load level that crossed stop_when
@@ -212,17 +212,17 @@ def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -
         log.error("teardown of %s failed: %s", name, describe(exc)[1])
 
 
-def _skip(ctx: ExecutionContext, cell: CellRow, at_load: str) -> None:
+def _skip(ctx: ExecutionContext, cell: StoredCell, at_load: str) -> None:
     message = f"skipped (saturated): the stack crossed stop_when at {at_load}"
     ctx.store.record_failure([cell.id], "load", "saturated", message, status=CellStatus.SKIPPED)
 
 
-def _offered(cell: CellRow) -> float | None:
+def _offered(cell: StoredCell) -> float | None:
     """The requests/s a cell offers (open-loop load), or None for a users cell."""
     return LoadLevel.of(cell.params).offered_rps
 
 
-def _load_request(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cell: CellRow,
+def _load_request(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment, cell: StoredCell,
                   sets: CpuSets | None) -> LoadRequest:
     """The Locust run of a cell: its users, or those its rate needs, paced; on the generator's CPUs if pinned."""
     spec = loaded.spec
@@ -246,7 +246,7 @@ def _conditions(result: LoadResult, offered: float | None, sets: CpuSets | None,
 
 
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,
-                  cell: CellRow, sets: CpuSets | None = None) -> LoadResult:
+                  cell: StoredCell, sets: CpuSets | None = None) -> LoadResult:
     """Reset, warm up, measure, collect and store one cell; raises _CellFailed with the stage that failed."""
     stage = "start"
     before: list[StackMetrics] = []

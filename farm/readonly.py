@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from farm.cells import StoredCell, stored_cell
 from farm.life import CellStatus, eta_s
 from farm.status import LOAD_COLUMNS, Status, SweepInfo, by_host, failed_cell, flagged_cell, running_cell
 
@@ -133,7 +134,7 @@ class ReadOnlyStore:
         row = self.sweep(name)
         return dict(row.spec), row.spec_text
 
-    def cells(self, name: str) -> list[SimpleNamespace]:
+    def cells(self, name: str) -> list[StoredCell]:
         """Every cell of a sweep with its measurements, in plan order."""
         sweep = self.sweep(name)
         cells = self._rows("cells", "sweep_id = ? ORDER BY position", (sweep.id,))
@@ -141,9 +142,7 @@ class ReadOnlyStore:
         for m in self._rows("measurements", "cell_id IN (SELECT id FROM cells WHERE sweep_id = ?) ORDER BY id",
                             (sweep.id,)):
             by_cell[m.cell_id].append(m)
-        for c in cells:
-            c.measurements = by_cell[c.id]
-        return cells
+        return [stored_cell(c, by_cell[c.id]) for c in cells]
 
     def _rows(self, table: str, where: str, args: tuple[Any, ...]) -> list[SimpleNamespace]:
         kinds = {str(r[1]): str(r[2]).upper() for r in self.conn.execute(f"PRAGMA table_info({table})")}

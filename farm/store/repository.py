@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
 
+from farm.cells import StoredCell, stored_cell
 from farm.errors import NotFoundError
 from farm.life import FINISHED, UNFINISHED, CellStatus
 from farm.load.stats import LoadResult
@@ -42,7 +43,7 @@ class Store(SweepStore):
             return list(rows)
 
     @transient_retry
-    def group_work(self, group_id: str) -> tuple[str, dict[str, Any], list[CellRow]]:
+    def group_work(self, group_id: str) -> tuple[str, dict[str, Any], list[StoredCell]]:
         """A group's sweep name, stack configuration and unfinished cells in run order."""
         with self.session() as s:
             group = s.get(GroupRow, group_id)
@@ -52,7 +53,7 @@ class Store(SweepStore):
             cells = s.scalars(select(CellRow).where(CellRow.group_id == group_id,
                                                     CellRow.status.in_(UNFINISHED))
                               .order_by(CellRow.position)).all()
-            return name, dict(group.config), list(cells)
+            return name, dict(group.config), [stored_cell(c) for c in cells]
 
     # ----------------------------------------------------------------------------------- cells
     @transient_retry
@@ -132,9 +133,10 @@ class Store(SweepStore):
             s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == CellStatus.CANCELLED)
                       .values(status=CellStatus.PENDING, error_stage="queued", error_message="its worker was stopped"))
 
-    def cells(self, name: str) -> list[CellRow]:
+    def cells(self, name: str) -> list[StoredCell]:
         """Every cell of a sweep with its measurements, in plan order."""
         sweep = self.sweep(name)
         with self.session() as s:
-            return list(s.scalars(select(CellRow).where(CellRow.sweep_id == sweep.id)
-                                  .options(selectinload(CellRow.measurements)).order_by(CellRow.position)))
+            rows = s.scalars(select(CellRow).where(CellRow.sweep_id == sweep.id)
+                             .options(selectinload(CellRow.measurements)).order_by(CellRow.position))
+            return [stored_cell(c, c.measurements) for c in rows]

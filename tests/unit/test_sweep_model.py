@@ -3,16 +3,20 @@ load axis is one `LoadLevel`, decided by the spec and the plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from farm.cells import StoredCell
 from farm.errors import SpecError
 from farm.load_level import RATE, USERS, LoadLevel, load_kind
 from farm.plan import expand
+from farm.readonly import ReadOnlyStore, connect
 from farm.spec import parse_sweep, rebuild_sweep
 from tests.conftest import ROOT
+from tests.webstore import land, planned
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 SWEEPS = {
@@ -78,3 +82,25 @@ def test_the_load_level_is_decided_by_the_spec_and_the_plan_and_read_as_one_valu
     users = next(iter(expand(grid.spec, grid.manifest).cells)).level
     assert (str(users), users.offered_rps, users.users, users.unit) == ("5 users", None, 5, "users")
     assert load_kind(None) == load_kind({"users": [1]}) == load_kind({"rate": [1], "users": [1]}) == USERS
+
+
+def test_the_store_gives_frozen_domain_cells_and_the_sqlite_reader_the_same_ones(tmp_path: Path) -> None:
+    # Given a sweep whose cells landed in a SQLite store
+    store, cells = planned(tmp_path / "farm.db", "cells")
+    for cell in cells[:4]:
+        land(store, cell)
+    # When the store and the read-only reader give its cells
+    full = store.cells("cells")
+    with connect(f"sqlite:///{tmp_path / 'farm.db'}") as conn:
+        assert conn is not None
+        lean = ReadOnlyStore(conn).cells("cells")
+    # Then both are frozen values, not rows, and tell the same cells
+    assert all(isinstance(c, StoredCell) for c in [*full, *lean])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        full[0].status = "done"  # type: ignore[misc]
+    assert [(c.id, c.params, c.status, c.level, c.measurements) for c in lean] == \
+        [(c.id, c.params, c.status, c.level, c.measurements) for c in full]
+    assert [c.level for c in full] == [c.level for c in cells] and full[0].measurements[0].histogram
+    # And a group's work is domain cells too
+    _name, _config, work = store.group_work(cells[-1].group_id)
+    assert work and all(isinstance(c, StoredCell) for c in work)
