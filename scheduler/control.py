@@ -13,6 +13,7 @@ from celery import Celery
 from farm.status import Status, status
 from farm.store.repository import Store
 from farm.stored import stored_sweep
+from farm.stored_spec import stored_spec
 from scheduler.dispatch import enqueue, redispatch_expired
 from scheduler.search import advance
 
@@ -31,8 +32,7 @@ def resume(store: Store, app: Celery, name: str, targets: list[str] | None = Non
     the search's outcomes whose probes were added."""
     groups = store.reopen(name)
     tasks = enqueue(store, app, store.sweep(name), groups, targets)
-    spec, _text = store.sweep_spec(name)
-    if not spec.get("search"):
+    if not stored_spec(store.sweep_spec(name)[0]).search:
         return tasks, []
     return tasks, advance(store, app, stored_sweep(store, name, stacks_dir))
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from celery import Celery
 
-from farm.compare import comparison_of
 from farm.plan import expand
 from farm.spec import LoadedSweep
 from farm.store.leases import Leases
 from farm.store.repository import Store, SweepInfo
+from farm.stored_spec import stored_spec
 from scheduler.contract import EXECUTE_GROUPS, payload
 from scheduler.placement import units
 
@@ -35,7 +35,7 @@ def enqueue(store: Store, app: Celery, sweep: SweepInfo, group_ids: list[str], t
     configs = store.group_configs(sweep.id)
     wanted = set(group_ids)
     placed = units([(g, configs[g]) for g in configs if g in wanted], targets or None,
-                   compare=comparison_of(store.sweep_spec(sweep.name)[0]))
+                   compare=stored_spec(store.sweep_spec(sweep.name)[0]).comparison)
     Leases(store).mark_queued(group_ids)
     for unit in placed:
         send(app, sweep.name, list(unit.group_ids), unit.label, unit.queue)
@@ -59,7 +59,7 @@ def redispatch_expired(store: Store, app: Celery, max_attempts: int = 3) -> list
     for sweep_name, group_ids in by_sweep.items():
         sweep = store.sweep(sweep_name)
         configs = store.group_configs(sweep.id)
-        compare = comparison_of(store.sweep_spec(sweep_name)[0])
+        compare = stored_spec(store.sweep_spec(sweep_name)[0]).comparison
         for unit in units([(g, configs[g]) for g in configs if g in set(group_ids)], compare=compare):
             send(app, sweep_name, list(unit.group_ids), {**unit.label, "reaped": True}, unit.queue)
     return [g for _s, g in taken]

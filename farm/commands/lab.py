@@ -23,6 +23,7 @@ from farm.commands.views import failure_line, failure_lines, flagged_lines, stat
 from farm.errors import SpecError
 from farm.life import CellStatus
 from farm.spec import DEFAULT_MAX_CELLS
+from farm.stored_spec import stored_spec
 
 
 def submit(
@@ -132,8 +133,8 @@ def resume(name: NameArg, db: DbOption = None) -> None:
     if cfg.broker_url is None:
         raise SpecError("FARM_BROKER_URL is not set; to resume on this machine, run `farm run SWEEP.yaml` again")
     store = open_store(cfg)
-    spec, _text = store.sweep_spec(name)
-    tasks, stepped = resume_sweep(store, make_app(cfg), name, spec.get("targets") or None, cfg.stacks_dir)
+    targets = stored_spec(store.sweep_spec(name)[0]).targets
+    tasks, stepped = resume_sweep(store, make_app(cfg), name, list(targets) or None, cfg.stacks_dir)
     out.print(f"{name}: {tasks} task(s) enqueued")
     for outcome in stepped:  # a search stopped between two steps takes its next one
         out.print(f"  search step: {outcome.text}")

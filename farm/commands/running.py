@@ -240,25 +240,24 @@ def refine(
     db: DbOption = None,
 ) -> None:
     """Narrow each crossover: add cells between the two grid loads that bracket it, and run them."""
-    from farm.compare import comparison_of
-    from farm.load_level import load_kind
     from farm.plan import refinement
     from farm.report.build import analysis_for
+    from farm.stored_spec import stored_spec
     from scheduler.dispatch import enqueue
 
     cfg = settings(db)
     store = open_store(cfg)
     analysis, _provenance = analysis_for(store, name, metric=metric)
-    spec, _text = store.sweep_spec(name)
-    compare = comparison_of(spec)  # a crossover names the cache by its role; the stored groups by the stack's name
+    spec = stored_spec(store.sweep_spec(name)[0])
+    compare = spec.comparison  # a crossover names the cache by its role; the stored groups by the stack's name
     brackets = [(compare.params({"cache": c.cache, "instances": c.instances}), c.bracket[0], c.bracket[1])
                 for c in analysis.crossovers if c.bracket is not None and c.bracket[1] - c.bracket[0] > 1]
     if not brackets:
         out.print(f"{name}: no crossover lies between two grid loads; nothing to refine")
         return
     sweep = store.sweep(name)
-    axis = load_kind(spec.get("matrix"))
-    cells = refinement(name, store.group_configs(sweep.id), brackets, int(spec.get("repetitions", 1)), points, axis)
+    axis = spec.load
+    cells = refinement(name, store.group_configs(sweep.id), brackets, spec.repetitions, points, axis)
     for match, low, high in brackets:
         added = sorted({c.params[axis] for c in cells if c.params[compare.cache] == match[compare.cache]})
         out.print(f"cache {match[compare.cache]}, {match['instances']} instance(s): crossover between {low} and {high} "
@@ -270,7 +269,7 @@ def refine(
     out.print(f"{name}: {added} new cell(s)")
 
     def start(celery: Any) -> None:
-        enqueue(store, celery, sweep, store.reopen(name), spec.get("targets") or None)
+        enqueue(store, celery, sweep, store.reopen(name), list(spec.targets) or None)
 
     _drive(cfg, store, name, start)
     _finish(store, name, None)

@@ -3,7 +3,7 @@ path gives; Rich only, so that the fast path can print exactly what the full com
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from rich.table import Table
@@ -12,16 +12,18 @@ from rich.text import Text
 from farm.durations import format_duration
 from farm.life import CELL_STATES, CellStatus, cells_left
 from farm.status import Status, SweepInfo
+from farm.stored_spec import stored_spec
 
 # An imported sweep has no matrix; its cells are told apart by these.
 DEFAULT_KEYS = ("architecture", "cache", "instances", "users")
 STATES = CELL_STATES
 
 
-def varying_keys(spec: dict[str, Any]) -> list[str]:
-    """The matrix parameters with more than one value in this sweep: the ones that tell its cells apart."""
-    matrix = spec.get("matrix")
-    if not isinstance(matrix, dict):
+def varying_keys(spec: Mapping[str, Any]) -> list[str]:
+    """The matrix parameters with more than one value in this stored sweep spec: the ones that tell its cells
+    apart."""
+    matrix = stored_spec(spec).matrix
+    if matrix is None:
         return list(DEFAULT_KEYS)
     keys = [k for k, values in matrix.items() if isinstance(values, list) and len(values) > 1]
     return keys or ["users"]

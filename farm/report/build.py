@@ -13,9 +13,8 @@ from farm.analysis.bootstrap import RESAMPLES, SEED
 from farm.analysis.cost import sweep_price
 from farm.analysis.frame import cells_frame, histogram_frame
 from farm.analysis.records import cell_record
-from farm.compare import comparison_of
-from farm.load_level import load_kind
 from farm.report.provenance import Provenance
+from farm.stored_spec import stored_spec
 
 if TYPE_CHECKING:  # matplotlib only where figures are drawn, SQLAlchemy only where a Store is opened
     from matplotlib.figure import Figure
@@ -43,21 +42,20 @@ def analysis_for(store: SweepReader, name: str, *, metric: str = "p95_ms",
                  costs: Mapping[str, float] | None = None) -> tuple[Analysis, Provenance]:
     """The analysis of a stored sweep and its provenance."""
     info = store.sweep(name)
-    spec, text = store.sweep_spec(name)
+    dump, text = store.sweep_spec(name)
+    spec = stored_spec(dump)
     rows = store.cells(name)
-    slo = spec.get("slo") or None
-    frame = cells_frame((cell_record(c) for c in rows), comparison_of(spec))
-    analysis = analyse(frame, histogram_frame(rows), metric=metric,
-                       slo_ms=(slo or {}).get(metric) if slo else None,
-                       max_error_ratio=(slo or {}).get("max_error_ratio", 0.01), costs=costs,
-                       search=bool(spec.get("search")), price=sweep_price(spec), load=load_kind(spec.get("matrix")))
+    frame = cells_frame((cell_record(c) for c in rows), spec.comparison)
+    analysis = analyse(frame, histogram_frame(rows), metric=metric, slo_ms=spec.slo_value(metric),
+                       max_error_ratio=spec.slo_value("max_error_ratio", 0.01), costs=costs,
+                       search=spec.search, price=sweep_price(dump), load=spec.load)
     hosts: dict[str, dict[str, Any]] = {}
     for c in rows:
         if c.host and c.host_info:
             hosts.setdefault(c.host, dict(c.host_info))
     started = min((c.started_at for c in rows if c.started_at), default=None)
     finished = max((c.finished_at for c in rows if c.finished_at), default=None)
-    return analysis, Provenance(name, info.stack, text, hosts, started, finished, slo, metric_warnings(rows))
+    return analysis, Provenance(name, info.stack, text, hosts, started, finished, spec.slo, metric_warnings(rows))
 
 
 def metric_warnings(rows: Sequence[Any]) -> list[dict[str, Any]]:

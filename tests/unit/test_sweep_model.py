@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from farm.cells import StoredCell
+from farm.compare import Comparison
 from farm.errors import SpecError
 from farm.load_level import RATE, USERS, LoadLevel, load_kind
 from farm.plan import expand
 from farm.readonly import ReadOnlyStore, connect
 from farm.spec import parse_sweep, rebuild_sweep
+from farm.stored_spec import stored_spec
 from tests.conftest import ROOT
 from tests.webstore import land, planned
 
@@ -104,3 +106,16 @@ def test_the_store_gives_frozen_domain_cells_and_the_sqlite_reader_the_same_ones
     # And a group's work is domain cells too
     _name, _config, work = store.group_work(cells[-1].group_id)
     assert work and all(isinstance(c, StoredCell) for c in work)
+
+
+def test_the_read_side_reads_a_stored_spec_once_into_one_typed_view() -> None:
+    # Given the dumps the store keeps: a submitted sweep's and an imported one's
+    dump, _ = stored(SWEEPS["rate"], ROOT)
+    imported = {"stack": "classic-import", "imported_from": "/x", "params": {"architecture": "monolith"}}
+    # When the read side reads them
+    paced, old = stored_spec(dump), stored_spec(imported)
+    # Then each fact is typed, with the defaults an imported sweep never had
+    assert (paced.load, paced.repetitions, paced.targets, paced.search, paced.slo) == (RATE, 2, (), False, None)
+    assert paced.matrix is not None and paced.matrix["rate"] == [50, 100.5]
+    assert (old.matrix, old.load, old.repetitions, old.comparison) == (None, USERS, 1, Comparison())
+    assert stored_spec(stored(SWEEPS["grid"], ROOT)[0]).slo_value("p95_ms") == 50
