@@ -48,8 +48,8 @@ def check_replica_values(matrix: dict[str, list[Any]]) -> None:
 
 def _configurations(spec: SweepSpec, manifest: StackManifest, service: str) -> list[dict[str, Any]]:
     """The values of the parameters the service's ``when`` reads, in every combination the sweep's matrix gives."""
-    found = next(s for s in manifest.local.services if s.name == service)
-    keys = [k for k in found.when if k in spec.matrix]
+    found = next((s for s in manifest.local.services if s.name == service), None) if manifest.local else None
+    keys = [k for k in found.when if k in spec.matrix] if found is not None else []
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(spec.matrix[k] for k in keys))]
 
 
@@ -89,5 +89,7 @@ def replica_notes(spec: SweepSpec, manifest: StackManifest) -> list[str]:
 
 
 def _condition(manifest: StackManifest, service: str) -> str:
-    found = next(s for s in manifest.local.services if s.name == service)
+    found = next((s for s in manifest.local.services if s.name == service), None) if manifest.local else None
+    if found is None:
+        return "never"
     return "it runs only with " + ", ".join(f"{k}={v}" for k, v in found.when.items()) if found.when else "never"

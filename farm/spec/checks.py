@@ -76,6 +76,10 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
     if spec.sut is not None and manifest.compose is None:
         raise SpecError(f"{source}: sut: stack '{manifest.name}' has no compose recipe to run on a SUT host; "
                         "add a `compose:` section to its stack.yaml, or remove `sut:`")
+    if spec.sut is None and manifest.local is None:
+        raise SpecError(f"{source}: stack '{manifest.name}' has no local recipe to run as processes here; "
+                        "add `sut: {hosts: [HOST]}` to run its compose recipe on a SUT host, or a `local:` "
+                        "section to its stack.yaml")
     declared = manifest.parameters
     allowed_keys = ", ".join([*RESERVED, *declared, *(f"replicas.{s}" for s in manifest.scalable)])
     check_replicas(spec, manifest, source)

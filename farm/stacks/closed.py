@@ -40,10 +40,11 @@ def check_closed(manifest: StackManifest) -> None:
 
 def recipe_paths(manifest: StackManifest) -> Iterator[tuple[str, str]]:
     """Every path a recipe reads from the stack folder, with the field that names it."""
-    for service in manifest.local.services:
+    local = manifest.local
+    for service in local.services if local else ():
         for target, template in service.files.items():
             yield f"local.services.{service.name}.files.{target}", template
-    for step in manifest.local.setup:
+    for step in local.setup if local else ():
         for target, template in step.files.items():
             yield f"local.setup.{step.name}.files.{target}", template
     if manifest.compose is not None:
@@ -56,10 +57,11 @@ def recipe_paths(manifest: StackManifest) -> Iterator[tuple[str, str]]:
 
 def rendered_names(manifest: StackManifest) -> Iterator[tuple[str, str]]:
     """Every name a rendered file gets in a deployment's folder, with the field that gives it."""
-    for service in manifest.local.services:
+    local = manifest.local
+    for service in local.services if local else ():
         for target in service.files:
             yield f"local.services.{service.name}.files", target
-    for step in manifest.local.setup:
+    for step in local.setup if local else ():
         for target in step.files:
             yield f"local.setup.{step.name}.files", target
     if manifest.compose is not None:

@@ -46,10 +46,7 @@ def context_hash(folder: Path) -> str:
 
 def compose_recipe(manifest: StackManifest) -> ComposeRecipe:
     """The stack's compose recipe; SpecError when it has none."""
-    if manifest.compose is None:
-        raise SpecError(f"stack '{manifest.name}' has no compose recipe",
-                        hint="add a `compose:` section to its stack.yaml, or run it without `sut:`")
-    return manifest.compose
+    return manifest.compose_recipe()
 
 
 def render_project(manifest: StackManifest, recipe: ComposeRecipe, params: dict[str, Scalar], project: str,

@@ -78,21 +78,22 @@ class LocalDriver:
         SETUP_READY_TIMEOUT_S; then each step runs in order; then the other services start.
         """
         check_deployment_name(name)
+        recipe = manifest.local_recipe()
         self.clean(name)
         workdir = files.private_dir(files.private_dir(self.root) / name)
         rendered = self.render(manifest, params, workdir)
         plans, steps = rendered.plans, rendered.steps
-        programs = [*manifest.local.requires, *(c[0] for _s, _e, c in plans), *(c[0] for _s, c in steps)]
+        programs = [*recipe.requires, *(c[0] for _s, _e, c in plans), *(c[0] for _s, c in steps)]
         for program in dict.fromkeys(programs):
             if shutil.which(program) is None:
                 hint = INSTALL_HINTS.get(program, "install it or put it on PATH")
                 raise ToolMissingError(f"stack '{manifest.name}' needs '{program}', which is not installed",
                                        hint=hint)
         endpoints = rendered.endpoints
-        entry = next(e for e in endpoints if e.service == manifest.local.entry)
+        entry = next(e for e in endpoints if e.service == recipe.entry)
         deployment = Deployment(name, manifest, params, entry, endpoints, workdir,
                                 {"procs": [], "ready_commands": rendered.checks},
-                                frozenset(s.name for s in manifest.local.services if s.instance), rendered.token)
+                                frozenset(s.name for s in recipe.services if s.instance), rendered.token)
         early = [p for p in plans if steps and p[0].start == "before-setup"]
         try:
             for service, endpoint, command in early:
@@ -112,7 +113,8 @@ class LocalDriver:
     def render(self, manifest: StackManifest, params: dict[str, Scalar], workdir: Path) -> Rendered:
         """Give every replica its ports and render the recipe: commands, setup steps, readiness commands and
         files (written into ``workdir``); nothing starts."""
-        services = [s for s in manifest.local.services if s.enabled(params)]
+        recipe = manifest.local_recipe()
+        services = [s for s in recipe.services if s.enabled(params)]
         context = self._context(manifest, params, workdir)
         endpoints = self._allocate(services, context, manifest.scalable)
         taken = {e.port for e in endpoints}
@@ -121,11 +123,11 @@ class LocalDriver:
         context["services"] = {
             s.name: [{"host": e.host, "port": e.port, "url": e.url, "ports": extra[(e.service, e.replica)]}
                      for e in endpoints if e.service == s.name]
-            for s in manifest.local.services
+            for s in recipe.services
         }
         plans = [(s, e, self._render(s, e, {**context, "ports": extra[(e.service, e.replica)]}, workdir))
                  for s in services for e in endpoints if e.service == s.name]
-        steps = [(step, self._render_step(step, context, workdir)) for step in manifest.local.setup
+        steps = [(step, self._render_step(step, context, workdir)) for step in recipe.setup
                  if step.enabled(params)]
         checks = {(e.service, e.replica): [_render_text(part, {**context, "port": e.port, "replica": e.replica})
                                            for part in s.ready.command]
@@ -216,7 +218,7 @@ class LocalDriver:
             self._save_state(deployment)
 
     def _wait(self, deployment: Deployment, endpoints: list[Endpoint], deadline: float) -> None:
-        kinds = {s.name: s.ready for s in deployment.manifest.local.services}
+        kinds = {s.name: s.ready for s in deployment.manifest.local_recipe().services}
 
         def still_waiting(waiting: list[Endpoint]) -> list[Endpoint]:
             self._check_alive(deployment)

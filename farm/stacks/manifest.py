@@ -269,7 +269,7 @@ class StackManifest(_Frozen):
     health: str = "/healthz"
     metrics: str | None = None
     reset: str | None = None
-    local: LocalRecipe
+    local: LocalRecipe | None = None
     compose: ComposeRecipe | None = None
     scalable: dict[str, Scalable] = Field(default_factory=dict, description="services that scale on their own")
     cost_unit: str = Field(default="replicas", pattern=r"^[A-Za-z][A-Za-z0-9 _/.-]{0,39}$",
@@ -278,6 +278,9 @@ class StackManifest(_Frozen):
 
     @model_validator(mode="after")
     def _reserved_names(self) -> StackManifest:
+        if self.local is None and self.compose is None:
+            raise ValueError("a stack needs at least one recipe: `local:` (processes on this host) and/or "
+                             "`compose:` (Docker Compose on a SUT host)")
         for reserved in ("users", "rate", "instances"):
             if reserved in self.parameters:
                 raise ValueError(f"'{reserved}' is set by the sweep; it cannot be a stack parameter")
@@ -287,6 +290,29 @@ class StackManifest(_Frozen):
         if refusal is not None:
             raise ValueError(refusal)
         return self
+
+    def local_recipe(self) -> LocalRecipe:
+        """The process recipe; SpecError (one line naming the stack) if it has none."""
+        if self.local is None:
+            raise SpecError(f"stack '{self.name}' has no local recipe to run as processes on this host",
+                            hint="add a `local:` section to its stack.yaml, or run it on a SUT host (`sut:`, "
+                                 "`--sut HOST`)")
+        return self.local
+
+    def compose_recipe(self) -> ComposeRecipe:
+        """The Docker Compose recipe; SpecError (one line naming the stack) if it has none."""
+        if self.compose is None:
+            raise SpecError(f"stack '{self.name}' has no compose recipe to run on a SUT host",
+                            hint="add a `compose:` section to its stack.yaml, or run it here without `sut:`")
+        return self.compose
+
+    def services(self) -> tuple[str, ...]:
+        """The names of the services a recipe runs: the local recipe's, else the compose recipe's reached and
+        scaled ones."""
+        if self.local is not None:
+            return tuple(s.name for s in self.local.services)
+        recipe = self.compose_recipe()
+        return tuple(dict.fromkeys((recipe.entry, *recipe.instances, *recipe.scale)))
 
     def defaults(self) -> dict[str, Scalar]:
         """Every parameter at its default value."""

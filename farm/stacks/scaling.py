@@ -30,15 +30,16 @@ def is_replica_key(key: str) -> bool:
 
 def scalable_refusal(manifest: StackManifest) -> str | None:
     """Why a manifest's ``scalable`` section is wrong (one line), or None."""
-    services = {s.name: s for s in manifest.local.services}
+    services = manifest.services()
     for name in manifest.parameters:
         if is_replica_key(name):
             return f"parameter '{name}': names starting with '{PREFIX}' are the sweep's per-service replicas"
     for name, scalable in manifest.scalable.items():
         if name not in services:
-            return (f"scalable.{name}: not a service of the local recipe; services: "
-                    f"{', '.join(services)}")
-        if "replicas" in services[name].model_fields_set:
+            recipe = "local recipe" if manifest.local is not None else "compose recipe (entry, instances, scale)"
+            return f"scalable.{name}: not a service of the {recipe}; services: {', '.join(services)}"
+        local = next((s for s in manifest.local.services if s.name == name), None) if manifest.local else None
+        if local is not None and "replicas" in local.model_fields_set:
             return (f"local.services[{name}].replicas: '{name}' is scalable, so its replicas come from the sweep "
                     f"({replica_key(name)}, else instances); remove its replicas:")
         if manifest.compose is not None and name not in manifest.compose.scale:
@@ -61,7 +62,10 @@ def replicas_for(params: dict[str, Scalar] | dict[str, Any], service: str) -> in
 
 
 def runs(manifest: StackManifest, params: dict[str, Any], service: str) -> bool:
-    """Whether a configuration runs the service (its local recipe's ``when`` holds for these parameters)."""
+    """Whether a configuration runs the service (its local recipe's ``when`` holds for these parameters; a
+    compose-only stack runs every service it names)."""
+    if manifest.local is None:
+        return service in manifest.services()
     found = next((s for s in manifest.local.services if s.name == service), None)
     return found is not None and found.enabled({**manifest.defaults(), **params})
 
