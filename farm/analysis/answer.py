@@ -9,6 +9,7 @@ import pandas as pd
 
 from farm.analysis.caches import CacheVerdict, cache_verdicts
 from farm.analysis.configs import config_points
+from farm.analysis.cost import StoredPrice as Price
 from farm.analysis.costbenefit import CostBenefit, answers
 from farm.analysis.crossover import Crossover, crossovers, difference
 from farm.analysis.hosts import host_agreement
@@ -20,7 +21,6 @@ from farm.analysis.sut import sut_cost
 from farm.analysis.verdict import UNIT, Verdict, verdicts
 from farm.load_level import RATE, UNITS, USERS, LoadKind, load_kind
 from farm.stacks.scaling import is_replica_key
-from farm.sweep_scaling import Price
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ C × P × 10⁶ / (3600 × X). A sweep's optional ``price: {per_unit_hour: 0.04,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
-
-from farm.sweep_scaling import Price
 
 MILLION = 1_000_000
 
@@ -28,7 +27,18 @@ def per_hour(cost: float | None, per_unit_hour: float) -> float | None:
     return None if cost is None else cost * per_unit_hour
 
 
-def sweep_price(spec: dict[str, Any] | None) -> Price | None:
+@dataclass(frozen=True)
+class StoredPrice:
+    """A stored sweep's ``price:`` (validated at submission by `farm.sweep_scaling.Price`): read without pydantic,
+    so that the lean report path stays light."""
+
+    per_unit_hour: float
+    currency: str = "USD"
+
+
+def sweep_price(spec: dict[str, Any] | None) -> StoredPrice | None:
     """The price of a stored sweep spec (its ``price:``), or None when it has none."""
     raw = (spec or {}).get("price")
-    return Price.model_validate(raw) if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or raw.get("per_unit_hour") is None:
+        return None
+    return StoredPrice(float(raw["per_unit_hour"]), str(raw.get("currency") or "USD"))

@@ -32,10 +32,10 @@ from typing import Any
 import pandas as pd
 
 from farm.analysis.configs import config_points
+from farm.analysis.cost import StoredPrice as Price
 from farm.analysis.cost import per_million_requests
 from farm.analysis.surfaces import FULL_REPETITIONS
 from farm.analysis.verdict import MIN_REPETITIONS, UNIT, indicative_advice
-from farm.sweep_scaling import Price
 
 SWITCH = "switch"
 MICRO_CHEAPER = "microservices cheaper throughout"
@@ -182,7 +182,8 @@ class CostBenefit:
                                                             "high": self.switch.high},
                 "unit": self.unit, "slo_p95_ms": self.slo_ms, "repetitions": self.repetitions,
                 "indicative": self.indicative,
-                "price": None if self.price is None else self.price.model_dump(),
+                "price": None if self.price is None else {"per_unit_hour": self.price.per_unit_hour,
+                                                          "currency": self.price.currency},
                 "per_load": [{"load": _level(p.load), "classification": _CLASS[p.sign],
                               **{a: (None if c is None else c.as_json(self.price))
                                  for a, c in (("monolith", p.monolith), ("microservices", p.microservices))}}
