@@ -12,9 +12,7 @@ containers mount, such as a PHP drop-in); only the images the rendered compose f
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +27,9 @@ from farm.remote.hosts import SutHost
 from farm.remote.shell import Connector, RemoteShell
 from farm.remote.uploads import upload_root
 from farm.stacks import compose_limits as guard
+from farm.stacks import compose_override as override
 from farm.stacks import contract
+from farm.stacks.compose_ps import ps_rows, replica_endpoints
 from farm.stacks.compose_render import compose_recipe, image_tags, render_project, used_images
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
@@ -81,7 +81,16 @@ class ComposeDriver:
             images = image_tags(manifest, recipe)
             bind = self.host.bind or guard.lab_address(conn, self.host)
             rendered = render_project(manifest, recipe, params, name, images, bind=bind, token=token)
-            guard.check_published(rendered["compose.yaml"], bind)
+            theirs = not override.is_template(recipe.file)
+            if theirs:  # the team's own file: the farm's needs go beside it, never into it
+                rendered[override.OVERRIDE_FILE], notes = override.farm_override(
+                    rendered["compose.yaml"], recipe.file, project=name, bind=bind, port=recipe.port,
+                    reached={recipe.entry, *recipe.instances},
+                    scaled=compose_replicas(manifest, params, recipe.scale))
+                for note in notes:
+                    log.warning("%s: %s", name, note)
+            else:
+                guard.check_published(rendered["compose.yaml"], bind)
             self._build(conn, manifest, recipe, used_images(rendered["compose.yaml"], images), root)
             for target, text in rendered.items():
                 folder = workdir
@@ -90,14 +99,17 @@ class ComposeDriver:
                 files.write_text(folder / Path(target).name, text)
             folders = {f"{remote}/{Path(target).parent}" for target in rendered if Path(target).parent != Path(".")}
             conn.run(["mkdir", "-p", "--", remote, *sorted(folders)], timeout=30)
+            if theirs:  # what their file mounts (`./nginx.conf`) sits beside it, as in their repository
+                conn.put_tree((manifest.folder / recipe.file).parent, remote)
             for target, text in rendered.items():
                 conn.put_text(f"{remote}/{target}", text)
             services = set((yaml.safe_load(rendered["compose.yaml"]) or {}).get("services") or {})
             counts = compose_replicas(manifest, params, recipe.scale)  # per service: replicas.<name>, or instances
             scale = [f"--scale={s}={counts[s]}" for s in recipe.scale if s in services]
             wait = max(30, int(self.up_timeout_s))
+            extra = ["-f", f"{remote}/{override.OVERRIDE_FILE}"] if theirs else []
             conn.run([*compose, "-p", name, "-f", f"{remote}/compose.yaml", "-f", f"{remote}/{guard.LIMITS_FILE}",
-                      "--project-directory", remote,
+                      *extra, "--project-directory", remote,
                       "up", "-d", "--wait", "--wait-timeout", str(wait), "--no-build", "--remove-orphans", *scale],
                      timeout=wait + 60, env=self._env())
             endpoints = self._endpoints(conn, compose, name, recipe)
@@ -167,19 +179,8 @@ class ComposeDriver:
     def _endpoints(self, conn: RemoteShell, compose: list[str], name: str, recipe: ComposeRecipe) -> list[Endpoint]:
         """Every running replica of the reached services, at the host port that publishes its container port."""
         result = conn.run([*compose, "-p", name, "ps", "--format", "json"], timeout=60, env=self._env())
-        reached = {recipe.entry, *recipe.instances}
-        found: dict[tuple[str, int], Endpoint] = {}
-        for container in _ps_rows(result.stdout):
-            service = str(container.get("Service", ""))
-            if service not in reached:
-                continue
-            number = re.search(r"-(\d+)$", str(container.get("Name", "")))
-            replica = int(number.group(1)) - 1 if number else 0
-            for pub in container.get("Publishers") or []:
-                if int(pub.get("TargetPort") or 0) == recipe.port and int(pub.get("PublishedPort") or 0) > 0:
-                    found[(service, replica)] = Endpoint(service, replica, self.host.bind or self.host.address,
-                                                         int(pub["PublishedPort"]))
-        return [found[k] for k in sorted(found)]
+        return replica_endpoints(ps_rows(result.stdout), name, {recipe.entry, *recipe.instances}, recipe.port,
+                                 self.host.bind or self.host.address)
 
     def fingerprint(self) -> dict[str, Any]:
         """The SUT host's CPU model, cores, memory, kernel, Docker and Compose versions (recorded with cells)."""
@@ -317,13 +318,3 @@ def _unhealthy(endpoints: list[Endpoint], health: str, timeout: float) -> list[E
         answered = list(pool.map(lambda e: http_ok(e.url + health, timeout), endpoints))
     return [e for e, ok in zip(endpoints, answered, strict=True) if not ok]
 
-
-def _ps_rows(text: str) -> list[dict[str, Any]]:
-    """`docker compose ps --format json`: a JSON array (older Compose) or one object per line (newer)."""
-    text = text.strip()
-    if not text:
-        return []
-    if text.startswith("["):
-        rows = json.loads(text)
-        return [r for r in rows if isinstance(r, dict)]
-    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]

@@ -59,7 +59,9 @@ def render_project(manifest: StackManifest, recipe: ComposeRecipe, params: dict[
                "upstreams": {s: [f"{n}:{recipe.port}" for n in ns] for s, ns in names.items()},
                "port": recipe.port, "instances": instances, "bind": bind,
                "publish": guard.publish_address(bind, recipe.port), "token": token}
-    rendered = {"compose.yaml": _render_file(manifest.folder / recipe.file, context)}
+    source = manifest.folder / recipe.file
+    # a plain compose file (not .j2) is the team's own: used as it is (farm/stacks/compose_override.py)
+    rendered = {"compose.yaml": _render_file(source, context) if source.suffix == ".j2" else _read(source)}
     limits = recipe.limits
     rendered[guard.LIMITS_FILE] = guard.limits_override(rendered["compose.yaml"], limits.pids, limits.memory)
     for target, template in recipe.files.items():

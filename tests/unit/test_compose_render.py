@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from farm.stacks.compose import _ps_rows
+from farm.stacks.compose_ps import ps_rows as _ps_rows
 from farm.stacks.compose_render import context_hash
 from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest, load_manifest

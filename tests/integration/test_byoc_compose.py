@@ -1,0 +1,100 @@
+"""A team's own docker-compose.yml, unchanged, through the farm on a SUT host (#17): the classic exercise's shape
+(examples/stacks/classic-compose: nginx on 8080:80 with a hand-written nginx.conf, an app scaled with --scale that
+publishes nothing, Redis)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, farm
+from tests.integration.sut import SutHost, base_image_tarball, sut_host
+from tests.integration.test_compose_sut import hosts_file, leftovers
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["base_image_tarball"]
+
+EXAMPLE = ROOT / "examples" / "stacks" / "classic-compose"
+SWEEP = f"""
+name: byoc
+stack: {EXAMPLE}
+matrix:
+  instances: [2]
+  users: [6]
+load: {{spawn_rate: 20, duration: 3s, warmup: 1s}}
+sut: {{hosts: [sutA]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sut(base_image_tarball: Path) -> Iterator[SutHost]:
+    with sut_host(base_image_tarball) as host:
+        yield host
+
+
+def instance_metrics(db: Path, name: str) -> list[dict[str, object]]:
+    """The per-replica metrics documents stored with the sweep's one cell."""
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
+        [(text,)] = conn.execute("SELECT c.stack_metrics FROM cells c JOIN sweeps s ON s.id = c.sweep_id "
+                                 "WHERE s.name = ?", (name,)).fetchall()
+    return list(json.loads(text)["instances"])
+
+
+def test_the_teams_compose_file_runs_unchanged_and_nginx_balances_over_every_replica(workdir: Path,
+                                                                                   sut: SutHost) -> None:
+    # Given the team's compose file, unchanged, as a compose-only stack, and a sweep scaling its app to 2
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
+    sweep = workdir / "byoc.yaml"
+    sweep.write_text(SWEEP)
+    # When the sweep runs on the SUT host
+    result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=900)
+    # Then the cell is done without a failed request
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [cell] = json.loads(farm("results", "byoc", "-f", "json", cwd=workdir).stdout)
+    assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+    # And both app replicas, which publish nothing in the team's file, were read one by one, and each served
+    # load: nginx's `server app:80;` resolved to both (the entry started after them)
+    replicas = {(m["service"], m["replica"]): m["requests"] for m in instance_metrics(workdir / "farm.db", "byoc")}
+    assert set(replicas) == {("app", 0), ("app", 1)}, replicas
+    assert all(isinstance(n, int) and n > 0 for n in replicas.values()), replicas
+    # And nothing is left on the SUT host
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
+
+
+def test_stack_up_keeps_the_entrys_fixed_port_on_the_lab_address_and_publishes_each_replica(workdir: Path,
+                                                                                             sut: SutHost) -> None:
+    import urllib.request
+
+    hosts = hosts_file(sut, workdir / "farm-hosts.yaml")
+    env = {"FARM_HOSTS_FILE": str(hosts)}
+    # When the team's stack is brought up by hand with 2 app replicas
+    up = farm("stack", "up", str(EXAMPLE), "--sut", "sutA", "--instances", "2", "--name", "byoc-hand", cwd=workdir,
+              env=env, timeout=300)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        # Then the entry answers on its own fixed port 8080, from here
+        assert f"is up at http://{sut.address}:8080" in up.stdout, up.stdout
+        with urllib.request.urlopen(f"http://{sut.address}:8080/item/3", timeout=10) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["item"] == "3"
+        # And every published port listens on the lab address only: 8080 for web, an ephemeral one per app replica
+        lines = sut.docker("ps", "--format", "{{.Names}} {{.Ports}}", "--filter",
+                           "label=com.docker.compose.project=byoc-hand").stdout.splitlines()
+        ports = {line.split()[0]: [p for p in line.split(" ", 1)[1].split(", ") if "->" in p]
+                 for line in lines if " " in line}
+        assert ports["byoc-hand-web-1"] == [f"{sut.address}:8080->80/tcp"], ports
+        for name in ("byoc-hand-app-1", "byoc-hand-app-2"):
+            [published] = ports[name]
+            assert published.startswith(f"{sut.address}:") and published.endswith("->80/tcp"), ports
+        assert ports["byoc-hand-redis-1"] == [], ports
+        # And every container carries the deployment's label
+        labelled = sut.docker("ps", "-q", "--filter", "label=io.loadfarm.deployment=byoc-hand").stdout.split()
+        assert len(labelled) == 4
+    finally:
+        down = farm("stack", "down", "byoc-hand", cwd=workdir, env=env, timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
