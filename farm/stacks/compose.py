@@ -21,11 +21,12 @@ from typing import Any
 import yaml
 
 from farm import files
-from farm.errors import FarmError, ProvisionError, ReadinessError
+from farm.errors import FarmError, MetricsError, ProvisionError, ReadinessError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
 from farm.remote.shell import Connector, RemoteShell
 from farm.remote.uploads import upload_root
+from farm.stacks import compose_actions as actions
 from farm.stacks import compose_limits as guard
 from farm.stacks import compose_override as override
 from farm.stacks import contract
@@ -218,13 +219,32 @@ class ComposeDriver:
         return contract.check_instances(deployment)
 
     def reset(self, deployment: Deployment) -> None:
-        """Reset caches on each replica."""
-        contract.reset(deployment)
+        """Reset caches on each replica (the HTTP contract), or run the manifest's reset action on the host."""
+        action = actions.reset_action(deployment.manifest)
+        if action is None:
+            contract.reset(deployment)
+            return
+        conn: RemoteShell = deployment.handles["conn"]
+        actions.run_reset(conn, deployment.handles["compose"], deployment.name, action, self._env())
+        if action.restart:  # restarted containers may publish on new ephemeral ports: find them, wait for them
+            recipe = compose_recipe(deployment.manifest)
+            deployment.endpoints = self._endpoints(conn, deployment.handles["compose"], deployment.name, recipe)
+            deployment.entry = next(e for e in deployment.endpoints if e.service == recipe.entry)
+            self.ready(deployment, time.monotonic() + self.up_timeout_s)
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
         """Read each replica's metrics, and sample the SUT's CPU and memory on the host (cgroup files)."""
         counters = contract.metrics(deployment)
         conn: RemoteShell = deployment.handles["conn"]
+        try:
+            cache = actions.redis_hits(conn, deployment.handles["compose"], deployment.name, deployment.manifest,
+                                       self._env())
+        except MetricsError as exc:  # like an odd metrics document: a warning, never a lost measurement
+            counters = dataclasses.replace(counters, cache_hits=None, cache_misses=None,
+                                           warnings=(*counters.warnings, f"{exc.message}; hit ratio left empty"))
+        else:
+            if cache is not None:
+                counters = dataclasses.replace(counters, cache_hits=cache[0], cache_misses=cache[1])
         result = conn.run(["sh", "-c", SAMPLE_SCRIPT, "sh", deployment.name], timeout=30, check=False,
                           env=self._env())
         sample = parse_sample(result.stdout) if result.code == 0 else None

@@ -32,10 +32,11 @@ def _answers(url: str) -> bool:
 
 def reset(deployment: Deployment) -> None:
     """POST the manifest's reset path on every instance; any 2xx is success, the body is ignored."""
-    if deployment.manifest.reset is None:
+    path = deployment.manifest.reset
+    if not isinstance(path, str):  # none, or an action the driver runs (compose_actions)
         return
     for endpoint in deployment.instances:
-        url = endpoint.url + deployment.manifest.reset
+        url = endpoint.url + path
         try:
             http_post(url, headers=token_header(deployment))
         except OSError as exc:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from farm.bounded_yaml import load_bounded
 from farm.errors import NotFoundError, SpecError
 from farm.files import read_regular
+from farm.stacks.cache_spec import CacheStats, ResetAction
 
 Scalar = str | int | float | bool
 MANIFEST_FILE = "stack.yaml"
@@ -268,13 +269,27 @@ class StackManifest(_Frozen):
     locustfile: str
     health: str = "/healthz"
     metrics: str | None = None
-    reset: str | None = None
+    reset: str | ResetAction | None = Field(default=None, description="a POST path on each instance, or an action")
+    cache: CacheStats | None = Field(default=None, description="read the hit ratio from the cache itself")
     local: LocalRecipe | None = None
     compose: ComposeRecipe | None = None
     scalable: dict[str, Scalable] = Field(default_factory=dict, description="services that scale on their own")
     cost_unit: str = Field(default="replicas", pattern=r"^[A-Za-z][A-Za-z0-9 _/.-]{0,39}$",
                            description="the unit of `scalable` costs, e.g. cores")
     folder: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("reset", mode="before")
+    @classmethod
+    def _reset(cls, value: object) -> object:
+        # a mapping is an action: say what is wrong with it, not that it is not a string
+        if isinstance(value, dict):
+            try:
+                return ResetAction.model_validate(value)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"{where}: {err['msg']}" if where else err["msg"]) from None
+        return value
 
     @model_validator(mode="after")
     def _reserved_names(self) -> StackManifest:

@@ -1,6 +1,6 @@
 """A team's own docker-compose.yml, unchanged, through the farm on a SUT host (#17): the classic exercise's shape
 (examples/stacks/classic-compose: nginx on 8080:80 with a hand-written nginx.conf, an app scaled with --scale that
-publishes nothing, Redis)."""
+publishes nothing, Redis), reset and hit ratio from Redis itself."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ name: byoc
 stack: {EXAMPLE}
 matrix:
   instances: [2]
-  users: [6]
+  users: [3, 6]
 load: {{spawn_rate: 20, duration: 3s, warmup: 1s}}
 sut: {{hosts: [sutA]}}
 """
@@ -37,11 +37,11 @@ def sut(base_image_tarball: Path) -> Iterator[SutHost]:
         yield host
 
 
-def instance_metrics(db: Path, name: str) -> list[dict[str, object]]:
-    """The per-replica metrics documents stored with the sweep's one cell."""
+def instance_metrics(db: Path, name: str, users: int) -> list[dict[str, object]]:
+    """The per-replica metrics documents stored with the sweep's cell at ``users``."""
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         [(text,)] = conn.execute("SELECT c.stack_metrics FROM cells c JOIN sweeps s ON s.id = c.sweep_id "
-                                 "WHERE s.name = ?", (name,)).fetchall()
+                                 "WHERE s.name = ? AND c.users = ?", (name, users)).fetchall()
     return list(json.loads(text)["instances"])
 
 
@@ -53,13 +53,19 @@ def test_the_teams_compose_file_runs_unchanged_and_nginx_balances_over_every_rep
     sweep.write_text(SWEEP)
     # When the sweep runs on the SUT host
     result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=900)
-    # Then the cell is done without a failed request
+    # Then both cells are done without a failed request, each after Redis was emptied in its container (a reset
+    # that failed would fail its cell at stage reset)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    [cell] = json.loads(farm("results", "byoc", "-f", "json", cwd=workdir).stdout)
-    assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+    cells = json.loads(farm("results", "byoc", "-f", "json", cwd=workdir).stdout)
+    assert len(cells) == 2
+    for cell in cells:
+        assert cell["status"] == "done" and cell["requests"] > 0 and cell["failures"] == 0, cell
+        # And the hit ratio was read from Redis' own INFO stats: the app has no cache metrics of its own
+        assert cell["cache_hit_ratio"] is not None and 0 < cell["cache_hit_ratio"] <= 1, cell
+        assert not [w for w in cell.get("warnings") or [] if "cache statistics" in w], cell["warnings"]
     # And both app replicas, which publish nothing in the team's file, were read one by one, and each served
     # load: nginx's `server app:80;` resolved to both (the entry started after them)
-    replicas = {(m["service"], m["replica"]): m["requests"] for m in instance_metrics(workdir / "farm.db", "byoc")}
+    replicas = {(m["service"], m["replica"]): m["requests"] for m in instance_metrics(workdir / "farm.db", "byoc", 6)}
     assert set(replicas) == {("app", 0), ("app", 1)}, replicas
     assert all(isinstance(n, int) and n > 0 for n in replicas.values()), replicas
     # And nothing is left on the SUT host
