@@ -7,17 +7,16 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, farm
-from tests.integration.sut import SutHost, base_image_tarball, sut_host
-from tests.integration.test_compose_sut import hosts_file, leftovers
+from tests.integration.sut import SutHost, base_image_tarball
+from tests.integration.test_compose_sut import hosts_file, leftovers, sut
 
 pytestmark = [pytest.mark.integration]
-__all__ = ["base_image_tarball"]
+__all__ = ["base_image_tarball", "sut"]  # fixtures: the module-scoped SUT host, as test_compose_sut has it
 
 EXAMPLE = ROOT / "examples" / "stacks" / "classic-compose"
 SWEEP = f"""
@@ -29,12 +28,6 @@ matrix:
 load: {{spawn_rate: 20, duration: 3s, warmup: 1s}}
 sut: {{hosts: [sutA]}}
 """
-
-
-@pytest.fixture(scope="module")
-def sut(base_image_tarball: Path) -> Iterator[SutHost]:
-    with sut_host(base_image_tarball) as host:
-        yield host
 
 
 def instance_metrics(db: Path, name: str, users: int) -> list[dict[str, object]]:
