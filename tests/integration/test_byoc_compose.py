@@ -15,7 +15,8 @@ from tests.conftest import ROOT, farm
 from tests.integration.sut import SutHost, base_image_tarball
 from tests.integration.test_compose_sut import hosts_file, leftovers, sut
 
-pytestmark = [pytest.mark.integration]
+# a real sweep (two cells) on a SUT host started for this module: minutes on a busy 2-core machine
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 __all__ = ["base_image_tarball", "sut"]  # fixtures: the module-scoped SUT host, as test_compose_sut has it
 
 EXAMPLE = ROOT / "examples" / "stacks" / "classic-compose"
