@@ -15,6 +15,7 @@ from typing import Any
 from farm.errors import MetricsError, ResetError
 from farm.stacks.cache_spec import ResetAction
 from farm.stacks.manifest import StackManifest
+from farm.text import tail
 
 RESET_TIMEOUT_S = 120.0
 STATS_TIMEOUT_S = 30.0
@@ -35,13 +36,13 @@ def run_reset(conn: Any, compose: Sequence[str], project: str, action: ResetActi
         result = conn.run(argv, timeout=RESET_TIMEOUT_S, check=False, env=env)
         if result.code != 0:
             raise ResetError(f"cache reset failed: {' '.join(action.exec.command)} in {action.exec.service} "
-                             f"exited {result.code}: {_last(result.stderr or result.stdout)}")
+                             f"exited {result.code}: {_said(result)}")
     if action.restart:
         result = conn.run([*base, "restart", "--timeout", "10", *action.restart], timeout=RESET_TIMEOUT_S,
                           check=False, env=env)
         if result.code != 0:
             raise ResetError(f"cache reset failed: restarting {', '.join(action.restart)}: "
-                             f"{_last(result.stderr or result.stdout)}")
+                             f"{_said(result)}")
 
 
 def redis_hits(conn: Any, compose: Sequence[str], project: str, manifest: StackManifest,
@@ -58,7 +59,7 @@ def redis_hits(conn: Any, compose: Sequence[str], project: str, manifest: StackM
         return int(stats["keyspace_hits"]), int(stats["keyspace_misses"])
     except (KeyError, ValueError) as exc:
         raise MetricsError(f"cache statistics of {redis.service}: `{' '.join(redis.command)}` gave no "
-                           f"keyspace_hits/keyspace_misses: {_last(result.stderr or result.stdout)}") from exc
+                           f"keyspace_hits/keyspace_misses: {_said(result)}") from exc
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -67,7 +68,5 @@ def parse_info(text: str) -> dict[str, str]:
     return {key: value for key, sep, value in pairs if sep}
 
 
-def _last(text: str, limit: int = 200) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    joined = " | ".join(lines[-3:]) or "(no output)"
-    return joined if len(joined) <= limit else "…" + joined[-limit:]
+def _said(result: Any) -> str:
+    return tail(result.stderr or result.stdout, limit=200) or "(no output)"
