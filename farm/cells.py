@@ -11,36 +11,15 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from farm.load_level import LoadLevel
+from farm.load.omission import LoadCheck
+from farm.load.stats import HISTOGRAMS, EndpointStats
+from farm.load_level import AtLoadLevel
 
 
 @dataclass(frozen=True)
-class StoredMeasurement:
-    """Locust statistics of one endpoint (or of all, name ``Aggregated``) in one cell's measured window."""
-
-    method: str
-    name: str
-    requests: int
-    failures: int
-    rps: float
-    mean_ms: float | None
-    p50_ms: float | None
-    p90_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    histogram: dict[str, Any]
-    p50_ok_ms: float | None
-    p90_ok_ms: float | None
-    p95_ok_ms: float | None
-    p99_ok_ms: float | None
-    histogram_ok: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class StoredCell:
-    """One cell as stored: parameters, status, where and when it ran, its error, summary metrics and
-    measurements (see `farm.store.models.CellRow` for each column)."""
+class StoredCell(AtLoadLevel):
+    """One cell as stored: parameters, status, where and when it ran, its error, summary metrics, the check of
+    its load and its measurements (see `farm.store.models.CellRow` for each column)."""
 
     id: str
     group_id: str
@@ -71,42 +50,32 @@ class StoredCell:
     cpu_sets: dict[str, Any] | None
     host_cpu: dict[str, Any] | None
     host_saturated: bool | None
-    unfinished_requests: int | None
-    users_active: int | None
-    users_stalled: int | None
-    late_starts: int | None
-    concurrency_ratio: float | None
-    load_stalled: bool | None
-    load_mismatch: bool | None
     warnings: list[Any] | None
     cost: float | None
     cost_breakdown: dict[str, Any] | None
     cpu_ms_per_request: float | None
     probe: dict[str, Any] | None
-    measurements: tuple[StoredMeasurement, ...] = ()
-
-    @property
-    def level(self) -> LoadLevel:
-        """The cell's load level: its users, or the requests/s it offers."""
-        return LoadLevel.of(self.params)
-
-    @property
-    def users(self) -> int:
-        """Simulated users; 0 with open-loop load (the runner derives them from the rate)."""
-        return self.level.users
-
-    @property
-    def instances(self) -> int:
-        """App instances of the cell's configuration."""
-        return int(self.params.get("instances", 1))
+    check: LoadCheck  # requests and users that vanished in its window
+    measurements: tuple[EndpointStats, ...] = ()  # each endpoint's, and the total (name ``Aggregated``)
 
 
-_CELL = tuple(f.name for f in fields(StoredCell) if f.name != "measurements")
-_MEASUREMENT = tuple(f.name for f in fields(StoredMeasurement))
+_CELL = tuple(f.name for f in fields(StoredCell) if f.name not in ("check", "measurements"))
+_CHECK = LoadCheck.columns()
+_ENDPOINT = tuple(f.name for f in fields(EndpointStats) if f.name not in HISTOGRAMS)
 
 
 def stored_cell(row: Any, measurements: Any = ()) -> StoredCell:
     """A cell from a store's row (an ORM row, or a sqlite3 row as attributes) and its measurement rows."""
     return StoredCell(**{name: getattr(row, name) for name in _CELL},
-                      measurements=tuple(StoredMeasurement(**{n: getattr(m, n) for n in _MEASUREMENT})
-                                         for m in measurements))
+                      check=LoadCheck(**{name: getattr(row, name) for name in _CHECK}),
+                      measurements=tuple(stored_endpoint(m) for m in measurements))
+
+
+def stored_endpoint(row: Any) -> EndpointStats:
+    """An endpoint's statistics from its measurement row (the JSON column keys histograms by text)."""
+    return EndpointStats(**{name: getattr(row, name) for name in _ENDPOINT},
+                         histogram=_histogram(row.histogram) or {}, histogram_ok=_histogram(row.histogram_ok))
+
+
+def _histogram(stored: dict[str, Any] | None) -> dict[int, int] | None:
+    return None if stored is None else {int(ms): int(n) for ms, n in stored.items()}

@@ -62,3 +62,30 @@ class LoadLevel:
     def __str__(self) -> str:
         """``40 users`` or ``200 req/s offered``."""
         return f"{self.value:g} {self.unit}"
+
+
+class AtLoadLevel:
+    """What a cell's parameters say of its load, for the plan's `Cell` and the store's `StoredCell` alike (each
+    holds ``params``)."""
+
+    params: Mapping[str, Any]
+
+    @property
+    def level(self) -> LoadLevel:
+        """The cell's load level: its users, or the requests/s it offers."""
+        return LoadLevel.of(self.params)
+
+    @property
+    def users(self) -> int:
+        """Simulated users; 0 with open-loop load (the runner derives them from the rate)."""
+        return self.level.users
+
+    @property
+    def load(self) -> float:
+        """The value of the cell's load level: its users, or the requests/s it offers."""
+        return self.level.value
+
+    @property
+    def instances(self) -> int:
+        """App instances of the cell's configuration."""
+        return int(self.params.get("instances", 1))

@@ -9,14 +9,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.load_level import KINDS, LoadLevel
+from farm.load_level import KINDS, AtLoadLevel
 from farm.spec import SweepSpec, load_axis
 from farm.stacks.manifest import Scalar, StackManifest
 from farm.stacks.scaling import applicable, is_replica_key
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(AtLoadLevel):
     """One measurement: a stack configuration at one load level (users, or a rate offered), in one repetition."""
 
     id: str
@@ -24,21 +24,6 @@ class Cell:
     params: dict[str, Scalar]
     repetition: int
     order: int
-
-    @property
-    def level(self) -> LoadLevel:
-        """The cell's load level: its users, or the requests/s it offers."""
-        return LoadLevel.of(self.params)
-
-    @property
-    def users(self) -> int:
-        """Simulated users of this cell; 0 with open-loop load (the runner derives them from the rate)."""
-        return self.level.users
-
-    @property
-    def load(self) -> float:
-        """The value of the cell's load level: its users, or the requests/s it offers."""
-        return self.level.value
 
     def stack_params(self) -> dict[str, Scalar]:
         """The stack configuration: every parameter but the load level."""

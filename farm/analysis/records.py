@@ -4,10 +4,13 @@ records data frames."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farm.host import host_class
-from farm.load.stats import TOTAL
+from farm.load.stats import TOTAL, EndpointStats
+
+if TYPE_CHECKING:
+    from farm.cells import StoredCell
 
 RESULT_COLUMNS = ("requests", "failures", "rps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 # Percentiles of successful requests alone; RESULT_COLUMNS' include failed requests, and the analysis compares
@@ -17,13 +20,13 @@ OK_COLUMNS = ("p50_ok_ms", "p90_ok_ms", "p95_ok_ms", "p99_ok_ms")
 NESTED = ("params", "error", "sut_services", "cpu_sets", "cost_breakdown", "warnings")
 
 
-def total_of(cell: Any) -> Any:
+def total_of(cell: StoredCell) -> EndpointStats | None:
     """The cell's all-endpoint measurement, or None."""
     return next((m for m in cell.measurements if m.name == TOTAL), None)
 
 
-def cell_record(cell: Any) -> dict[str, Any]:
-    """One cell (a stored row) as a flat record in the results contract of `farm results --format json`."""
+def cell_record(cell: StoredCell) -> dict[str, Any]:
+    """One cell (as stored) as a flat record in the results contract of `farm results --format json`."""
     total = total_of(cell)
     hits, misses = cell.cache_hits, cell.cache_misses
     sut = (cell.stack_metrics or {}).get("sut") or {}
@@ -64,13 +67,7 @@ def cell_record(cell: Any) -> dict[str, Any]:
         "probe": cell.probe,  # a capacity search's probe: why it was measured
         "warnings": list(cell.warnings or []),  # metrics that broke the stack contract: figures left empty
         # No request vanishes (farm.load.omission): null where not measured
-        "unfinished_requests": cell.unfinished_requests,
-        "users_active": cell.users_active,
-        "users_stalled": cell.users_stalled,
-        "late_starts": cell.late_starts,
-        "concurrency_ratio": cell.concurrency_ratio,
-        "load_stalled": cell.load_stalled,
-        "load_mismatch": cell.load_mismatch,
+        **cell.check.as_extras(),
         "error": None if cell.error_message is None else {
             "stage": cell.error_stage, "category": cell.error_category, "message": cell.error_message},
     }

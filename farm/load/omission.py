@@ -21,7 +21,7 @@ elsewhere).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from farm.load.stats import LoadResult, UserLoad
@@ -86,12 +86,14 @@ class LoadCheck:
     load_mismatch: bool | None
     warnings: tuple[str, ...] = ()  # what the columns cannot say (dropped open-loop slots), for the cell's warnings
 
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The cell columns that store a check (all its fields but ``warnings``, which join the cell's own)."""
+        return tuple(f.name for f in fields(cls) if f.name != "warnings")
+
     def as_extras(self) -> dict[str, Any]:
         """The cell fields of `Store.record_result` (`CELL_EXTRAS`)."""
-        return {"unfinished_requests": self.unfinished_requests, "users_active": self.users_active,
-                "users_stalled": self.users_stalled, "late_starts": self.late_starts,
-                "concurrency_ratio": self.concurrency_ratio, "load_stalled": self.load_stalled,
-                "load_mismatch": self.load_mismatch}
+        return {name: getattr(self, name) for name in self.columns()}
 
 
 def check_load(result: LoadResult, users: int, open_loop: bool) -> LoadCheck:

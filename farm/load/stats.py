@@ -9,6 +9,7 @@ from typing import Any
 from farm.errors import LoadError
 
 TOTAL = "Aggregated"
+HISTOGRAMS = ("histogram", "histogram_ok")  # `EndpointStats`' histograms: ms -> count (the store keys them by text)
 
 
 def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:

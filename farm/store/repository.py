@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from farm.cells import StoredCell, stored_cell
 from farm.errors import NotFoundError
 from farm.life import FINISHED, UNFINISHED, CellStatus
+from farm.load.omission import LoadCheck
 from farm.load.stats import LoadResult
 from farm.store.database import HEAD, MIGRATIONS, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["CELL_EXTRAS", "FINISHED", "HEAD", "MIGRATIONS", "UNFINISHED", "Store", "SweepInfo", "transient_retry"]
 
 # Cell fields a result may carry beside its measurements (record_result's keyword arguments; migration 0004).
-CELL_EXTRAS = ("unfinished_requests", "users_active", "users_stalled", "late_starts", "concurrency_ratio",
-               "load_stalled", "load_mismatch", "warnings", "cost", "cost_breakdown", "cpu_ms_per_request", "probe")
+CELL_EXTRAS = (*LoadCheck.columns(), "warnings", "cost", "cost_breakdown", "cpu_ms_per_request", "probe")
 
 
 class Store(SweepStore):

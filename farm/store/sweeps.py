@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from farm.errors import NotFoundError, SweepConflictError
 from farm.life import STOPPED, UNFINISHED, WAITING, CellStatus, GroupStatus, SweepStatus, settled_status
-from farm.load.stats import EndpointStats
+from farm.load.stats import HISTOGRAMS, EndpointStats
 from farm.status import SweepInfo
 from farm.store.database import Database, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
@@ -45,10 +46,7 @@ class SweepStore(Database):
             # Core bulk inserts: a 10,000-cell sweep is stored in a fraction of a second.
             s.execute(insert(GroupRow), [{"id": g.id, "sweep_id": row.id, "config": g.config, "position": i,
                                           "status": GroupStatus.PENDING} for i, g in enumerate(plan.groups)])
-            s.execute(insert(CellRow), [{"id": c.id, "sweep_id": row.id, "group_id": c.group_id, "position": c.order,
-                                         "params": c.params, "users": c.users, "instances": int(c.params["instances"]),
-                                         "repetition": c.repetition, "status": CellStatus.PENDING, "stage_times": {}}
-                                        for c in plan.cells])
+            s.execute(insert(CellRow), [_pending(c, row.id, c.order) for c in plan.cells])
             info = self._info(s, row)
         return SweepInfo(**{**info.__dict__, "new": True})
 
@@ -91,7 +89,7 @@ class SweepStore(Database):
     def set_sweep_status(self, sweep_id: int, status: str) -> None:
         """Record a sweep's overall status."""
         with self.session() as s:
-            s.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(status=status, updated_at=utcnow()))
+            _set_status(s, sweep_id, status)
 
     @transient_retry
     def sweep_status(self, name: str) -> str:
@@ -113,8 +111,7 @@ class SweepStore(Database):
         """Mark a sweep cancelled and its waiting cells too; returns the ids of groups that were waiting."""
         sweep = self.sweep(name)
         with self.session() as s:
-            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status=SweepStatus.CANCELLED,
-                                                                              updated_at=utcnow()))
+            _set_status(s, sweep.id, SweepStatus.CANCELLED)
             waiting = list(s.scalars(select(GroupRow.id).where(GroupRow.sweep_id == sweep.id,
                                                                GroupRow.status.in_(WAITING))))
             s.execute(update(GroupRow).where(GroupRow.id.in_(waiting)).values(status=GroupStatus.CANCELLED))
@@ -127,8 +124,7 @@ class SweepStore(Database):
         """Make a sweep's unfinished cells pending again; returns the groups to dispatch (not running ones)."""
         sweep = self.sweep(name)
         with self.session() as s:
-            s.execute(update(SweepRow).where(SweepRow.id == sweep.id).values(status=SweepStatus.RUNNING,
-                                                                              updated_at=utcnow()))
+            _set_status(s, sweep.id, SweepStatus.RUNNING)
             s.execute(update(CellRow).where(CellRow.sweep_id == sweep.id,
                                             CellRow.status.in_((CellStatus.FAILED, CellStatus.CANCELLED)))
                       .values(status=CellStatus.PENDING))
@@ -149,11 +145,7 @@ class SweepStore(Database):
             last = s.scalar(select(func.max(CellRow.position)).where(CellRow.sweep_id == sweep.id)) or 0
             new = [c for c in cells if c.id not in known]
             if new:
-                s.execute(insert(CellRow), [{"id": c.id, "sweep_id": sweep.id, "group_id": c.group_id,
-                                             "position": last + 1 + i, "params": c.params, "users": c.users,
-                                             "instances": int(c.params["instances"]), "repetition": c.repetition,
-                                             "status": CellStatus.PENDING, "stage_times": {}}
-                                            for i, c in enumerate(new)])
+                s.execute(insert(CellRow), [_pending(c, sweep.id, last + 1 + i) for i, c in enumerate(new)])
             return len(new)
 
     def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
@@ -213,14 +205,26 @@ class SweepStore(Database):
 
 
 def measurement_rows(cell_id: str, endpoints: tuple[EndpointStats, ...]) -> list[MeasurementRow]:
-    """The measurement rows of a cell, one per endpoint and one for the total."""
-    return [MeasurementRow(cell_id=cell_id, method=e.method, name=e.name, requests=e.requests, failures=e.failures,
-                           rps=e.rps, mean_ms=e.mean_ms, p50_ms=e.p50_ms, p90_ms=e.p90_ms, p95_ms=e.p95_ms,
-                           p99_ms=e.p99_ms, max_ms=e.max_ms, histogram={str(k): v for k, v in e.histogram.items()},
-                           p50_ok_ms=e.p50_ok_ms, p90_ok_ms=e.p90_ok_ms, p95_ok_ms=e.p95_ok_ms, p99_ok_ms=e.p99_ok_ms,
-                           histogram_ok=None if e.histogram_ok is None else
-                           {str(k): v for k, v in e.histogram_ok.items()})
+    """The measurement rows of a cell, one per endpoint and one for the total (a row's columns are
+    `EndpointStats`' fields; JSON keys its histograms by text)."""
+    return [MeasurementRow(cell_id=cell_id, **{f.name: _stored(getattr(e, f.name), f.name in HISTOGRAMS)
+                                               for f in fields(e)})
             for e in endpoints]
+
+
+def _stored(value: Any, histogram: bool) -> Any:
+    return {str(k): v for k, v in value.items()} if histogram and value is not None else value
+
+
+def _pending(cell: Cell, sweep_id: int, position: int) -> dict[str, Any]:
+    """A planned cell's row, pending."""
+    return {"id": cell.id, "sweep_id": sweep_id, "group_id": cell.group_id, "position": position,
+            "params": cell.params, "users": cell.users, "instances": int(cell.params["instances"]),
+            "repetition": cell.repetition, "status": CellStatus.PENDING, "stage_times": {}}
+
+
+def _set_status(s: Session, sweep_id: int, status: str) -> None:
+    s.execute(update(SweepRow).where(SweepRow.id == sweep_id).values(status=status, updated_at=utcnow()))
 
 
 def _digest(*parts: object) -> str:
