@@ -105,3 +105,15 @@ def load_bounded(text: str) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def load_mapping(text: str, where: object, expected: str) -> dict[Any, Any]:
+    """The YAML mapping in `text` (a sweep file, a stack manifest): every problem is one `SpecError` that starts
+    with ``where`` (the file); ``expected`` says what the document must be when it is not a mapping."""
+    try:
+        raw = load_bounded(text)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: {expected}")
+    return raw

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from farm.bounded_yaml import load_bounded
+from farm.bounded_yaml import load_mapping
 from farm.errors import FarmError, SpecError
 from farm.files import read_regular
 from farm.load_level import RATE
@@ -83,12 +83,7 @@ def _parse(text: str, *, source: str, base: Path, stacks_dir: Path | None, max_c
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(f"{source}: the sweep is longer than {MAX_FILE_BYTES // 1024} KiB; "
                         "a sweep file is a short YAML document")
-    try:
-        raw = load_bounded(text)
-    except SpecError as exc:
-        raise SpecError(f"{source}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SpecError(f"{source}: a sweep file must be a mapping with name, stack and matrix")
+    raw = load_mapping(text, source, "a sweep file must be a mapping with name, stack and matrix")
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from farm.bounded_yaml import load_bounded
+from farm.bounded_yaml import load_mapping
 from farm.errors import NotFoundError, SpecError
 from farm.files import read_regular
 from farm.stacks.cache_spec import CacheStats, ResetAction
@@ -372,12 +372,7 @@ def load_manifest(folder: Path) -> StackManifest:
         raise SpecError(f"{path}: cannot read the stack manifest: {reason}") from exc
     if len(data) > MAX_MANIFEST_BYTES:
         raise SpecError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; a stack manifest is a short file")
-    try:
-        raw = load_bounded(text)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: a stack manifest must be a mapping")
+    raw = load_mapping(text, path, "a stack manifest must be a mapping")
     try:
         manifest = StackManifest.model_validate({**raw, "folder": folder})
     except ValidationError as exc:
