@@ -64,10 +64,19 @@ def pending(cell: Any, probe: dict[str, Any] | None) -> dict[str, Any]:
             "cost": None, "cost_breakdown": None, "probe": probe}
 
 
-def run_search(loaded: LoadedSweep, rounds: int = 60) -> tuple[Step, list[dict[str, Any]], int]:
-    """Measure the plan, then every step's probes, until the search has none left: (last step, cells, groups)."""
+def first_step(loaded: LoadedSweep, measured: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The plan's cells as step 0's pending records, the first ``measured`` of them (all by default) measured:
+    (records, histogram rows)."""
     records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
     hist: list[dict[str, Any]] = []
+    for r in records[:measured]:
+        measure(loaded, r, hist)
+    return records, hist
+
+
+def run_search(loaded: LoadedSweep, rounds: int = 60) -> tuple[Step, list[dict[str, Any]], int]:
+    """Measure the plan, then every step's probes, until the search has none left: (last step, cells, groups)."""
+    records, hist = first_step(loaded, measured=0)
     groups = len(expand(loaded.spec, loaded.manifest).groups)
     for _ in range(rounds):
         for r in records:
@@ -148,10 +157,7 @@ def test_the_search_needs_far_fewer_cells_than_the_grid_it_replaces() -> None:
 
 def test_a_trajectory_waits_for_every_repetition_of_its_latest_configuration() -> None:
     loaded = sweep()
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
-    for r in records[:-1]:
-        measure(loaded, r, hist)
+    records, hist = first_step(loaded, measured=-1)
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
     states = {o.trajectory: o.state for o in step.outcomes}
     assert WAITING in states.values() and not step.done
@@ -162,10 +168,7 @@ def test_a_trajectory_waits_for_every_repetition_of_its_latest_configuration() -
 
 def test_a_failed_probe_blocks_its_trajectory_until_the_sweep_runs_again() -> None:
     loaded = sweep(repetitions=1)
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
-    for r in records:
-        measure(loaded, r, hist)
+    records, hist = first_step(loaded)
     records[0]["status"] = "failed"
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
     blocked = [o for o in step.outcomes if o.state == BLOCKED]
@@ -181,10 +184,7 @@ def test_one_repetition_judges_by_the_estimate_and_says_it_is_indicative() -> No
 def test_probe_groups_share_a_provisioning_per_configuration_and_repetition_with_stable_ids() -> None:
     # Given the first step of a search of three repetitions
     loaded = sweep()
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
-    for r in records:
-        measure(loaded, r, hist)
+    records, hist = first_step(loaded)
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
     # When its probes are grouped twice
     groups, why = probe_groups(loaded.spec, step.probes)
@@ -232,10 +232,8 @@ def json_keys(loaded: LoadedSweep) -> set[str]:
 def test_a_flagged_configuration_within_the_slo_is_scaled_on_and_the_reason_says_why() -> None:
     # Given microservices at 10 users within the SLO, but on a host saturated on the generator's side too
     loaded = sweep(repetitions=1)
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
+    records, hist = first_step(loaded)
     for r in records:
-        measure(loaded, r, hist)
         r["host_saturated"] = r["params"]["architecture"] == "microservices" and r["params"]["users"] == 10
         r["stack_set_cpu_pct"], r["generator_set_cpu_pct"] = 95.0, 97.0 if r["host_saturated"] else 20.0
     # When the search decides its next step
@@ -249,10 +247,8 @@ def test_a_flagged_configuration_within_the_slo_is_scaled_on_and_the_reason_says
 def test_a_stack_set_at_its_limit_within_the_slo_meets_it() -> None:
     # Given every configuration on a host whose stack set was 95% busy (the system at its limit), the generator's not
     loaded = sweep(repetitions=1)
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
+    records, hist = first_step(loaded)
     for r in records:
-        measure(loaded, r, hist)
         r["host_saturated"], r["stack_set_cpu_pct"], r["generator_set_cpu_pct"] = True, 95.0, 20.0
     # Then the search stops where the latency meets the SLO, as without the flag
     step = next_step(records, pd.DataFrame(hist), loaded.spec, loaded.manifest)
@@ -262,10 +258,8 @@ def test_a_stack_set_at_its_limit_within_the_slo_meets_it() -> None:
 def test_the_search_never_stops_on_an_estimate_when_repetitions_were_excluded() -> None:
     # Given three repetitions asked for, and two of the monolith's at 10 users excluded (the generator saturated)
     loaded = sweep(repetitions=3)
-    records = [pending(c, {"step": 0}) for c in expand(loaded.spec, loaded.manifest).cells]
-    hist: list[dict[str, Any]] = []
+    records, hist = first_step(loaded)
     for r in records:
-        measure(loaded, r, hist)
         r["generator_saturated"] = (r["params"]["architecture"] == "monolith" and r["params"]["users"] == 10
                                     and r["repetition"] > 1)
     # When the search decides its next step

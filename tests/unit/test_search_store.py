@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from farm.plan import Cell, Group, expand
+from farm.plan import Cell, Group, Plan, expand
 from farm.search import Probe, probe_groups
-from farm.spec import parse_sweep
+from farm.spec import LoadedSweep, parse_sweep
 from farm.stacks.driver import StackMetrics
 from farm.store.probes import add_probe_groups, mark_start
 from farm.store.repository import Store
@@ -21,22 +19,21 @@ SWEEP = ("name: s\nstack: shop\nmatrix: {architecture: [monolith, microservices]
          "search: {max_cost: 12}\n")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'farm.db'}")
-    s.migrate()
-    return s
-
-
-def test_a_step_added_twice_is_stored_once_and_reopens_a_settled_sweep(store: Store) -> None:
-    # Given a search sweep whose first cells have all run (so it settled as done)
-    loaded = parse_sweep(SWEEP, source="s.yaml", base=ROOT)
+def first_step_run(store: Store, text: str, source: Path | None = None) -> tuple[LoadedSweep, Plan]:
+    """A search sweep stored from ``text`` (submitted from ``source``), its first step's cells all run."""
+    loaded = parse_sweep(text, source=str(source or "s.yaml"), base=ROOT)
     plan = expand(loaded.spec, loaded.manifest)
     store.create_or_resume(loaded, plan)
     mark_start(store, "s", {"step": 0, "why": "start"})
     for cell in plan.cells:
         store.mark_running(cell.id, {"name": "h"})
         store.record_result(cell.id, result(10), StackMetrics(None, None, []))
+    return loaded, plan
+
+
+def test_a_step_added_twice_is_stored_once_and_reopens_a_settled_sweep(store: Store) -> None:
+    # Given a search sweep whose first cells have all run (so it settled as done)
+    loaded, plan = first_step_run(store, SWEEP)
     assert store.settle("s") == "done"
     # When the worker and the watcher both add the same next step
     probe = Probe({**plan.groups[0].config, "instances": 2}, 2, {"step": 1, "why": "p95 over 50 ms"})
@@ -81,13 +78,7 @@ def test_resume_takes_the_next_step_of_a_search_cancelled_between_two_steps(stor
     # Given a search sweep whose first cells all ran, none within its 1 ms SLO, cancelled before its next step
     source = tmp_path / "s.yaml"
     source.write_text(SWEEP.replace("p95_ms: 50", "p95_ms: 1"))
-    loaded = parse_sweep(source.read_text(), source=str(source), base=ROOT)
-    plan = expand(loaded.spec, loaded.manifest)
-    store.create_or_resume(loaded, plan)
-    mark_start(store, "s", {"step": 0, "why": "start"})
-    for cell in plan.cells:
-        store.mark_running(cell.id, {"name": "h"})
-        store.record_result(cell.id, result(10), StackMetrics(None, None, []))
+    first_step_run(store, source.read_text(), source)
     store.cancel("s")
     assert store.sweep_status("s") == "cancelled" and store.sweep("s").counts == {"done": 8}  # nothing to rerun
     # When it is resumed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from farm.errors import SweepConflictError
@@ -23,13 +21,6 @@ def stats(name: str, requests: int) -> EndpointStats:
 
 def result(requests: int) -> LoadResult:
     return LoadResult((stats("/a", requests),), stats("Aggregated", requests), 10.0, 2.0, 35.0, False, None)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'farm.db'}")
-    s.migrate()
-    return s
 
 
 def loaded(text: str = SWEEP):
