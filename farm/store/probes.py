@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from farm.life import CellStatus, GroupStatus, SweepStatus
+from farm.life import GroupStatus, SweepStatus
 from farm.plan import Group
 from farm.store.models import CellRow, GroupRow, SweepRow, utcnow
 from farm.store.repository import Store
+from farm.store.sweeps import pending_row
 
 
 def add_probe_groups(store: Store, name: str, groups: list[Group], why: dict[str, Any]) -> list[str]:
@@ -31,10 +32,7 @@ def add_probe_groups(store: Store, name: str, groups: list[Group], why: dict[str
                                       "status": GroupStatus.PENDING} for i, g in enumerate(fresh)])
         cells = [c for g in fresh for c in g.cells if c.id not in known_cells]
         if cells:
-            s.execute(insert(CellRow), [{"id": c.id, "sweep_id": sweep.id, "group_id": c.group_id,
-                                         "position": cell_at + i, "params": c.params, "users": c.users,
-                                         "instances": int(c.params.get("instances", 1)), "repetition": c.repetition,
-                                         "status": CellStatus.PENDING, "stage_times": {}, "probe": why.get(c.id)}
+            s.execute(insert(CellRow), [pending_row(c, sweep.id, cell_at + i, why.get(c.id))
                                         for i, c in enumerate(cells)])
         # A sweep settled as done while its last step was being decided runs again.
         settled_or_new = SweepRow.status.in_((SweepStatus.DONE, SweepStatus.PENDING))

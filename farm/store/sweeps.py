@@ -46,7 +46,7 @@ class SweepStore(Database):
             # Core bulk inserts: a 10,000-cell sweep is stored in a fraction of a second.
             s.execute(insert(GroupRow), [{"id": g.id, "sweep_id": row.id, "config": g.config, "position": i,
                                           "status": GroupStatus.PENDING} for i, g in enumerate(plan.groups)])
-            s.execute(insert(CellRow), [_pending(c, row.id, c.order) for c in plan.cells])
+            s.execute(insert(CellRow), [pending_row(c, row.id, c.order) for c in plan.cells])
             info = self._info(s, row)
         return SweepInfo(**{**info.__dict__, "new": True})
 
@@ -145,7 +145,7 @@ class SweepStore(Database):
             last = s.scalar(select(func.max(CellRow.position)).where(CellRow.sweep_id == sweep.id)) or 0
             new = [c for c in cells if c.id not in known]
             if new:
-                s.execute(insert(CellRow), [_pending(c, sweep.id, last + 1 + i) for i, c in enumerate(new)])
+                s.execute(insert(CellRow), [pending_row(c, sweep.id, last + 1 + i) for i, c in enumerate(new)])
             return len(new)
 
     def group_configs(self, sweep_id: int) -> dict[str, dict[str, Any]]:
@@ -216,11 +216,11 @@ def _stored(value: Any, histogram: bool) -> Any:
     return {str(k): v for k, v in value.items()} if histogram and value is not None else value
 
 
-def _pending(cell: Cell, sweep_id: int, position: int) -> dict[str, Any]:
-    """A planned cell's row, pending."""
+def pending_row(cell: Cell, sweep_id: int, position: int, probe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A planned cell's row (for a bulk insert), pending; ``probe``: why a capacity search measures it."""
     return {"id": cell.id, "sweep_id": sweep_id, "group_id": cell.group_id, "position": position,
-            "params": cell.params, "users": cell.users, "instances": int(cell.params["instances"]),
-            "repetition": cell.repetition, "status": CellStatus.PENDING, "stage_times": {}}
+            "params": cell.params, "users": cell.users, "instances": cell.instances,
+            "repetition": cell.repetition, "status": CellStatus.PENDING, "stage_times": {}, "probe": probe}
 
 
 def _set_status(s: Session, sweep_id: int, status: str) -> None:
