@@ -29,9 +29,9 @@ from farm.plan import expand
 from farm.spec import parse_sweep
 from farm.stacks.driver import StackMetrics
 from farm.store.repository import Store
+from farm.store.views import version
 from farm.web.answer import Answers, compute
 from farm.web.app import make_app
-from farm.web.source import version
 
 SWEEP = """
 name: big

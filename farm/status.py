@@ -66,6 +66,54 @@ class Status:
         return finished(self.counts)
 
 
+@dataclass(frozen=True)
+class SweepLine:
+    """One sweep of `farm serve`'s index: how far it is, when it should end."""
+
+    info: SweepInfo
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class CellLine:
+    """One cell as `farm serve`'s pages list it."""
+
+    id: str
+    params: dict[str, Any]
+    repetition: int
+    status: str
+    host: str | None
+    finished_at: datetime | None
+    p95_ms: float | None
+    rps: float | None
+    error: str | None
+    artefacts: str | None
+
+
+@dataclass(frozen=True)
+class EndedCell:
+    """A cell that has ended, as `farm run` and `farm status --watch` report it: its error if it failed, its
+    warnings, and its `LOAD_COLUMNS` (``load``)."""
+
+    id: str
+    params: dict[str, Any]
+    status: str
+    stage: str | None
+    category: str | None
+    message: str | None
+    finished_at: datetime
+    warnings: tuple[str, ...] = ()  # the stack's metrics that broke the contract (the cell is kept)
+    load: dict[str, Any] | None = None  # unfinished requests, stalled users, late starts, Little's law
+
+    def failure(self) -> dict[str, Any]:
+        """The cell as `Status.failed` lists a failure."""
+        return failed_cell(self.id, self.params, self.stage, self.category, self.message)
+
+    def flagged(self) -> dict[str, Any]:
+        """The cell as `Status.flagged` lists a cell whose load did not hold."""
+        return {"id": self.id, "params": self.params, **(self.load or {})}
+
+
 def by_host(rows: Iterable[tuple[str | None, str, int]]) -> dict[str, dict[str, int]]:
     """Cells counted by host and status, from (host, status, count) rows."""
     hosts: dict[str, dict[str, int]] = {}

@@ -86,7 +86,7 @@ def status_(
         out.print(status_table(st, keys))
     for line in failure_lines(st.failed, keys, skip=shown):
         out.print(line)
-    from farm.commands.progress import flagged_cells
+    from farm.store.views import flagged_cells
 
     for line in flagged_lines(flagged_cells(store, store.sweep(name).id), keys):
         out.print(line)

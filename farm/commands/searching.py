@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from farm.store.models import CellRow
+from farm.store.views import probes
 
 
 class ProbeFeed:
@@ -20,11 +18,8 @@ class ProbeFeed:
 
     def new(self) -> list[str]:
         """The reasons of probes added since the previous call, in the order they were added."""
-        with self.store.session() as s:
-            rows = s.execute(select(CellRow.id, CellRow.probe).where(CellRow.sweep_id == self.sweep_id)
-                             .order_by(CellRow.position)).all()
         lines = []
-        for cid, probe in rows:
+        for cid, probe in probes(self.store, self.sweep_id):
             if cid in self.seen:
                 continue
             self.seen.add(cid)

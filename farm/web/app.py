@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from farm.errors import NotFoundError
 from farm.status import Status, status
+from farm.store import views
 from farm.store.repository import Store
 from farm.web import pages, source
 from farm.web.answer import Answer, Answers
@@ -99,12 +100,12 @@ class Site:
 
     def sweep_sections(self, name: str, root: str) -> dict[str, Section] | None:
         """Every section of the sweep's page as the store has it now; None when the sweep is gone."""
-        version = source.version(self.store, name)
+        version = views.version(self.store, name)
         if not version:
             return None
         _, spec = self.sweep_facts(name)
         st = status(self.store, name)
-        latest = source.cells(self.store, name, limit=pages.LATEST_CELLS)
+        latest = views.cell_lines(self.store, name, limit=pages.LATEST_CELLS)
         answer = self.answers.latest(name, version)
         current = answer is not None and answer.version == version
         drawn = self._drawn.get(name)
@@ -116,7 +117,7 @@ class Site:
     def index(self, request: Request) -> Response:
         """The sweeps, with their progress, ETA and failures."""
         root = _root(request)
-        sections = pages.index_sections(source.sweep_lines(self.store), root)
+        sections = pages.index_sections(views.sweep_lines(self.store), root)
         return HTMLResponse(pages.page("index.html.j2", sections, root=root, events_url=f"{root}events",
                                        store=self.store_label()))
 
@@ -135,7 +136,7 @@ class Site:
     def cells(self, request: Request) -> Response:
         """Every cell of a sweep, latest first, with links to their Locust reports."""
         root, name = _root(request), request.path_params["name"]
-        found = self._found(lambda: (source.cells(self.store, name), self.sweep_facts(name)[1]), name, root)
+        found = self._found(lambda: (views.cell_lines(self.store, name), self.sweep_facts(name)[1]), name, root)
         if isinstance(found, Response):
             return found
         lines, spec = found
@@ -146,7 +147,7 @@ class Site:
     def locust_report(self, request: Request) -> Response:
         """A cell's Locust HTML report, when it is in this machine's artefacts folder."""
         root, name, cell_id = _root(request), request.path_params["name"], request.path_params["cell"]
-        cell = source.cell_host(self.store, name, cell_id)
+        cell = views.cell_host(self.store, name, cell_id)
         if cell is None:
             return _missing(f"No cell {cell_id!r} in sweep {name!r}.", root)
         path = source.locust_report(self.artefacts_dir, name, cell_id)
@@ -161,12 +162,12 @@ class Site:
         """Every sweep with its counts, as JSON."""
         return _json([{"name": s.info.name, "stack": s.info.stack, "status": s.info.status, "total": s.info.total,
                        "counts": s.info.counts, "eta_s": s.eta_s, "created_at": s.info.created_at.isoformat()}
-                      for s in source.sweep_lines(self.store)])
+                      for s in views.sweep_lines(self.store)])
 
     def api_sweep(self, request: Request) -> Response:
         """A sweep's progress and the document `farm report NAME --format json` prints, as JSON."""
         name = request.path_params["name"]
-        version = source.version(self.store, name)
+        version = views.version(self.store, name)
         if not version:
             return _json({"error": f"no sweep named {name!r}"}, status_code=404)
         st = status(self.store, name)
@@ -183,7 +184,7 @@ class Site:
 
         def render() -> dict[str, Section] | None:
             if name is None:
-                return pages.index_sections(source.sweep_lines(self.store), root)
+                return pages.index_sections(views.sweep_lines(self.store), root)
             try:
                 return self.sweep_sections(name, root)
             except NotFoundError:

@@ -14,9 +14,8 @@ from markupsafe import Markup
 
 from farm.commands.views import STATES, cell_label, finished, varying_keys
 from farm.durations import format_duration
-from farm.status import Status
+from farm.status import CellLine, Status, SweepLine
 from farm.web.answer import Answer
-from farm.web.source import CellLine, SweepLine
 
 # The keys of `farm report --format json` that the sweep page shows in its own words; any other key (e.g. the
 # switch point's table once was) is shown as it is, so that a new part of the report appears without a change here.
