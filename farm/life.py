@@ -5,8 +5,10 @@ one worker host (running, under a lease it renews), counts one attempt each time
 released when its task ends: its status then follows its cells (`group_status_after`). A group whose lease ran
 out is handed back as queued by the reaper, or given up (failed) once its attempts are used up. A cell runs,
 then is done, skipped (its load could not be offered), failed or cancelled; a reopened sweep makes its failed
-and cancelled cells pending again. The enums' values are the strings the database holds (no migration: a
-`StrEnum` is its value), so rows read back compare equal to them.
+and cancelled cells pending again. The rules of each step (`claimable`, `may_attempt`, `released`,
+`after_expiry`, `sut_free`) are pure functions here; the store's leases (`farm.store.leases`) apply them. The
+enums' values are the strings the database holds (no migration: a `StrEnum` is its value), so rows read back
+compare equal to them.
 
 Standard library only: the CLI's fast read path (`farm.readonly`) imports this module.
 """
@@ -14,7 +16,8 @@ Standard library only: the CLI's fast read path (`farm.readonly`) imports this m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -78,6 +81,51 @@ def group_status_after(cell_statuses: Iterable[str]) -> GroupStatus:
     if statuses <= {*FINISHED, CellStatus.FAILED}:
         return GroupStatus.FAILED
     return GroupStatus.RUNNING
+
+
+# The rules of a group's lease and attempts. The store applies them in single atomic statements (two workers may
+# race for one group), so each is also written there as SQL: tests/unit/test_life.py checks both agree.
+def claimable(status: str, lease_until: datetime | None, now: datetime) -> bool:
+    """Who may claim a group: anyone, while nobody holds it (pending or queued) or its holder's lease has run out
+    (running, expired); never while a live lease holds it, nor once it has ended."""
+    return status in WAITING or (status == GroupStatus.RUNNING and lease_until is not None and lease_until < now)
+
+
+def may_attempt(attempts: int, max_attempts: int) -> bool:
+    """Whether the holder of a group may start one more attempt (each start of its execution counts one)."""
+    return attempts < max_attempts
+
+
+@dataclass(frozen=True)
+class Release:
+    """What releasing a group sets: its status, and its lease's end."""
+
+    status: GroupStatus
+    lease_until: datetime | None
+
+
+def released(cell_statuses: Iterable[str], now: datetime) -> Release:
+    """What a release does: the group's status follows its cells (`group_status_after`); one with work left stays
+    running under a lease already expired, so that the reaper hands it back at once (within its attempts)."""
+    status = group_status_after(cell_statuses)
+    return Release(status, now - timedelta(seconds=1) if status == GroupStatus.RUNNING else None)
+
+
+def after_expiry(attempts: int, max_attempts: int) -> GroupStatus:
+    """What the reaper makes of a running group whose lease ran out: queued again while an attempt is left, else
+    given up (failed: its unfinished cells fail with `given_up_message`)."""
+    return GroupStatus.QUEUED if may_attempt(attempts, max_attempts) else GroupStatus.FAILED
+
+
+def given_up_message(attempts: int, last_error: str | None) -> str:
+    """The error of a given-up group's unfinished cells: its attempts, and the last attempt's error."""
+    last = last_error or "its worker stopped before finishing it each time (killed, lost or crashed)"
+    return f"gave up after {attempts} attempt(s): {last}"
+
+
+def sut_free(lease_until: datetime | None, now: datetime) -> bool:
+    """Whether a SUT host may be leased: never leased, released, or its lease has run out."""
+    return lease_until is None or lease_until < now
 
 
 def settled_status(counts: Mapping[str, int]) -> SweepStatus | None:
