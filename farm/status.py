@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from farm.life import eta_s, finished
+from farm.life import finished
 
 if TYPE_CHECKING:
     from farm.store.repository import Store
@@ -140,8 +140,4 @@ def flagged_cell(cell_id: str, params: dict[str, Any], load: Iterable[Any]) -> d
 
 def status(store: Store, name: str) -> Status:
     """Read a sweep's progress from the store (the source of truth)."""
-    raw = store.progress(name)
-    sweep = raw["sweep"]
-    return Status(sweep.name, sweep.status, dict(sweep.counts), by_host(raw["by_host"]),
-                  [running_cell(*r) for r in raw["running"]], [failed_cell(*f) for f in raw["failed"]],
-                  eta_s(sweep.counts, raw["first_start"]))
+    return store.progress(name)

@@ -12,9 +12,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from farm.errors import NotFoundError, SweepConflictError
-from farm.life import STOPPED, UNFINISHED, WAITING, CellStatus, GroupStatus, SweepStatus, settled_status
+from farm.life import STOPPED, UNFINISHED, WAITING, CellStatus, GroupStatus, SweepStatus, eta_s, settled_status
 from farm.load.stats import HISTOGRAMS, EndpointStats
-from farm.status import SweepInfo
+from farm.status import Status, SweepInfo, by_host, failed_cell, running_cell
 from farm.store.database import Database, transient_retry
 from farm.store.models import CellRow, GroupRow, MeasurementRow, SweepRow, utcnow
 
@@ -155,11 +155,11 @@ class SweepStore(Database):
                              .order_by(GroupRow.position)).all()
             return {str(gid): dict(config) for gid, config in rows}
 
-    def progress(self, name: str) -> dict[str, Any]:
-        """Everything `farm status` shows: counts by status and host, running cells, failures, timings."""
+    def progress(self, name: str) -> Status:
+        """Everything `farm status` shows: counts by status and host, running cells, failures, an ETA."""
         sweep = self.sweep(name)
         with self.session() as s:
-            by_host = s.execute(select(CellRow.host, CellRow.status, func.count()).where(
+            hosts = s.execute(select(CellRow.host, CellRow.status, func.count()).where(
                 CellRow.sweep_id == sweep.id).group_by(CellRow.host, CellRow.status)).all()
             running = s.execute(select(CellRow.host, CellRow.params, CellRow.repetition, CellRow.started_at).where(
                 CellRow.sweep_id == sweep.id, CellRow.status == CellStatus.RUNNING)).all()
@@ -167,13 +167,12 @@ class SweepStore(Database):
                                       CellRow.error_message).where(CellRow.sweep_id == sweep.id,
                                                                    CellRow.status == CellStatus.FAILED)
                                  .order_by(CellRow.position).limit(20)).all()
-            spans = s.execute(select(func.min(CellRow.started_at), func.max(CellRow.finished_at),
-                                     func.count(func.distinct(CellRow.host))).where(
-                CellRow.sweep_id == sweep.id, CellRow.status == CellStatus.DONE)).one()
-        return {"sweep": sweep, "by_host": [(h, st, int(n)) for h, st, n in by_host],
-                "running": [(h, dict(p), r, t) for h, p, r, t in running],
-                "failed": [(i, dict(p), st, cat, msg) for i, p, st, cat, msg in failed],
-                "first_start": spans[0], "last_finish": spans[1], "hosts_done": int(spans[2] or 0)}
+            first = s.scalar(select(func.min(CellRow.started_at)).where(CellRow.sweep_id == sweep.id,
+                                                                        CellRow.status == CellStatus.DONE))
+        return Status(sweep.name, sweep.status, dict(sweep.counts), by_host((h, st, int(n)) for h, st, n in hosts),
+                      [running_cell(h, dict(p), r, t) for h, p, r, t in running],
+                      [failed_cell(i, dict(p), st, cat, msg) for i, p, st, cat, msg in failed],
+                      eta_s(sweep.counts, first))
 
     def import_sweep(self, name: str, spec: dict[str, Any], text: str, cells: list[ImportedCell],
                      host: str) -> SweepInfo:
