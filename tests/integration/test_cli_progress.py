@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from farm.plan import expand
@@ -54,6 +55,18 @@ def a_sweep_with_a_failing_group(folder: Path) -> Path:
     path = folder / "mixed.yaml"
     path.write_text(SWEEP)
     return path
+
+
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """What a process printed on stdout until ``text`` appeared in it (read from the pipe itself, not through the
+    text wrapper's buffer); fails if it exits or the time is up first."""
+    assert proc.stdout is not None
+    printed, deadline = b"", time.monotonic() + timeout
+    while text not in printed.decode(errors="replace"):
+        assert time.monotonic() < deadline and proc.poll() is None, f"{text!r} was never printed: {printed!r}"
+        if select.select([proc.stdout], [], [], 1.0)[0]:
+            printed += os.read(proc.stdout.fileno(), 65536)
+    return printed.decode(errors="replace")
 
 
 def run_in_a_terminal(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, str]:
@@ -167,23 +180,29 @@ def test_status_watch_prints_a_cell_that_fails_while_it_watches(workdir: Path) -
                          base=workdir)
     cells = expand(loaded.spec, loaded.manifest).cells
     store.create_or_resume(loaded, expand(loaded.spec, loaded.manifest))
-    # And `farm status --watch` following it
+    # And `farm status --watch` following it, in its refresh loop (rich's Live has started its refresh thread, which
+    # happens after the watch took its first look at the ended cells)
     proc = subprocess.Popen([*FARM, "status", "grid", "--watch"], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(4.0)  # the watch has started
-        # When a cell fails, and later the others end
-        store.record_failure([cells[0].id], "reset", "internal", "ValueError: not JSON")
-        time.sleep(2.5)
-        store.record_failure([c.id for c in cells[1:]], "queued", "cancel", "cancelled", status="cancelled")
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    # Then the failure was printed as it happened (before the final table), once, with its varying parameters
-    assert proc.returncode == 0, err
     params = cells[0].params
     line = (f"failed {cells[0].id} (users={params['users']}, delay_ms={params['delay_ms']}): "
             "reset/internal: ValueError: not JSON")
+    try:
+        watcher = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 120
+        while watcher.num_threads() < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "the watch never started"
+            time.sleep(0.1)
+        # When a cell fails, and once the watch has printed it, the others end
+        store.record_failure([cells[0].id], "reset", "internal", "ValueError: not JSON")
+        printed = read_until(proc, line, timeout=60)
+        store.record_failure([c.id for c in cells[1:]], "queued", "cancel", "cancelled", status="cancelled")
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = printed + rest
+    # Then the failure was printed as it happened (before the final table), once, with its varying parameters
+    assert proc.returncode == 0, err
     assert out.count(line) == 1, out
     assert out.index(line) < out.index("grid: "), out

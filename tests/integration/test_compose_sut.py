@@ -152,8 +152,6 @@ def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_
 
 def test_a_sut_host_whose_docker_does_not_answer_fails_the_group_at_once_with_a_clear_message(
         workdir: Path, sut: SutHost) -> None:
-    import time
-
     import yaml
 
     # Given a hosts file whose Docker socket on the SUT host does not answer (as when dockerd is stopped)
@@ -165,10 +163,9 @@ def test_a_sut_host_whose_docker_does_not_answer_fails_the_group_at_once_with_a_
     sweep.write_text(SWEEP.format(name="nodocker", caches="none", instances="1").replace(
         "[monolith, microservices]", "[monolith]"))
     # When the sweep runs
-    started = time.monotonic()
     result = farm("run", str(sweep), cwd=workdir, env={"FARM_HOSTS_FILE": str(hosts)}, timeout=300)
-    # Then it ends quickly with exit 1, the cell failed at provision with a message naming the host and Docker
-    assert time.monotonic() - started < 90
+    # Then it ends with exit 1, the cell failed at provision with a message naming the host and Docker (`docker
+    # version` refused at once, not a deadline that ran out: that would say "did not end within")
     assert result.returncode == 1, result.stdout + result.stderr
     [cell] = json.loads(farm("results", "nodocker", "-f", "json", cwd=workdir).stdout)
     assert cell["status"] == "failed" and cell["error"]["stage"] == "provision", cell

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -92,10 +91,8 @@ def test_stacks_that_break_the_contract_fail_their_cells_with_stage_and_message_
     # Given one stack per way of breaking the contract that costs a cell (reset, start-up)
     path = sweep(workdir, "broken", "reset_close, exit_early")
     # When the sweep runs
-    started = time.monotonic()
     result = farm("run", str(path), cwd=workdir, timeout=180)
-    # Then it ends, bounded, with exit 1 and every error visible in the output
-    assert time.monotonic() - started < 150
+    # Then it ends (a cell that hung would not: the run's timeout) with exit 1 and every error visible in the output
     assert result.returncode == 1, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert "POST http://127.0.0.1:" in output

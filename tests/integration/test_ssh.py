@@ -93,21 +93,22 @@ def test_metacharacters_reach_the_host_literally(conn: SSHConnection, tmp_path: 
 
 def test_large_output_on_both_streams_does_not_deadlock(conn: SSHConnection) -> None:
     # When a command writes 5 MB to stdout and 5 MB to stderr at the same time
-    started = time.monotonic()
-    result = conn.run(["sh", "-c", "yes a | head -c 5000000 & yes b | head -c 5000000 >&2; wait"], timeout=30)
-    # Then all of it arrives, well within the deadline
+    result = conn.run(["sh", "-c", "yes a | head -c 5000000 & yes b | head -c 5000000 >&2; wait"], timeout=60)
+    # Then all of it arrives before the deadline (a deadlock would end in RemoteTimeoutError)
     assert len(result.stdout) == 5_000_000 and set(result.stdout) == {"a", "\n"}
     assert len(result.stderr) == 5_000_000 and set(result.stderr) == {"b", "\n"}
-    assert time.monotonic() - started < 15
 
 
 def test_background_child_holding_the_output_does_not_hang_the_call(conn: SSHConnection) -> None:
-    # When a command exits, leaving a background child that keeps its output open for 3 s
-    started = time.monotonic()
-    result = conn.run(["sh", "-c", "sleep 3.3 & echo done"], timeout=30)
-    # Then the call returns once output stops, not when the child ends
-    assert result.stdout == "done\n"
-    assert time.monotonic() - started < 2.5
+    # When a command exits, leaving a background child that keeps its output open for 33 s
+    try:
+        result = conn.run(["sh", "-c", "sleep 33.3 & echo done"], timeout=30)
+        # Then the call returns once output stops, while the child still runs (not when it ends, nor at the deadline)
+        assert result.stdout == "done\n"
+        assert len(sleeping("33.3")) == 1
+    finally:
+        for child in sleeping("33.3"):
+            child.kill()
 
 
 def test_deadline_stops_the_remote_command(conn: SSHConnection) -> None:
@@ -115,8 +116,8 @@ def test_deadline_stops_the_remote_command(conn: SSHConnection) -> None:
     started = time.monotonic()
     with pytest.raises(RemoteTimeoutError, match=r"sut: `sleep 30\.7` did not end within 2 s"):
         conn.run(["sleep", "30.7"], timeout=2)
-    # Then the error comes in about 2 s, and the command is no longer running on the host
-    assert 1.9 < time.monotonic() - started < 5
+    # Then the error comes at the deadline, long before the command's end, and it no longer runs on the host
+    assert 1.9 < time.monotonic() - started < 20
     deadline = time.monotonic() + 2
     while sleeping("30.7") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -128,13 +129,18 @@ def test_deadline_stops_the_remote_command(conn: SSHConnection) -> None:
 def test_local_deadline_closes_a_channel_that_never_ends(conn: SSHConnection) -> None:
     # Given a command started without the host-side `timeout` (as if the host ignored it)
     channel = conn._session()
-    channel.exec_command("sleep 3.9")
+    channel.exec_command("sleep 39.9")
     started = time.monotonic()
-    # When its output is drained against a 1 s local deadline, Then it gives up at that deadline
-    with pytest.raises(TimeoutError):
-        _drain(channel, started + 1)
-    assert 0.9 < time.monotonic() - started < 2
-    channel.close()
+    try:
+        # When its output is drained against a 1 s local deadline, Then it gives up at that deadline, while the
+        # command still runs (not when it ends)
+        with pytest.raises(TimeoutError):
+            _drain(channel, started + 1)
+        assert time.monotonic() - started > 0.9 and len(sleeping("39.9")) == 1
+    finally:
+        channel.close()
+        for child in sleeping("39.9"):
+            child.kill()
 
 
 class _Records(logging.Handler):
@@ -226,10 +232,10 @@ def test_closed_port_is_unreachable_at_once(server: Sshd) -> None:
     host = SutHost(name="gone", user="root", address="127.0.0.1", port=free_port(), key=server.client_key,
                    known_hosts=server.write_known_hosts())
     started = time.monotonic()
-    # When we connect, Then it fails at once
+    # When we connect, Then it fails at once: refused, not after the 30 s connect timeout
     with pytest.raises(SSHUnreachableError, match=r"gone: cannot reach root@127\.0\.0\.1:.*refused"):
-        SSHConnection(host, connect_timeout=5).open()
-    assert time.monotonic() - started < 1
+        SSHConnection(host, connect_timeout=30).open()
+    assert time.monotonic() - started < 15
 
 
 def test_silent_listener_fails_within_the_connect_timeout(server: Sshd) -> None:
@@ -243,11 +249,11 @@ def test_silent_listener_fails_within_the_connect_timeout(server: Sshd) -> None:
         # When we connect with a 1.5 s timeout, Then it fails after about that long
         with pytest.raises(SSHUnreachableError, match=r"mute: no SSH answer .* within 1\.5 s"):
             SSHConnection(host, connect_timeout=1.5).open()
-        assert 1.3 < time.monotonic() - started < 3.5
+        assert 1.3 < time.monotonic() - started < 10  # paramiko's own banner timeout is 15 s
         started = time.monotonic()
         with pytest.raises(SSHUnreachableError):
             fetch_host_key(host, 1.5)
-        assert time.monotonic() - started < 3.5
+        assert time.monotonic() - started < 10
 
 
 def test_put_tree_and_put_text_upload_files(conn: SSHConnection, tmp_path: Path) -> None:
@@ -387,12 +393,11 @@ def test_farm_hosts_list_and_check(server: Sshd, tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert all(name in listed.stdout for name in entries) and server.target in listed.stdout
     # When they are checked
-    started = time.monotonic()
     checked = farm("hosts", "check", cwd=tmp_path, env=env, timeout=60)
-    # Then the table shows each host's state, and the command fails since none is usable
+    # Then the table shows each host's state (the one where nothing listens refused at once, not timed out), and
+    # the command fails since none is usable
     assert checked.returncode == 1, checked.stderr
     assert checked.stderr == ""  # no traceback, no paramiko chatter
-    assert time.monotonic() - started < 15
     text = checked.stdout
     lines = {line.split(" ")[0]: line for line in text.splitlines() if " is unusable: " in line}
     docker_reason = "docker: not found" if not _docker_installed() else "docker: "

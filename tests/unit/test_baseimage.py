@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -79,10 +78,10 @@ def test_a_cached_tarball_is_returned_at_once_without_building(tmp_path: Path,
     cached.write_bytes(b"rootfs")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     # When the tarball is asked for
-    started = time.monotonic()
     found = rootfs_tarball(tmp_path)
-    # Then the cached file comes back at once, and its name carries the key the image is labelled with
-    assert found == cached and time.monotonic() - started < 0.5
+    # Then the cached file comes back without a build (there is no debootstrap to run), and its name carries the
+    # key the image is labelled with
+    assert found == cached
     assert tarball_key(found) == cache_key(BASE_PACKAGES, late=tuple(APT_PACKAGES))
 
 

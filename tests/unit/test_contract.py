@@ -80,8 +80,9 @@ def test_metrics_that_never_answer_or_are_not_json_give_a_warning_within_the_tim
         # When the farm reads their metrics
         started = time.monotonic()
         metrics = contract.metrics(deployment)
-        # Then each gives a warning (no exception), within the timeout
-        assert time.monotonic() - started < 3
+        # Then each gives a warning (no exception), within the 0.5 s timeout set here, not the default 5 s (a bound
+        # that only a busy machine's scheduling could come near, not a timing of the read)
+        assert time.monotonic() - started < 4.5
         assert [w.split(": ")[1] for w in metrics.warnings] == ["unreadable", "unreadable"], metrics.warnings
         assert "timed out" in metrics.warnings[0] and "not JSON" in metrics.warnings[1]
         assert metrics.cache_hits is None and not metrics.requests_known
