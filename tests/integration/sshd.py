@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,10 +126,16 @@ def write_hosts_file(path: Path, entries: dict[str, dict[str, str]]) -> Path:
 
 @contextlib.contextmanager
 def sshd(*, listen_address: str = "127.0.0.1", port: int | None = None, wrap: Sequence[str] = (),
-         extra_config: Sequence[str] = (), startup_timeout: float = 10.0) -> Iterator[Sshd]:
+         env: Mapping[str, str] | None = None, extra_config: Sequence[str] = (),
+         startup_timeout: float = 10.0) -> Iterator[Sshd]:
     """Start sshd on ``listen_address``:``port`` (a free port by default) under ``wrap``; stop it on exit.
 
-    ``extra_config`` lines are appended to sshd_config (e.g. ``SetEnv DOCKER_HOST=unix:///…``).
+    ``env`` is set in every session (sshd's one `SetEnv` line, e.g. DOCKER_HOST), with SHLVL=1: bash, run by sshd
+    for a command, sources the user's ~/.bashrc only at shell level 1, and on a developer's box (this one) that file
+    runs `pyenv init`, i.e. `pyenv rehash` under a machine-wide lock file; a session killed mid-login (a worker
+    killed with -9, a command's timeout, this fixture's own teardown) leaves that lock behind, and every later login
+    on the machine then waits 60 s for it. The sessions get sshd's default PATH. ``extra_config`` lines are appended
+    to sshd_config.
     """
     require_sshd()
     root = Path(tempfile.mkdtemp(prefix="farm-sshd-"))
@@ -145,7 +151,8 @@ def sshd(*, listen_address: str = "127.0.0.1", port: int | None = None, wrap: Se
         f"PidFile {root / 'sshd.pid'}", f"AuthorizedKeysFile {root / 'authorized_keys'}",
         "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "PrintMotd no",
-        "Subsystem sftp internal-sftp", "LogLevel VERBOSE", *extra_config, ""]))
+        "Subsystem sftp internal-sftp", "LogLevel VERBOSE",
+        "SetEnv " + " ".join(f"{k}={v}" for k, v in {"SHLVL": "1", **(env or {})}.items()), *extra_config, ""]))
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
     log = (root / "sshd.log").open("wb")

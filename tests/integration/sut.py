@@ -303,7 +303,7 @@ class SutHostFixture:
         """The "ssh" fixture's sshd, on port 22 of every address in the namespace, with Docker's environment."""
         server = self.stack.enter_context(sshd(
             listen_address="0.0.0.0", port=host.ssh_port, wrap=["nsenter", f"--net=/run/netns/{self.netns}"],
-            extra_config=[f"SetEnv DOCKER_HOST={host.docker_host} DOCKER_CONFIG={host.docker_config}"],
+            env={"DOCKER_HOST": host.docker_host, "DOCKER_CONFIG": str(host.docker_config)},
             startup_timeout=START_TIMEOUT_S))
         (self.root / "sshd-root").write_text(str(server.root))  # for the reaper, should this process die
         host.ssh_user = server.user
