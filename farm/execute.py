@@ -238,11 +238,13 @@ def _load_request(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
 def _conditions(result: LoadResult, offered: float | None, sets: CpuSets | None,
                 cpu: dict[str, Any] | None) -> dict[str, Any]:
     """What a cell records beside its measurements: the rate offered and whether it was achieved, the CPU sets
-    and the host's CPU use over the window."""
+    and the host's CPU use over the window, with the generator's run-queue wait (also when the stack ran
+    elsewhere: then it is all ``host_cpu`` holds)."""
+    waited = {} if result.generator_wait_ms is None else {"generator_wait_ms": result.generator_wait_ms}
     return {"offered_rps": offered,
             "rate_saturated": None if offered is None else result.completed_rps < RATE_SHORTFALL * offered,
-            "cpu_sets": sets.as_json() if sets is not None else None, "host_cpu": cpu,
-            "host_saturated": saturated(cpu)}
+            "cpu_sets": sets.as_json() if sets is not None else None,
+            "host_cpu": {**cpu, **waited} if cpu is not None else (waited or None), "host_saturated": saturated(cpu)}
 
 
 def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deployment,

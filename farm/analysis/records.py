@@ -60,6 +60,7 @@ def cell_record(cell: StoredCell) -> dict[str, Any]:
         "stack_set_cpu_pct": (cell.host_cpu or {}).get("stack"),
         "generator_set_cpu_pct": (cell.host_cpu or {}).get("generator"),
         "stack_cpu_pct": (cell.host_cpu or {}).get("stack_cpu_pct"),  # the stack's processes, % of one core
+        "generator_wait_ms": (cell.host_cpu or {}).get("generator_wait_ms"),  # Locust's run-queue wait per slice
         "host_saturated": cell.host_saturated,
         "cost": cell.cost,  # declared: Σ replicas × cost per replica (the stack's cost_unit)
         "cpu_ms_per_request": cell.cpu_ms_per_request,  # measured: the SUT's CPU per request over the window

@@ -29,23 +29,29 @@ FULL_REPETITIONS = 3  # fewer repetitions give an indicative answer
 # Results, not faults: a cell that fell short of its offered rate, whose host's CPU saturated, whose users stalled
 # or whose load broke Little's law stays in the surface and its point carries the flag (a saturated generator is a
 # fault: its cell is excluded, see `usable`). A stalled point's latency is a lower bound: it never wins, nor does
-# one whose host saturated on the generator's side (generator_busy).
+# one whose generator waited for a CPU (generator_busy).
 FLAGS = ("rate_saturated", "host_saturated", "generator_busy", "load_stalled", "load_mismatch")
 BUSY_PCT = 90.0  # farm.cpusets.SATURATED_PCT: a CPU set this busy is saturated
+# The generator's mean run-queue wait per time slice (farm.load.schedwait) from which it measured itself: each
+# timing it took then carries about this much of its own waiting, the resolution of Locust's histogram below 100 ms.
+WAIT_MS = 1.0
 
 
 def generator_busy(frame: pd.DataFrame) -> pd.Series:
-    """Per cell, whether its host saturated on the generator's side: ``host_saturated`` with the generator's CPU set
-    (or, not pinned, the whole host) at least BUSY_PCT busy. A stack set saturated alone is the system's limit, a
-    result; a saturated generator measured itself, a fault."""
+    """Per cell, whether the generator measured itself: it waited for a CPU, its mean run-queue wait per time slice
+    at least WAIT_MS (on its own host, whether the stack ran there or on a SUT host). A cell stored before the wait
+    was measured: its host saturated on the generator's side, ``host_saturated`` with the generator's CPU set (or,
+    not pinned, the whole host) at least BUSY_PCT busy. A busy set whose work gave way to the generator (it barely
+    waited) did not distort its timings; a stack set saturated alone is the system's limit, a result."""
     def column(name: str) -> pd.Series:
         values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
         return pd.to_numeric(values, errors="coerce")
 
     host = frame.get("host_saturated", pd.Series(False, index=frame.index)).astype("boolean").fillna(False)
     own = column("generator_set_cpu_pct")
-    busy = (own >= BUSY_PCT) | (own.isna() & (column("host_cpu_pct") >= BUSY_PCT))
-    return host.astype(bool) & busy
+    busy = host.astype(bool) & ((own >= BUSY_PCT) | (own.isna() & (column("host_cpu_pct") >= BUSY_PCT)))
+    waited = column("generator_wait_ms")
+    return (waited >= WAIT_MS) | (waited.isna() & busy)
 
 
 def point_keys(frame: pd.DataFrame, by_host: bool = False) -> list[str]:

@@ -23,6 +23,7 @@ import psutil
 from farm import files
 from farm.environment import child_environment
 from farm.errors import CancelledError, LoadError
+from farm.load.schedwait import snapshot, wait_ms_per_slice
 from farm.load.stats import LoadResult, parse_locust_stats
 from farm.text import tail_file
 
@@ -129,7 +130,7 @@ class LocustRunner:
             try:
                 if request.cpus:
                     _confine(proc, request.cpus)
-                cpu = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end), judge)
+                cpu, wait = self._watch(proc, window_file, limit, cancel, (on_measure_start, on_measure_end), judge)
             except BaseException:
                 _stop(proc)
                 raise
@@ -147,13 +148,14 @@ class LocustRunner:
             raise LoadError("Locust made no request in the measured window; see locust.log in the artefacts")
         saturated = cpu is not None and cpu >= self.saturation_cpu_pct
         return dataclasses.replace(result, generator_cpu_pct=cpu, generator_saturated=saturated,
-                                   artefacts=str(request.artefacts))
+                                   generator_wait_ms=wait, artefacts=str(request.artefacts))
 
     def _watch(self, proc: subprocess.Popen[bytes], window_file: Path, limit_s: float,
                cancel: threading.Event | None,
                callbacks: tuple[Callable[[], None] | None, Callable[[], None] | None],
-               judge: _Judge | None = None) -> float | None:
-        """Wait for Locust while sampling its CPU share of one core; returns the mean over the measured window.
+               judge: _Judge | None = None) -> tuple[float | None, float | None]:
+        """Wait for Locust while sampling its CPU share of one core; returns the mean over the measured window, and
+        its mean run-queue wait per time slice over the window in ms (`farm.load.schedwait`; None if unknown).
 
         The window's bounds come from the plugin (``<stats>.window``, wall-clock times); the callbacks are called
         at those instants, so that what the farm reads from the stack covers the same window as Locust's counts.
@@ -163,6 +165,8 @@ class LocustRunner:
         window: tuple[float, float | None] | None = None
         measuring = closed = False
         last_sample = 0.0
+        sched = None
+        wait: float | None = None
         try:
             ps: psutil.Process | None = psutil.Process(proc.pid)
         except psutil.Error:
@@ -184,9 +188,12 @@ class LocustRunner:
                     callbacks[0]()
                 if ps is not None:
                     _cpu(ps)  # the next reading covers only the measured window
+                    sched = snapshot(ps)
                     last_sample = time.monotonic()
             elif measuring and not closed and window is not None and window[1] is not None and now >= window[1]:
                 closed = True
+                if ps is not None:
+                    wait = wait_ms_per_slice(sched, snapshot(ps))
                 if callbacks[1] is not None:
                     callbacks[1]()
             elif measuring and not closed and ps is not None and time.monotonic() - last_sample >= 1.0:
@@ -197,7 +204,7 @@ class LocustRunner:
         if not closed:
             # The last sample covers Locust's shutdown, not load.
             samples = samples[:-1] if len(samples) > 2 else samples
-        return sum(samples) / len(samples) if samples else None
+        return (sum(samples) / len(samples) if samples else None), wait
 
 
 class _Judge:

@@ -84,6 +84,7 @@ class LoadResult:
     warmup_s: float
     generator_cpu_pct: float | None = None
     generator_saturated: bool = False
+    generator_wait_ms: float | None = None  # its mean run-queue wait per time slice (farm.load.schedwait)
     artefacts: str | None = None
     excluded_requests: int | None = None  # requests started outside the window (warm-up, grace), never counted
     # No request vanishes (None where not measured, e.g. imported runs): requests still running at the window's

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from farm.analysis.surfaces import BUSY_PCT
+from farm.analysis.surfaces import BUSY_PCT, WAIT_MS
 from tests.conftest import ROOT, farm, stray_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -65,12 +65,14 @@ def _report(folder: Path, name: str) -> tuple[dict[str, Any], list[dict[str, Any
 
 def _flags(cells: list[dict[str, Any]]) -> list[str]:
     """The flags that bar a cell from vouching for a configuration (farm.analysis.surfaces.generator_busy's rule):
-    a saturated or busy generator, a rate short of its offer. A stack CPU set at its limit alone is a result."""
+    a saturated generator, or one that waited for a CPU, a rate short of its offer. A stack CPU set at its limit
+    alone is a result."""
     found = {f for c in cells for f in ("rate_saturated", "generator_saturated") if c.get(f)}
     for c in cells:
         own = c.get("generator_set_cpu_pct")
         busy = own >= BUSY_PCT if own is not None else (c.get("host_cpu_pct") or 0.0) >= BUSY_PCT
-        if c.get("host_saturated") and busy:
+        waited = c.get("generator_wait_ms")
+        if (waited is not None and waited >= WAIT_MS) or (waited is None and c.get("host_saturated") and busy):
             found.add("generator_busy")
     return sorted(found)
 
