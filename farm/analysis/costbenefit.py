@@ -60,6 +60,7 @@ class Cheapest:
     measured: int  # configurations measured at this load
     most_measured: float  # the highest cost measured at this load
     rps: float | None = None  # the throughput the cheapest configuration sustained (mean over repetitions)
+    flagged: int = 0  # configurations measured at this load that a flagged cell bars from meeting the SLO
 
     def money(self, price: Price | None) -> float | None:
         """What a million requests cost on the cheapest configuration at the rate it sustained (None without a
@@ -72,7 +73,8 @@ class Cheapest:
         return {"replicas": self.replicas, "cost": self.cost, "cost_low": self.cost_low, "p95_ms": self.p95_ms,
                 "p95_low": self.p95_low, "p95_high": self.p95_high, "rps": self.rps, **money,
                 "repetitions": self.repetitions, "indicative": self.indicative,
-                "configurations_measured": self.measured, "highest_cost_measured": self.most_measured}
+                "configurations_measured": self.measured, "configurations_flagged": self.flagged,
+                "highest_cost_measured": self.most_measured}
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,14 @@ class CostBenefit:
             return "no load at which both architectures have a configuration measured"
         if not any(_meets(p.monolith) or _meets(p.microservices) for p in both):
             most = {a: max(getattr(p, a).most_measured for p in both) for a in ARCHITECTURES}
+            measured = sum(getattr(p, a).measured for p in both for a in ARCHITECTURES)
+            flagged = sum(getattr(p, a).flagged for p in both for a in ARCHITECTURES)
+            why = (f"; {flagged} of the {measured} configurations measured were flagged (farm results: "
+                   "generator_busy, rate_saturated, load_stalled, load_mismatch), and a flagged one never meets it: "
+                   "measure them again on a quieter generator host") if flagged else ""
             return (f"neither architecture meets the SLO at any load measured (configurations up to cost "
-                    f"{_num(most['monolith'])} for the monolith, {_num(most['microservices'])} for microservices); "
-                    "raise search.max_cost or measure lower loads")
+                    f"{_num(most['monolith'])} for the monolith, {_num(most['microservices'])} for microservices)"
+                    f"{why}; raise search.max_cost or measure lower loads")
         if any(p.sign < 0 for p in both) and any(p.sign > 0 for p in both):
             return (f"the loads disagree: {self._where()}; the cost curves cross both ways, so there is no one "
                     "switch point")
@@ -256,7 +263,8 @@ def cheapest(part: pd.DataFrame, metric: str = "p95_ms") -> Cheapest:
         p95_high=None if best is None or pd.isna(best[f"{metric}_hi"]) else float(best[f"{metric}_hi"]),
         repetitions=reps, indicative=bool(part["indicative"].any()), measured=len(part),
         most_measured=float(part["cost"].max()),
-        rps=None if best is None or "rps" not in best or pd.isna(best["rps"]) else float(best["rps"]))
+        rps=None if best is None or "rps" not in best or pd.isna(best["rps"]) else float(best["rps"]),
+        flagged=int(part["flagged"].astype(bool).sum()) if "flagged" in part.columns else 0)
 
 
 def cheaper(a: Cheapest, b: Cheapest) -> bool:

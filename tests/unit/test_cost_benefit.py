@@ -317,6 +317,22 @@ def test_neither_architecture_meeting_the_slo_anywhere_is_not_enough_data() -> N
         answer.describe() and "raise search.max_cost" in answer.describe()
 
 
+def test_not_enough_data_says_how_many_configurations_were_flagged() -> None:
+    # Given every cell measured with a generator that
+    # waited 2.5 ms per time slice for a CPU (a busy shared host)
+    def extra(arch: str, size: int, load: int) -> dict[str, object]:
+        return {"generator_wait_ms": 2.5}
+    cells, hist = grid(reps=3, extra=extra)
+    [answer] = cost_benefit(cells, hist, slo_ms=SLO)
+    # Then nothing meets the SLO, and the sentence says why: every configuration measured was flagged
+    measured = sum(p.monolith.measured + p.microservices.measured for p in answer.per_load
+                   if p.monolith is not None and p.microservices is not None)
+    assert answer.outcome == NOT_ENOUGH
+    assert f"{measured} of the {measured} configurations measured were flagged" in answer.describe()
+    assert "quieter generator host" in answer.describe()
+    assert answer.as_json()["per_load"][0]["monolith"]["configurations_flagged"] == 6
+
+
 def test_significant_both_ways_is_said_as_loads_that_disagree() -> None:
     # Given microservices significantly cheaper at 10 users and the monolith at 20
     answer = answer_of([point(10, 8, 5, -1), point(20, 8, 12, 1)])
