@@ -4,7 +4,8 @@ Compose runs *on the host*, in one SSH command per step (upload by SFTP, `up -d 
 `down -v --remove-orphans`), never through `DOCKER_HOST=ssh://` (an SSH session per request, MaxSessions, hangs).
 One connection per deployment, opened in the process that uses it (never across a fork) and closed at teardown.
 Every replica the farm reaches publishes its port on an ephemeral port of the host, so health, reset and metrics
-reach each replica directly, from the generator, with the same HTTP contract as the local driver.
+reach each replica directly, from the generator, with the same HTTP contract as the local driver; a team's own
+file's replicas that publish nothing are reached from the farm's probe container in their network instead.
 The recipe's extra files are rendered when their name ends in `.j2` and uploaded as they are otherwise (code the
 containers mount, such as a PHP drop-in); only the images the rendered compose file names are built.
 """
@@ -14,14 +15,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from farm import files
-from farm.errors import FarmError, MetricsError, ProvisionError, ReadinessError
+from farm.errors import FarmError, ProvisionError, ReadinessError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
 from farm.remote.shell import Connector, RemoteShell
@@ -30,12 +30,14 @@ from farm.stacks import compose_actions as actions
 from farm.stacks import compose_limits as guard
 from farm.stacks import compose_override as override
 from farm.stacks import contract
+from farm.stacks.compose_probe import ProbeHttp
 from farm.stacks.compose_ps import ps_rows, replica_endpoints
 from farm.stacks.compose_render import compose_recipe, image_tags, render_project, used_images
 from farm.stacks.driver import Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ComposeRecipe, Scalar, StackManifest
 from farm.stacks.owner import dead_deployments, owner_record, write_state
-from farm.stacks.probe import http_ok, poll_ready
+from farm.stacks.probe import poll_ready
+from farm.stacks.redis_stats import with_cache
 from farm.stacks.resources import SAMPLE_SCRIPT, parse_sample
 from farm.stacks.scaling import compose_replicas
 from farm.text import tail
@@ -84,12 +86,17 @@ class ComposeDriver:
             rendered = render_project(manifest, recipe, params, name, images, bind=bind, token=token)
             theirs = not override.is_template(recipe.file)
             if theirs:  # the team's own file: the farm's needs go beside it, never into it
-                rendered[override.OVERRIDE_FILE], notes = override.farm_override(
+                added = override.farm_override(
                     rendered["compose.yaml"], recipe.file, project=name, bind=bind, port=recipe.port,
-                    reached={recipe.entry, *recipe.instances},
-                    scaled=compose_replicas(manifest, params, recipe.scale))
-                for note in notes:
+                    entry=recipe.entry, reached=set(recipe.instances),
+                    scaled=compose_replicas(manifest, params, recipe.scale), token=token)
+                rendered[override.OVERRIDE_FILE] = added.text
+                for note in added.notes:
                     log.warning("%s: %s", name, note)
+                if added.probe and not self._has_image(conn, BASE_IMAGE):
+                    raise ProvisionError(f"{self.host.name} lacks {BASE_IMAGE}, the image of the probe the farm "
+                                         "reaches replicas that publish nothing from",
+                                         hint=f"run `farm hosts prepare {self.host.name}` first")
             else:
                 guard.check_published(rendered["compose.yaml"], bind)
             self._build(conn, manifest, recipe, used_images(rendered["compose.yaml"], images), root)
@@ -122,7 +129,7 @@ class ComposeDriver:
                 raise ProvisionError(f"compose up of {name} on {self.host.name} failed: {exc}",
                                      hint=f"last logs: {tail(logs, 5, 300)}") from exc
             raise
-        entry = next((e for e in endpoints if e.service == recipe.entry), None)
+        entry = next((e for e in endpoints if e.service == recipe.entry and not e.via), None)
         if entry is None:
             self._teardown(handles, name)
             raise ProvisionError(f"{name} on {self.host.name}: the entry service '{recipe.entry}' publishes no "
@@ -204,10 +211,11 @@ class ComposeDriver:
             # a health URL may be a real page (WordPress's `/`): a cold one on a busy host takes seconds, so a
             # probe waits up to PROBE_TIMEOUT_S, never past the deadline
             probe = min(PROBE_TIMEOUT_S, max(0.5, deadline - time.monotonic()))
-            return _unhealthy(waiting, deployment.manifest.health, probe)
+            answered = self._http(deployment).answering(waiting, deployment.manifest.health, probe)
+            return [e for e in waiting if e not in answered]
 
         def failure(waiting: list[Endpoint]) -> ReadinessError:
-            names = ", ".join(f"{e.service}#{e.replica} ({e.url})" for e in waiting)
+            names = ", ".join(f"{e.service}#{e.replica} ({e.url}{f' from {e.via}' if e.via else ''})" for e in waiting)
             return ReadinessError(f"not reachable from this generator before the deadline, or slower than "
                                   f"{PROBE_TIMEOUT_S:.0f} s to answer: {names}",
                                   hint=f"is the SUT host {self.host.name} reachable on its published ports?")
@@ -216,13 +224,13 @@ class ComposeDriver:
 
     def check_instances(self, deployment: Deployment) -> int:
         """The classic connectivity check, on each replica."""
-        return contract.check_instances(deployment)
+        return contract.check_instances(deployment, self._http(deployment))
 
     def reset(self, deployment: Deployment) -> None:
         """Reset caches on each replica (the HTTP contract), or run the manifest's reset action on the host."""
         action = actions.reset_action(deployment.manifest)
         if action is None:
-            contract.reset(deployment)
+            contract.reset(deployment, self._http(deployment))
             return
         conn: RemoteShell = deployment.handles["conn"]
         actions.run_reset(conn, deployment.handles["compose"], deployment.name, action, self._env())
@@ -234,21 +242,17 @@ class ComposeDriver:
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
         """Read each replica's metrics, and sample the SUT's CPU and memory on the host (cgroup files)."""
-        counters = contract.metrics(deployment)
         conn: RemoteShell = deployment.handles["conn"]
-        try:
-            cache = actions.redis_hits(conn, deployment.handles["compose"], deployment.name, deployment.manifest,
-                                       self._env())
-        except MetricsError as exc:  # like an odd metrics document: a warning, never a lost measurement
-            counters = dataclasses.replace(counters, cache_hits=None, cache_misses=None,
-                                           warnings=(*counters.warnings, f"{exc.message}; hit ratio left empty"))
-        else:
-            if cache is not None:
-                counters = dataclasses.replace(counters, cache_hits=cache[0], cache_misses=cache[1])
+        counters = with_cache(contract.metrics(deployment, self._http(deployment)), lambda: actions.redis_hits(
+            conn, deployment.handles["compose"], deployment.name, deployment.manifest, self._env()))
         result = conn.run(["sh", "-c", SAMPLE_SCRIPT, "sh", deployment.name], timeout=30, check=False,
                           env=self._env())
         sample = parse_sample(result.stdout) if result.code == 0 else None
         return dataclasses.replace(counters, resources=sample)
+
+    def _http(self, deployment: Deployment) -> ProbeHttp:
+        """The contract's requests: from here, or from the probe container for a replica that publishes nothing."""
+        return ProbeHttp(deployment.handles["conn"], self._env())
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of `docker compose logs`."""
@@ -330,11 +334,4 @@ class ComposeDriver:
     def _record(self, workdir: Path, name: str) -> None:
         """Note the deployment here (owner and host), so a crashed worker's successor can remove it remotely."""
         write_state(workdir / STATE_FILE, {"owner": self.owner, "host": self.host.name, "name": name})
-
-
-def _unhealthy(endpoints: list[Endpoint], health: str, timeout: float) -> list[Endpoint]:
-    """The endpoints whose health GET fails, probed at once (N slow replicas cost one probe's time, not N)."""
-    with ThreadPoolExecutor(max_workers=min(16, len(endpoints)), thread_name_prefix="ready") as pool:
-        answered = list(pool.map(lambda e: http_ok(e.url + health, timeout), endpoints))
-    return [e for e, ok in zip(endpoints, answered, strict=True) if not ok]
 

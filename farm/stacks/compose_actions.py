@@ -15,6 +15,7 @@ from typing import Any
 from farm.errors import MetricsError, ResetError
 from farm.stacks.cache_spec import ResetAction
 from farm.stacks.manifest import StackManifest
+from farm.stacks.redis_stats import parse_info
 from farm.text import tail
 
 RESET_TIMEOUT_S = 120.0
@@ -60,12 +61,6 @@ def redis_hits(conn: Any, compose: Sequence[str], project: str, manifest: StackM
     except (KeyError, ValueError) as exc:
         raise MetricsError(f"cache statistics of {redis.service}: `{' '.join(redis.command)}` gave no "
                            f"keyspace_hits/keyspace_misses: {_said(result)}") from exc
-
-
-def parse_info(text: str) -> dict[str, str]:
-    """Redis' INFO answer (``# Section`` headers, ``key:value`` lines) as a mapping."""
-    pairs = (line.strip().partition(":") for line in text.splitlines() if line.strip() and line[0] != "#")
-    return {key: value for key, sep, value in pairs if sep}
 
 
 def _said(result: Any) -> str:

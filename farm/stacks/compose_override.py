@@ -7,9 +7,13 @@ SUT host byte for byte and Compose merges it with the farm's override (``-f thei
 - ``ports``, replaced (Compose's ``!override``) where the service publishes any: a fixed host port stays fixed
   (the entry's ``"8080:80"`` keeps working) but is published on the SUT host's lab address only; a service the
   farm scales publishes its container ports on ephemeral host ports instead (N replicas cannot share one fixed
-  port), and the farm says so; a reached service (the entry, an instance) that publishes nothing gets its
-  container ``port`` on an ephemeral port of the lab address, so each replica is reached from the generator.
+  port), and the farm says so; an entry that publishes nothing gets its container ``port`` on an ephemeral
+  port of the lab address (the load comes from the generator).
 - ``labels``: the deployment's name (``io.loadfarm.deployment``), so the farm's containers are told apart.
+
+An instance service that publishes nothing stays unpublished: the override adds the farm's probe container
+(compose_probe) on its networks, and the farm reaches each replica from there. Nothing but the team's own ports
+and the entry's is published on the SUT host.
 
 The replica counts go on the command line (``--scale``). PyYAML reads YAML 1.1, where an unquoted ``8080:80`` is a
 base-60 number; the file is read here with YAML 1.2's reading of such values (a string, as Compose reads it).
@@ -19,12 +23,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from farm.errors import SpecError
 from farm.stacks.compose_limits import publish_address
+from farm.stacks.compose_probe import PROBE_SERVICE, probe_service
 
 OVERRIDE_FILE = "farm-override.yaml"
 DEPLOYMENT_LABEL = "io.loadfarm.deployment"
@@ -69,19 +74,30 @@ def read_services(text: str, where: str) -> dict[str, dict[str, Any]]:
     return {str(name): spec if isinstance(spec, dict) else {} for name, spec in services.items()}
 
 
-def farm_override(text: str, where: str, *, project: str, bind: str, port: int, reached: set[str],
-                  scaled: dict[str, int]) -> tuple[str, list[str]]:
-    """The override file for a team's compose file, and one note per change a user should know of.
+class Override(NamedTuple):
+    """The override file's text, one note per change a user should know of, and whether it adds the probe."""
 
-    ``reached``: the services the farm probes (entry, instances); ``scaled``: service -> its replica count.
+    text: str
+    notes: list[str]
+    probe: bool
+
+
+def farm_override(text: str, where: str, *, project: str, bind: str, port: int, entry: str, reached: set[str],
+                  scaled: dict[str, int], token: str = "") -> Override:
+    """The override file for a team's compose file.
+
+    ``entry``: the service the load goes to; ``reached``: the other services the farm checks, resets and reads
+    (instances); ``scaled``: service -> its replica count; ``token``: the deployment's, for the probe.
     """
     services = read_services(text, where)
+    reached = reached | {entry}
     missing = sorted((reached | set(scaled)) - set(services))
     if missing:
         raise SpecError(f"{where}: the recipe names {', '.join(missing)}, which the compose file does not define; "
                         f"its services: {', '.join(services)}")
     added: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
+    inside: set[str] = set()
     for name, spec in services.items():
         entries = spec.get("ports") or []
         if not isinstance(entries, list):
@@ -96,12 +112,18 @@ def farm_override(text: str, where: str, *, project: str, bind: str, port: int, 
                 host_port = None
             ports.append(_entry(bind, host_port, target, protocol))
         if name in reached and port not in {target for _h, target, _p in published}:
-            ports.append(publish_address(bind, port))
+            if name == entry:
+                ports.append(publish_address(bind, port))
+            else:
+                inside.add(name)
         override: dict[str, Any] = {"labels": {DEPLOYMENT_LABEL: project}}
         if ports:
             override["ports"] = _Override(ports)
         added[name] = override
-    return yaml.dump({"services": added}, Dumper=_Dumper, sort_keys=True), notes
+    if inside:
+        added[PROBE_SERVICE] = {**probe_service(services, inside, token),
+                                "labels": {DEPLOYMENT_LABEL: project}}
+    return Override(yaml.dump({"services": added}, Dumper=_Dumper, sort_keys=True), notes, bool(inside))
 
 
 def _published(service: str, entry: Any, where: str) -> tuple[int | None, int, str]:

@@ -35,12 +35,14 @@ def check_deployment_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One running replica of a service, reachable at host:port."""
+    """One running replica of a service, reachable at host:port: from the generator, or, when ``via`` names a
+    container, only from inside its compose project's network (``host`` is then the replica's container name)."""
 
     service: str
     replica: int
     host: str
     port: int
+    via: str = ""
 
     @property
     def url(self) -> str:

@@ -18,6 +18,7 @@ SAMPLE_SCRIPT = r"""
 ids=$(docker ps -q --filter "label=com.docker.compose.project=$1")
 if [ -n "$ids" ]; then
   docker inspect -f '{{.Name}} {{.State.Pid}}' $ids | while read -r name pid; do
+    case "$name" in *-farm-probe-[0-9]*) continue;; esac   # the farm's own probe (compose_probe) is not the SUT
     usage=""; peak=""
     cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
     if [ -f "/sys/fs/cgroup$cg/cpu.stat" ] && [ "$cg" != "/" ]; then          # cgroup v2

@@ -9,6 +9,7 @@ import yaml
 
 from farm.errors import SpecError
 from farm.stacks.compose_override import DEPLOYMENT_LABEL, farm_override, is_template, read_services
+from farm.stacks.compose_probe import PROBE_SERVICE
 from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import load_manifest
 
@@ -35,22 +36,51 @@ _Tags.add_constructor("!override", lambda loader, node: ["!override", *loader.co
 
 
 def override(text: str = THEIRS, **kwargs: object) -> tuple[dict[str, dict[str, object]], list[str]]:
-    args: dict[str, object] = {"project": "p1", "bind": "10.0.0.2", "port": 80, "reached": {"web", "app"},
-                               "scaled": {"app": 2, "worker": 3}, **kwargs}
-    written, notes = farm_override(text, "docker-compose.yml", **args)  # type: ignore[arg-type]
-    return yaml.load(written, Loader=_Tags)["services"], notes
+    args: dict[str, object] = {"project": "p1", "bind": "10.0.0.2", "port": 80, "entry": "web", "reached": {"app"},
+                               "scaled": {"app": 2, "worker": 3}, "token": "t0k", **kwargs}
+    written = farm_override(text, "docker-compose.yml", **args)  # type: ignore[arg-type]
+    services = yaml.load(written.text, Loader=_Tags)["services"]
+    assert written.probe == (PROBE_SERVICE in services)
+    return services, written.notes
 
 
-def test_the_entry_keeps_its_fixed_port_on_the_lab_address_and_a_silent_replica_gets_an_ephemeral_one() -> None:
+def test_the_entry_keeps_its_fixed_port_on_the_lab_address_and_a_silent_replica_stays_unpublished() -> None:
     services, _notes = override()
     # Then the entry's fixed ports stay fixed (replacing, not adding to, the team's), on the lab address only
     assert services["web"]["ports"] == ["!override", "10.0.0.2:8080:80", "10.0.0.2:2222:22", "10.0.0.2:8443:443"]
-    # And the scaled app that publishes nothing gets its container port on an ephemeral port of the lab address
-    assert services["app"]["ports"] == ["!override", "10.0.0.2::80"]
+    # And the scaled app that publishes nothing publishes nothing still: the farm's probe joins its network
+    assert "ports" not in services["app"]
+    probe = services[PROBE_SERVICE]
+    assert probe["networks"] == ["default"] and probe["environment"] == {"LOADFARM_TOKEN": "t0k"}
+    assert "ports" not in probe and probe["mem_limit"] and probe["pids_limit"]
     # And a service the farm does not reach and that publishes nothing gets no port
     assert "ports" not in services["db"]
-    # And every service carries the deployment's label
+    # And every service carries the deployment's label, the probe too
     assert all(s["labels"] == {DEPLOYMENT_LABEL: "p1"} for s in services.values())
+
+
+def test_the_probe_joins_the_networks_of_the_services_it_reaches_and_no_probe_when_all_publish() -> None:
+    # Given an app on two networks of its own and a worker on the default network, both reached
+    theirs = THEIRS.replace("  app:\n    image: app\n",
+                            "  app:\n    image: app\n    networks: {front: {aliases: [a]}, back: {}}\n")
+    services, _ = override(theirs, reached={"app", "db"})
+    # Then the probe is on all three
+    assert services[PROBE_SERVICE]["networks"] == ["back", "default", "front"]
+    # And when every reached service publishes its port, there is no probe
+    services, _ = override(reached={"worker"}, scaled={})
+    assert PROBE_SERVICE not in services
+
+
+def test_an_entry_that_publishes_nothing_is_published_on_an_ephemeral_lab_port() -> None:
+    services, _ = override(entry="db", reached=set())
+    assert services["db"]["ports"] == ["!override", "10.0.0.2::80"] and PROBE_SERVICE not in services
+
+
+def test_a_team_service_named_like_the_probe_or_out_of_the_projects_networks_is_refused_in_one_line() -> None:
+    with pytest.raises(SpecError, match="service named farm-probe, which is the farm's own"):
+        override(THEIRS + "  farm-probe:\n    image: x\n")
+    with pytest.raises(SpecError, match=r"services\.app sets network_mode"):
+        override(THEIRS.replace("    image: app\n", "    image: app\n    network_mode: host\n", 1))
 
 
 def test_a_scaled_service_with_a_fixed_host_port_is_published_on_ephemeral_ports_and_the_user_is_told() -> None:
@@ -81,11 +111,11 @@ def test_the_example_compose_file_reaches_the_host_byte_for_byte(tmp_path: Path)
     rendered = _render(manifest, manifest.compose, {"instances": 2}, "p", {})
     # Then their file is exactly what they wrote
     assert rendered["compose.yaml"] == (EXAMPLE / "docker-compose.yml").read_text()
-    services, notes = override(rendered["compose.yaml"], reached={"web", "app"}, scaled={"app": 2})
+    services, notes = override(rendered["compose.yaml"], reached={"app"}, scaled={"app": 2})
     assert services["web"]["ports"] == ["!override", "10.0.0.2:8080:80"] and not notes
 
 
-def test_a_reached_replica_that_publishes_nothing_is_an_error_naming_it_never_skipped() -> None:
+def test_a_reached_replica_that_publishes_nothing_is_reached_through_the_probe_or_is_an_error_naming_it() -> None:
     from farm.errors import ProvisionError
     from farm.stacks.compose_ps import replica_endpoints
 
@@ -99,6 +129,12 @@ def test_a_reached_replica_that_publishes_nothing_is_an_error_naming_it_never_sk
         replica_endpoints(rows, "p", {"web", "app"}, 80, "10.0.0.2")
     # Then the replica it cannot reach is named (a service it does not reach is no concern)
     assert "cannot reach p-app-2" in refused.value.message and "redis" not in refused.value.message
+    # And with the farm's probe in the project, that replica is reached from it, by its container name
+    probe = {"Name": "p-farm-probe-1", "Service": PROBE_SERVICE, "Publishers": []}
+    found = replica_endpoints([*rows, probe], "p", {"web", "app"}, 80, "10.0.0.2")
+    assert [(e.service, e.replica, e.host, e.port, e.via) for e in found] == [
+        ("app", 0, "10.0.0.2", 32768, ""), ("app", 1, "p-app-2", 80, "p-farm-probe-1"),
+        ("web", 0, "10.0.0.2", 8080, "")]
     # And with both replicas published, every one is found, in order
     rows[2]["Publishers"] = [{"TargetPort": 80, "PublishedPort": 32769}]
     found = replica_endpoints(rows, "p", {"web", "app"}, 80, "10.0.0.2")

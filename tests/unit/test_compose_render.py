@@ -170,8 +170,12 @@ def test_readiness_probes_every_replica_and_keeps_those_that_fail_or_are_too_slo
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from farm.stacks.compose import _unhealthy
+    from farm.stacks.compose_probe import ProbeHttp
     from farm.stacks.driver import Endpoint
+
+    def _unhealthy(endpoints: list[Endpoint], path: str, timeout: float) -> list[Endpoint]:
+        answered = ProbeHttp(None, {}).answering(endpoints, path, timeout)
+        return [e for e in endpoints if e not in answered]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
