@@ -80,10 +80,15 @@ def _check_against_stack(spec: SweepSpec, manifest: StackManifest, source: str) 
         raise SpecError(f"{source}: stack '{manifest.name}' has no local recipe to run as processes here; "
                         "add `sut: {hosts: [HOST]}` to run its compose recipe on a SUT host, or a `local:` "
                         "section to its stack.yaml")
-    if spec.sut is None and (manifest.cache is not None or not isinstance(manifest.reset, str | None)):
-        raise SpecError(f"{source}: stack '{manifest.name}' resets or reads its cache inside its compose services "
-                        "(reset: {exec/restart}, cache: {redis}), which only a SUT host runs; add `sut: {hosts: "
-                        "[HOST]}`, or give the process recipe HTTP `reset:`/`metrics:` paths")
+    if spec.sut is None and not isinstance(manifest.reset, str | None):
+        raise SpecError(f"{source}: stack '{manifest.name}' resets its cache inside its compose services "
+                        "(reset: {exec/restart}), which only a SUT host runs; add `sut: {hosts: [HOST]}`, or give "
+                        "the process recipe an HTTP `reset:` path")
+    redis = manifest.cache.redis.service if manifest.cache is not None else None
+    if spec.sut is None and redis is not None and manifest.local is not None \
+            and redis not in {s.name for s in manifest.local.services}:
+        raise SpecError(f"{source}: stack '{manifest.name}': cache: {{redis: {{service: {redis}}}}} names no service "
+                        f"of its process recipe; name the local service running redis-server")
     declared = manifest.parameters
     allowed_keys = ", ".join([*RESERVED, *declared, *(f"replicas.{s}" for s in manifest.scalable)])
     check_replicas(spec, manifest, source)

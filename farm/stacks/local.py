@@ -20,8 +20,9 @@ import psutil
 
 from farm import files
 from farm.environment import child_environment
-from farm.errors import ProvisionError, ReadinessError, SpecError, ToolMissingError
+from farm.errors import ProvisionError, ReadinessError, ResetError, SpecError, ToolMissingError
 from farm.stacks import contract, templates
+from farm.stacks.cache_spec import ResetAction
 from farm.stacks.driver import TOKEN_ENV, Deployment, Endpoint, StackMetrics, check_deployment_name, new_token
 from farm.stacks.manifest import ReadyCommand, Scalar, Service, SetupStep, StackManifest
 from farm.stacks.owner import (
@@ -34,6 +35,7 @@ from farm.stacks.owner import (
     write_state,
 )
 from farm.stacks.probe import free_port, http_ok, poll_ready, tcp_open
+from farm.stacks.redis_stats import local_redis_hits, with_cache
 from farm.stacks.scaling import replicas_for
 from farm.text import tail_file
 
@@ -267,11 +269,15 @@ class LocalDriver:
     # ------------------------------------------------------------------------------- reset/metrics
     def reset(self, deployment: Deployment) -> None:
         """POST the manifest's reset path on every instance; any 2xx is success, the body is ignored."""
+        if isinstance(deployment.manifest.reset, ResetAction):  # never a cell measured on an un-emptied cache
+            raise ResetError("cache reset: `reset: {exec/restart}` runs in compose services, on a SUT host; the "
+                             "process recipe resets through an HTTP path")
         contract.reset(deployment)
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
-        """Read every instance's metrics document and sum its cache hits, misses and requests."""
-        return contract.metrics(deployment)
+        """Read every instance's metrics document and sum its cache hits, misses and requests; with ``cache:
+        {redis: ...}`` the hits and misses are Redis' own, asked at its port."""
+        return with_cache(contract.metrics(deployment), lambda: local_redis_hits(deployment))
 
     def logs(self, deployment: Deployment, lines: int = 20) -> str:
         """The tail of every process's log."""

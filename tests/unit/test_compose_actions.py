@@ -91,3 +91,78 @@ def test_a_sweep_here_for_a_stack_that_resets_inside_its_containers_is_refused(t
     sweep.write_text(f"name: s\nstack: {folder}\nmatrix: {{users: [1]}}\nload: {{duration: 2s}}\n")
     with pytest.raises(SpecError, match="only a SUT host runs"):
         load_sweep(sweep)
+
+
+LOCAL = """name: byo
+locustfile: l.py
+reset: /reset
+cache: {redis: {service: redis}}
+local:
+  entry: app
+  services:
+    - {name: redis, command: [redis-server, --port, "{{ port }}", --save, ""], ready: tcp}
+    - {name: app, instance: true, command: [x]}
+"""
+
+
+def test_the_process_recipe_reads_its_redis_services_own_counters_at_its_port(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from farm.stacks.driver import Deployment, Endpoint
+    from farm.stacks.local import LocalDriver
+    from farm.stacks.probe import free_port, tcp_open
+
+    # Given a process recipe whose redis-server is its cache, and a sweep here naming it: accepted
+    manifest = load_manifest(stack(tmp_path / "byo", LOCAL))
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: s\nstack: {manifest.folder}\nmatrix: {{users: [1]}}\nload: {{duration: 2s}}\n")
+    load_sweep(sweep)
+    # And that redis-server running, with 2 hits and 3 misses
+    port = free_port()
+    server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not tcp_open("127.0.0.1", port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = redis.Redis(port=port)
+        client.set("k", "v")
+        for key in ("k", "k", "a", "b", "c"):
+            client.get(key)
+        client.close()
+        endpoints = [Endpoint("redis", 0, "127.0.0.1", port), Endpoint("app", 0, "127.0.0.1", free_port())]
+        deployment = Deployment("d", manifest.model_copy(update={"metrics": None}), {}, endpoints[1], endpoints,
+                                tmp_path, instance_services=frozenset({"app"}))
+        # When the local driver reads the stack's metrics
+        metrics = LocalDriver(tmp_path / "runs").metrics(deployment)
+        # Then the hits and misses are Redis' own
+        assert (metrics.cache_hits, metrics.cache_misses) == (2, 3) and not metrics.warnings
+    finally:
+        server.terminate()
+        server.wait(10)
+    # And once nothing listens there, the reading is a warning with the hit ratio left empty, never an error
+    gone = LocalDriver(tmp_path / "runs").metrics(deployment)
+    assert gone.cache_hits is None and "cache statistics of redis" in gone.warnings[0]
+
+
+def test_the_process_recipe_refuses_what_only_compose_services_run(tmp_path: Path) -> None:
+    from farm.errors import ResetError as _ResetError
+    from farm.stacks.driver import Deployment, Endpoint
+    from farm.stacks.local import LocalDriver
+
+    # a cache service the process recipe lacks is refused in one line naming it
+    folder = stack(tmp_path / "a", LOCAL.replace("service: redis}", "service: cache}"))
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: s\nstack: {folder}\nmatrix: {{users: [1]}}\nload: {{duration: 2s}}\n")
+    with pytest.raises(SpecError, match="names no service of its process recipe"):
+        load_sweep(sweep)
+    # and a reset action reaching the local driver (`farm stack` by hand) fails, never skipped silently
+    manifest = load_manifest(stack(tmp_path / "b", STACK + "local: {entry: app, services: [{name: app, "
+                                                            "command: [x]}]}\n"))
+    endpoint = Endpoint("app", 0, "127.0.0.1", 1)
+    with pytest.raises(_ResetError, match="runs in compose services"):
+        LocalDriver(tmp_path / "runs").reset(Deployment("d", manifest, {}, endpoint, [endpoint], tmp_path))
