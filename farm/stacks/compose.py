@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -241,12 +242,17 @@ class ComposeDriver:
             self.ready(deployment, time.monotonic() + self.up_timeout_s)
 
     def metrics(self, deployment: Deployment) -> StackMetrics:
-        """Read each replica's metrics, and sample the SUT's CPU and memory on the host (cgroup files)."""
+        """Read each replica's metrics, the cache's own counters and the SUT's CPU and memory on the host (cgroup
+        files), all three at once: each is an SSH round trip (seconds on a loaded host), and one after the other
+        the last would be read well past the window's edge."""
         conn: RemoteShell = deployment.handles["conn"]
-        counters = with_cache(contract.metrics(deployment, self._http(deployment)), lambda: actions.redis_hits(
-            conn, deployment.handles["compose"], deployment.name, deployment.manifest, self._env()))
-        result = conn.run(["sh", "-c", SAMPLE_SCRIPT, "sh", deployment.name], timeout=30, check=False,
-                          env=self._env())
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reading") as pool:
+            cache = pool.submit(actions.redis_hits, conn, deployment.handles["compose"], deployment.name,
+                                deployment.manifest, self._env())
+            sampled = pool.submit(conn.run, ["sh", "-c", SAMPLE_SCRIPT, "sh", deployment.name], timeout=30,
+                                  check=False, env=self._env())
+            counters = with_cache(contract.metrics(deployment, self._http(deployment)), cache.result)
+            result = sampled.result()
         sample = parse_sample(result.stdout) if result.code == 0 else None
         return dataclasses.replace(counters, resources=sample)
 
