@@ -55,4 +55,5 @@ def land(store: Store, cell: Cell, host: str = "lab-1", *, shift_ms: float = 0.0
     total = EndpointStats("", "Aggregated", 400, 0, 40.0, float(samples.mean()),
                           *(float(np.percentile(samples, q)) for q in (50, 90, 95, 99)), float(samples.max()), hist)
     store.mark_running(cell.id, {"name": host, "cpu_model": "test", "cores": 2})
-    store.record_result(cell.id, LoadResult((), total, 2.0, 1.0, 20.0, False, artefacts=artefacts), StackMetrics(None, None, []))
+    store.record_result(cell.id, LoadResult((), total, 2.0, 1.0, 20.0, False, artefacts=artefacts),
+                        StackMetrics(None, None, []))
