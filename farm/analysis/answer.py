@@ -16,7 +16,7 @@ from farm.analysis.hosts import host_agreement
 from farm.analysis.recommend import Choice, phrase, recommend, stalled_note
 from farm.analysis.replicas import label as label_replicas
 from farm.analysis.replicas import replica_columns, spread
-from farm.analysis.surfaces import excluded, surfaces_with_draws
+from farm.analysis.surfaces import excluded, surfaces_with_draws, usable
 from farm.analysis.sut import sut_cost
 from farm.analysis.verdict import UNIT, Verdict, verdicts
 from farm.load_level import RATE, UNITS, USERS, LoadKind, load_kind
@@ -114,7 +114,7 @@ def analyse(cells: pd.DataFrame, hist: pd.DataFrame | None = None, *, metric: st
     choices = recommend(configs, metric=metric) if both else []
     return Analysis(metric=metric, cells=cells, surface=surface, difference=difference(found),
                     crossovers=crossovers(found), choices=choices,
-                    recommendation=phrase(choices, unit) + (stalled_note(surface, unit) if choices else []),
+                    recommendation=phrase(choices, unit) + (stalled_note(usable(cells), unit) if choices else []),
                     excluded=excluded(cells), hosts=hosts, per_host=per_host, host_crossovers=crossovers(host_found),
                     agreement=agreement, sut_cost=sut_cost(cells), verdicts=found, host_verdicts=host_found,
                     max_error_ratio=max_error_ratio, unit=unit, load=load,

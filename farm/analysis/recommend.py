@@ -65,12 +65,19 @@ def _level(value: float) -> float:
     return int(number) if number.is_integer() else number
 
 
-def stalled_note(surface: pd.DataFrame, unit: str = "users") -> list[str]:
+def stalled_note(cells: pd.DataFrame, unit: str = "users") -> list[str]:
     """The line that says which points were left out of the recommendation because their latency is a lower bound
-    (users stalled, late starts, load off Little's law)."""
-    if surface.empty or not {"load_stalled", "load_mismatch"} & set(surface.columns):
+    (users stalled, late starts, load off Little's law), each point once.
+
+    ``cells``: one row per cell, labelled by its own configuration (``separate_other_parameters(...,
+    spread_unrun=False)``), not the surface: there a monolith point is repeated under every microservices replica
+    count it is compared with, and would be named as ``monolith, shared · catalog×2 cache``.
+    """
+    if cells.empty or not {"load_stalled", "load_mismatch"} & set(cells.columns):
         return []
-    stalled = surface[flagged(surface, "load_stalled") | flagged(surface, "load_mismatch")]
+    stalled = cells[flagged(cells, "load_stalled") | flagged(cells, "load_mismatch")]
+    stalled = stalled.drop_duplicates(["architecture", "cache", "instances", "users"]).sort_values(
+        ["users", "architecture", "cache", "instances"])
     if stalled.empty:
         return []
     points = "; ".join(f"{r['architecture']}, {r['cache']} cache, {r['instances']} instance"

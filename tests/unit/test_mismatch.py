@@ -3,6 +3,8 @@ never the faster side of a verdict nor a cache's win, and the sentences say why.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from farm.analysis.answer import analyse
 from farm.analysis.verdict import INCONCLUSIVE, SLOWER
 from tests.unit.test_verdicts import fixed
@@ -44,3 +46,21 @@ def test_the_recommendation_names_a_point_off_littles_law_it_left_out() -> None:
     assert found.recommendation[-1] == ("left out (users stalled or late starts, or load off Little's law: latency "
                                         "a lower bound, never meeting the SLO): monolith, none cache, 1 instance at "
                                         "4 users")
+
+
+def test_a_stalled_monolith_is_named_once_by_its_own_configuration_beside_scaled_microservices() -> None:
+    # Given microservices measured at two catalog counts (replicas.catalog 1 and 2) and a monolith, which runs no
+    # catalog, stalled at 4 users: the surface compares the monolith against each catalog count
+    cells, hist = fixed({("monolith", 4): 5, ("microservices", 4): 30}, reps=3)
+    micro = cells[cells["architecture"] == "microservices"]
+    cells = pd.concat([cells[cells["architecture"] == "monolith"].assign(**{"replicas.catalog": None}),
+                       micro.assign(**{"replicas.catalog": 1.0}),
+                       micro.assign(**{"replicas.catalog": 2.0}, id=micro["id"] + "-c2")], ignore_index=True)
+    hist = pd.concat([hist, hist[hist["cell_id"].str.startswith("microservices")].assign(
+        cell_id=lambda h: h["cell_id"] + "-c2")], ignore_index=True)
+    cells.attrs["params"] = ["architecture", "cache", "instances", "users", "replicas.catalog"]
+    cells["load_stalled"] = cells["architecture"] == "monolith"
+    # When the recommendation is phrased
+    note = analyse(cells, hist, slo_ms=100).recommendation[-1]
+    # Then the monolith is named once, as what it ran (no catalog count it never had)
+    assert note.endswith("never meeting the SLO): monolith, none cache, 1 instance at 4 users"), note
