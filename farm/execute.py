@@ -48,6 +48,7 @@ class ExecutionContext:
     ready_timeout_s: float = 60.0
     cancel: threading.Event = field(default_factory=threading.Event)
     stop_when: StopWhen | None = None
+    attempt: int = 1  # the group's attempt: part of its deployment's name
 
 
 @dataclass
@@ -56,6 +57,12 @@ class GroupOutcome:
 
     counts: dict[str, int] = field(default_factory=dict)
     retry: str | None = None
+    failures: list[tuple[list[str], str, str, str]] = field(default_factory=list)  # (cells, stage, category, msg)
+
+    def fail(self, store: Store, cell_ids: list[str], stage: str, category: str, message: str) -> None:
+        """Record cells failed, and remember it (a failing teardown adds its note to their error)."""
+        store.record_failure(cell_ids, stage, category, message)
+        self.failures.append((list(cell_ids), stage, category, message))
 
     def add(self, status: str, n: int = 1) -> None:
         """Count ``n`` cells that ended with ``status``."""
@@ -70,9 +77,11 @@ class _CellFailed(Exception):
         self.stage, self.error = stage, error
 
 
-def deployment_name(sweep_name: str, group_id: str) -> str:
-    """The deterministic name of a group's deployment, so a retry can find and remove what a crash left."""
-    return f"{sweep_name}-{group_id}"
+def deployment_name(sweep_name: str, group_id: str, attempt: int = 1) -> str:
+    """The name of one attempt's deployment of a group: deterministic, so that a crash's leftovers are found and
+    removed, and the attempt's own, so that no other attempt (another worker that took the group over) tears
+    down or reuses it."""
+    return f"{sweep_name}-{group_id}-a{attempt}"
 
 
 def describe(error: BaseException) -> tuple[str, str]:
@@ -90,7 +99,7 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
     if not cells:
         return outcome
     deployment: Deployment | None = None
-    name = deployment_name(sweep_name, group_id)
+    name = deployment_name(sweep_name, group_id, ctx.attempt)
     remaining = [c.id for c in cells]
     stage = "provision"
     try:
@@ -118,10 +127,13 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         if deployment is not None:
             message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / f"group-{group_id}")
         log.warning("group %s failed at %s: %s", group_id, stage, message)
-        ctx.store.record_failure(remaining, stage, category, message)
+        outcome.fail(ctx.store, remaining, stage, category, message)
         outcome.add(CellStatus.FAILED, len(remaining))
     finally:
-        _teardown(ctx, deployment, name)
+        torn = _teardown(ctx, deployment, name)
+        if torn is not None:
+            for cell_ids, failed_stage, category, message in outcome.failures:
+                ctx.store.record_failure(cell_ids, failed_stage, category, f"{message}; {torn}")
     return outcome
 
 
@@ -173,7 +185,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                                          f"({message}); {lost}") from failed.error
                 message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / cell.id)
                 log.warning("cell %s failed at %s: %s", cell.id, failed.stage, message)
-                ctx.store.record_failure([cell.id], failed.stage, category, message)
+                outcome.fail(ctx.store, [cell.id], failed.stage, category, message)
                 status = CellStatus.FAILED
         remaining.remove(cell.id)
         outcome.add(status)
@@ -201,15 +213,19 @@ def _keep_logs(ctx: ExecutionContext, deployment: Deployment, folder: Path) -> s
     return f" (stack logs: {folder / 'stack-logs.txt'})"
 
 
-def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -> None:
-    """Take the stack down; a failing teardown is logged, never allowed to hide the group's own outcome."""
+def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -> str | None:
+    """Take the stack down; a failing teardown is logged and returned (never allowed to hide the group's own
+    outcome)."""
     try:
         if deployment is not None:
             ctx.driver.down(deployment)
         else:
             ctx.driver.clean(name)
     except Exception as exc:
-        log.error("teardown of %s failed: %s", name, describe(exc)[1])
+        message = describe(exc)[1]
+        log.error("teardown of %s failed: %s", name, message)
+        return message
+    return None
 
 
 def _skip(ctx: ExecutionContext, cell: StoredCell, at_load: str) -> None:

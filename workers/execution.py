@@ -21,12 +21,14 @@ from farm.life import SweepStatus
 from farm.remote.hosts import SutHost
 from farm.spec import LoadedSweep
 from farm.stacks import place
+from farm.stacks.compose import ComposeDriver
 from farm.stacks.driver import StackDriver
 from workers.runtime import Runtime
 
 log = logging.getLogger("loadfarm.worker")
 STOPPING = threading.Event()  # set when this worker is asked to stop (SIGTERM): running groups hand their cells back
 WORKER_STOPPING = "worker stopping"
+SWEEP_CANCELLED = "sweep cancelled"
 
 
 class Heartbeat:
@@ -34,18 +36,33 @@ class Heartbeat:
 
     def __init__(self, rt: Runtime, sweep: str, held: set[str], cancel: threading.Event) -> None:
         self.rt, self.sweep, self.held, self.cancel = rt, sweep, held, cancel
-        self.sut: dict[str, str] = {}  # SUT host -> the group holding it
+        self.sut: dict[str, str] = {}  # SUT host -> the owner of its lease (this worker, the group's attempt)
         self.reason: str | None = None
+        self.renewed = time.monotonic()  # when the last round of renewals that all succeeded began
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        self._watch = threading.Thread(target=self._watchdog, name="lease-watchdog", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
+        self._watch.start()
         return self
 
     def __exit__(self, *_exc: object | TracebackType) -> None:
         self._stop.set()
         self._thread.join(5)
+        self._watch.join(5)
+
+    def _watchdog(self) -> None:
+        """Stop once our leases have expired unrenewed (the store is away, or slow beyond the lease): another
+        worker may then take the groups and their SUT hosts over, and nothing of ours may run beside them. Apart
+        from the renewals, which may hang on a lost connection."""
+        lease_s = self.rt.settings.lease_s
+        while not self._stop.wait(0.5):
+            silent = time.monotonic() - self.renewed
+            if silent > lease_s and not self.cancel.is_set():
+                self._halt(f"leases expired: the store did not answer for {silent:.0f} s")
+                return
 
     def _beat(self) -> None:
         lease_s = self.rt.settings.lease_s
@@ -58,18 +75,20 @@ class Heartbeat:
                 return
             try:
                 if self.rt.store.sweep_status(self.sweep) == SweepStatus.CANCELLED:
-                    self._halt("sweep cancelled")
+                    self._halt(SWEEP_CANCELLED)
                     return
                 if waited >= every:
                     waited = 0.0
+                    began = time.monotonic()
                     for group_id in list(self.held):
                         if not self.rt.leases.renew(group_id, self.rt.name, lease_s):
                             self._halt(f"lease of group {group_id} lost: another worker took it over")
                             return
-                    for host, group_id in list(self.sut.items()):
-                        if not self.rt.sut_leases.renew(host, group_id, lease_s):
+                    for host, owner in list(self.sut.items()):
+                        if not self.rt.sut_leases.renew(host, owner, lease_s):
                             self._halt(f"lease of SUT host {host} lost: another worker took it over")
                             return
+                    self.renewed = began
             except StoreError as exc:  # the database is away: keep working, results are retried
                 log.warning("heartbeat could not reach the store: %s", exc)
 
@@ -102,19 +121,20 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str],
             for group_id in [g for g in group_ids if g in held]:
                 error: str | None = None
                 try:
-                    if not rt.leases.begin_attempt(group_id, rt.name):
+                    attempt = rt.leases.begin_attempt(group_id, rt.name)
+                    if not attempt:
                         log.error("group %s: no attempt left; its unfinished cells failed", group_id)
                         continue
-                    with _stack_place(rt, loaded, group_id, beat) as (driver, host):
-                        outcome = execute_group(dataclasses.replace(ctx, driver=driver, host=host), loaded,
-                                                group_id)
+                    with _stack_place(rt, loaded, group_id, beat, attempt) as (driver, host):
+                        outcome = execute_group(dataclasses.replace(ctx, driver=driver, host=host, attempt=attempt),
+                                                loaded, group_id)
                     error = outcome.retry
                     for status, n in outcome.counts.items():
                         counts[status] = counts.get(status, 0) + n
                 except CancelledError:
-                    if beat.reason == WORKER_STOPPING:  # not the user's cancel: its cells run again elsewhere
+                    if beat.reason != SWEEP_CANCELLED:  # not the user's cancel: its cells run again elsewhere
                         rt.store.requeue_cancelled(group_id)
-                        error = "its worker was stopped"
+                        error = "its worker was stopped" if beat.reason == WORKER_STOPPING else beat.reason
                     raise
                 except Exception as exc:  # the store is away, or worse: this attempt ends, the next may work
                     error = describe(exc)[1]
@@ -125,7 +145,7 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str],
                 _after(after_group, loaded)
         except CancelledError:
             log.info("stopped: %s", beat.reason)
-            if beat.reason == "sweep cancelled":
+            if beat.reason == SWEEP_CANCELLED:
                 rt.store.cancel(sweep)
         except Exception as exc:  # e.g. the sweep's stack is not on this host: each held group uses an attempt
             error = describe(exc)[1]
@@ -152,18 +172,23 @@ def _after(hook: Callable[[LoadedSweep], object] | None, loaded: LoadedSweep) ->
 
 
 @contextmanager
-def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str,
-                 beat: Heartbeat) -> Iterator[tuple[StackDriver, dict[str, Any]]]:
+def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbeat,
+                 attempt: int = 1) -> Iterator[tuple[StackDriver, dict[str, Any]]]:
     """Where the group's stack runs (`farm.stacks.place`): here as processes, or on a free SUT host of the sweep
-    (leased meanwhile)."""
-    with _sut_lease(rt, loaded, group_id, beat) as sut:
+    (leased meanwhile, and cleared first of every farm deployment no live lease owns)."""
+    with _sut_lease(rt, loaded, group_id, beat, attempt) as sut:
         driver = place.choose(rt.settings, sut, rt.driver)
+        if sut is not None and isinstance(driver, ComposeDriver):
+            for stray in driver.clean_strays():  # a lost worker's, or one whose teardown failed
+                log.warning("removed deployment %s from %s: no live lease owned it", stray, sut.name)
         yield driver, place.host_facts(driver, rt.host)
 
 
 @contextmanager
-def _sut_lease(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbeat) -> Iterator[SutHost | None]:
-    """A free SUT host of the sweep's `sut:`, leased to the group until the block ends (None without `sut:`)."""
+def _sut_lease(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbeat,
+               attempt: int = 1) -> Iterator[SutHost | None]:
+    """A free SUT host of the sweep's `sut:`, leased to this attempt of the group until the block ends (None
+    without `sut:`)."""
     if loaded.spec.sut is None:
         yield None
         return
@@ -173,17 +198,18 @@ def _sut_lease(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbeat)
         raise SpecError(f"SUT host(s) {', '.join(missing)} not in {rt.settings.hosts_file} on worker {rt.name}",
                         hint="add them to the hosts file (FARM_HOSTS_FILE) on every generator")
     lease_s = rt.settings.lease_s
+    owner = f"{rt.name} attempt {attempt}"
     waited_since = time.monotonic()
-    while (name := rt.sut_leases.claim(loaded.spec.sut.hosts, group_id, rt.name, lease_s)) is None:
+    while (name := rt.sut_leases.claim(loaded.spec.sut.hosts, group_id, owner, lease_s)) is None:
         if beat.cancel.is_set():
             raise CancelledError("cancelled while waiting for a free SUT host")
         if time.monotonic() - waited_since > 5:
             log.info("group %s waits for a free SUT host among %s", group_id, ", ".join(loaded.spec.sut.hosts))
             waited_since = time.monotonic()
         time.sleep(1.0)
-    beat.sut[name] = group_id
+    beat.sut[name] = owner
     try:
         yield hosts[name]
     finally:
         beat.sut.pop(name, None)
-        rt.sut_leases.release(name, group_id)
+        rt.sut_leases.release(name, owner)

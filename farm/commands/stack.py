@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from farm.commands.common import coerce, out, settings, styled
-from farm.errors import SpecError
+from farm.commands.common import coerce, open_store, out, settings, styled
+from farm.errors import ProvisionError, SpecError
+
+MANUAL_LEASE_S = 10 * 365 * 86400.0  # a deployment started by hand holds its SUT host until `farm stack down`
 
 
 def stack_up(
@@ -46,18 +48,48 @@ def stack_up(
             raise SpecError(f"--param {key}: {raw!r} is not allowed: {refused}")
         params[key] = value
     driver = place.choose(cfg, place.sut_host(cfg, sut) if sut is not None else None, owned=False)
-    deployment = driver.up(manifest, params, name or f"manual-{manifest.name}")
+    name = name or f"manual-{manifest.name}"
+    if sut is not None:
+        _lease(cfg, sut, name)
     try:
-        driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
-        driver.check_instances(deployment)
+        deployment = driver.up(manifest, params, name)
+        try:
+            driver.ready(deployment, time.monotonic() + cfg.ready_timeout_s)
+            driver.check_instances(deployment)
+        except BaseException:
+            driver.down(deployment)
+            raise
     except BaseException:
-        driver.down(deployment)
+        if sut is not None:
+            _release(cfg, sut, name)
         raise
     driver.leave(deployment)  # the deployment stays up; what this process holds open does not
     where = f"on {sut}, {len(deployment.instances)} instance replicas" if sut else (
         f"{len(deployment.instances)} instance processes; logs in {deployment.workdir}")
     out.print(styled((deployment.name, "bold"), f" is up at {deployment.entry_url} ({where})"))
     out.print(f"stop it with: farm stack down {deployment.name}")
+
+
+def _lease(cfg: Any, sut: str, name: str) -> None:
+    """Take the SUT host's lease for a deployment started by hand (until `farm stack down`): no group is
+    measured beside it, and no group's clean-up removes it."""
+    from farm.store.leases import SutLeases
+
+    leases = SutLeases(open_store(cfg))
+    if leases.claim([sut], None, _manual(name), MANUAL_LEASE_S) is None:
+        holder = leases.holder(sut)
+        raise ProvisionError(f"SUT host {sut} is in use by {holder[0] if holder else 'another deployment'}",
+                             hint="wait until it is free, or `farm stack down NAME` the deployment holding it")
+
+
+def _release(cfg: Any, sut: str, name: str) -> None:
+    from farm.store.leases import SutLeases
+
+    SutLeases(open_store(cfg)).release(sut, _manual(name))
+
+
+def _manual(name: str) -> str:
+    return f"manual {name}"
 
 
 def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
@@ -68,6 +100,7 @@ def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=
 
     removed = place.remove(settings(), name)
     if removed.sut is not None:
+        _release(settings(), removed.sut, name)
         out.print(f"{name}: removed {removed.count} container(s) on {removed.sut}" if removed.count else
                   f"{name}: nothing was running on {removed.sut}")
         return

@@ -15,14 +15,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from farm import files
-from farm.errors import FarmError, ProvisionError, ReadinessError
+from farm.errors import FarmError, ProvisionError, ReadinessError, SSHUnreachableError
 from farm.remote.baseimage import BASE_IMAGE
 from farm.remote.hosts import SutHost
 from farm.remote.shell import Connector, RemoteShell
@@ -44,6 +45,7 @@ from farm.stacks.scaling import compose_replicas
 from farm.text import tail
 
 log = logging.getLogger("loadfarm.compose")
+T = TypeVar("T")
 STATE_FILE = "compose-state.json"
 PROJECT_LABEL = "com.docker.compose.project"
 BUILD_TIMEOUT_S = 900.0
@@ -244,8 +246,10 @@ class ComposeDriver:
     def metrics(self, deployment: Deployment) -> StackMetrics:
         """Read each replica's metrics, the cache's own counters and the SUT's CPU and memory on the host (cgroup
         files), all three at once: each is an SSH round trip (seconds on a loaded host), and one after the other
-        the last would be read well past the window's edge."""
-        conn: RemoteShell = deployment.handles["conn"]
+        the last would be read well past the window's edge. After a dropped SSH connection, once more on a new one."""
+        return self._reconnecting(deployment.handles, lambda conn: self._read(deployment, conn))
+
+    def _read(self, deployment: Deployment, conn: RemoteShell) -> StackMetrics:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reading") as pool:
             cache = pool.submit(actions.redis_hits, conn, deployment.handles["compose"], deployment.name,
                                 deployment.manifest, self._env())
@@ -291,16 +295,29 @@ class ComposeDriver:
         self._teardown(deployment.handles, deployment.name)
 
     def _teardown(self, handles: dict[str, Any], name: str) -> None:
-        conn: RemoteShell | None = handles.get("conn")
-        if conn is None:
+        if handles.get("conn") is None:
             return
         try:
             compose = handles.get("compose") or ["docker", "compose"]
-            self._remove(conn, compose, name, handles["remote"])
+            self._reconnecting(handles, lambda conn: self._remove(conn, compose, name, handles["remote"]))
+        except FarmError as exc:
+            raise ProvisionError(f"teardown of {name} on {self.host.name} failed: {exc}; it is removed when the "
+                                 f"host is next claimed") from exc
         finally:
-            conn.close()
+            if handles.get("conn") is not None:
+                handles["conn"].close()
             handles["conn"] = None
         (self.root / name / STATE_FILE).unlink(missing_ok=True)
+
+    def _reconnecting(self, handles: dict[str, Any], step: Callable[[RemoteShell], T]) -> T:
+        """``step`` on the deployment's connection; after a dropped connection, once more on a new one."""
+        try:
+            return step(handles["conn"])
+        except SSHUnreachableError as exc:
+            log.warning("%s: %s; reconnecting once", self.host.name, exc)
+            handles["conn"].close()
+            handles["conn"] = self.connect(self.host)
+            return step(handles["conn"])
 
     def _remove(self, conn: RemoteShell, compose: list[str], name: str, remote: str) -> int:
         """Remove a project's containers, networks and volumes by its name, and its uploaded folder."""
@@ -336,6 +353,23 @@ class ComposeDriver:
             except FarmError as exc:
                 log.warning("could not remove %s on %s: %s", name, self.host.name, exc)
         return removed
+
+    def clean_strays(self) -> list[str]:
+        """Remove every farm deployment on the host (its containers carry the farm's label): called by the holder
+        of the host's lease, which no other deployment may share. Returns the names removed."""
+        conn = self.connect(self.host)
+        try:
+            listed = conn.run(["docker", "ps", "-a", "--filter", f"label={guard.DEPLOYMENT_LABEL}", "--format",
+                               f'{{{{.Label "{guard.DEPLOYMENT_LABEL}"}}}}'], timeout=60, env=self._env())
+            names = sorted({n for n in listed.stdout.split() if n})
+            if names:
+                compose, root = self._compose_command(conn), upload_root(conn, self.host)
+                for name in names:
+                    check_deployment_name(name)
+                    self._remove(conn, compose, name, f"{root}/{name}")
+        finally:
+            conn.close()
+        return names
 
     def _record(self, workdir: Path, name: str) -> None:
         """Note the deployment here (owner and host), so a crashed worker's successor can remove it remotely."""

@@ -20,16 +20,19 @@ import yaml
 from farm.errors import ProvisionError, SpecError
 
 LIMITS_FILE = "farm-limits.yaml"
+# Every container of a farm deployment carries it (its value: the deployment's name), so that the holder of a SUT
+# host's lease can find and remove what no live lease owns any more.
+DEPLOYMENT_LABEL = "io.loadfarm.deployment"
 
 
-def limits_override(compose_text: str, pids: int, memory: str) -> str:
+def limits_override(compose_text: str, pids: int, memory: str, deployment: str = "") -> str:
     """An override file giving ``pids_limit`` and ``mem_limit`` to every service of the rendered compose file
-    that lacks them."""
+    that lacks them, and the farm's label (``deployment``, when given) to every service."""
     added: dict[str, dict[str, Any]] = {}
     for name, spec in _services(_load(compose_text)).items():
         if not isinstance(spec, dict):
             continue
-        limits: dict[str, Any] = {}
+        limits: dict[str, Any] = {"labels": {DEPLOYMENT_LABEL: deployment}} if deployment else {}
         if "pids_limit" not in spec:
             limits["pids_limit"] = pids
         if "mem_limit" not in spec and not _deploy_memory(spec):

@@ -63,7 +63,8 @@ def render_project(manifest: StackManifest, recipe: ComposeRecipe, params: dict[
     # a plain compose file (not .j2) is the team's own: used as it is (farm/stacks/compose_override.py)
     rendered = {"compose.yaml": _render_file(source, context) if source.suffix == ".j2" else _read(source)}
     limits = recipe.limits
-    rendered[guard.LIMITS_FILE] = guard.limits_override(rendered["compose.yaml"], limits.pids, limits.memory)
+    rendered[guard.LIMITS_FILE] = guard.limits_override(rendered["compose.yaml"], limits.pids, limits.memory,
+                                                        project)
     for target, template in recipe.files.items():
         if Path(target).is_absolute() or ".." in Path(target).parts:
             raise SpecError(f"compose file name {target!r} must stay inside the project folder",

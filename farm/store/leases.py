@@ -42,18 +42,18 @@ class Leases:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @transient_retry
-    def begin_attempt(self, group_id: str, host: str) -> bool:
-        """Count one attempt of a group we hold, as its execution starts; False (and the group given up, its
-        unfinished cells failed with the last error) when its attempts are used up."""
+    def begin_attempt(self, group_id: str, host: str) -> int:
+        """Count one attempt of a group we hold, as its execution starts, and return its number (from 1); 0 (and
+        the group given up, its unfinished cells failed with the last error) when its attempts are used up."""
         with self.store.session() as s:
             mine = (GroupRow.id == group_id) & (GroupRow.host == host) & (GroupRow.status == GroupStatus.RUNNING)
             result = s.execute(update(GroupRow).where(mine, GroupRow.attempts < self.max_attempts).values(
                 attempts=GroupRow.attempts + 1))
             if result.rowcount:  # type: ignore[attr-defined]
-                return True
+                return int(s.scalar(select(GroupRow.attempts).where(GroupRow.id == group_id)) or 1)
             if s.scalar(select(GroupRow.id).where(mine)) is not None:
                 self._give_up(s, group_id)
-            return False
+            return 0
 
     @transient_retry
     def renew(self, group_id: str, host: str, lease_s: float) -> bool:
@@ -136,7 +136,12 @@ class Leases:
 
 
 class SutLeases:
-    """Leases on SUT hosts: a running group holds one SUT host, so two generators never load the same one."""
+    """Leases on SUT hosts: a running group holds one SUT host, so two generators never load the same one.
+
+    A lease has one owner: one attempt of a group (``owner`` names the worker and the attempt), or a deployment
+    started by hand (`farm stack up --sut`, no group). It passes to another only once it has expired, never to
+    another attempt of the same group while the first may still be running there.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -153,31 +158,38 @@ class SutLeases:
                     continue
 
     @transient_retry
-    def claim(self, hosts: list[str], group_id: str, worker: str, lease_s: float) -> str | None:
-        """Take the first free host of ``hosts`` for a group (free: never leased, released, or expired)."""
+    def claim(self, hosts: list[str], group_id: str | None, owner: str, lease_s: float) -> str | None:
+        """Take the first free host of ``hosts`` for ``owner`` (free: never leased, released, or expired)."""
         self._ensure(hosts)
         now = utcnow()
         with self.store.session() as s:
             for host in hosts:
-                free = or_(SutLeaseRow.lease_until.is_(None), SutLeaseRow.lease_until < now,
-                           SutLeaseRow.group_id == group_id)
+                free = or_(SutLeaseRow.lease_until.is_(None), SutLeaseRow.lease_until < now)
                 result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, free).values(
-                    group_id=group_id, worker=worker, lease_until=now + timedelta(seconds=lease_s)))
+                    group_id=group_id, worker=owner, lease_until=now + timedelta(seconds=lease_s)))
                 if result.rowcount:  # type: ignore[attr-defined]
                     return host
         return None
 
     @transient_retry
-    def renew(self, host: str, group_id: str, lease_s: float) -> bool:
-        """Extend the group's lease on its SUT host; False when it lost it."""
+    def holder(self, host: str) -> tuple[str, object] | None:
+        """(owner, lease end) of a SUT host's live lease, or None when it is free."""
         with self.store.session() as s:
-            result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.group_id == group_id)
+            row = s.execute(select(SutLeaseRow.worker, SutLeaseRow.lease_until).where(
+                SutLeaseRow.host == host, SutLeaseRow.lease_until >= utcnow())).first()
+            return None if row is None else (str(row.worker), row.lease_until)
+
+    @transient_retry
+    def renew(self, host: str, owner: str, lease_s: float) -> bool:
+        """Extend ``owner``'s lease on its SUT host; False when it lost it."""
+        with self.store.session() as s:
+            result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.worker == owner)
                                .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @transient_retry
-    def release(self, host: str, group_id: str) -> None:
-        """Free the SUT host for the next group."""
+    def release(self, host: str, owner: str) -> None:
+        """Free the SUT host for the next owner (only if ``owner`` still holds it)."""
         with self.store.session() as s:
-            s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.group_id == group_id)
+            s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, SutLeaseRow.worker == owner)
                       .values(group_id=None, worker=None, lease_until=None))

@@ -144,9 +144,16 @@ def test_farm_stack_up_on_a_sut_host_serves_each_replica_and_stack_down_removes_
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=5)
             assert refused.value.code == 403, (base, path)
+    # And it holds the SUT host's lease: another deployment by hand (or a group) waits until it is taken down
+    second = farm("stack", "up", "shop", "--sut", "sutA", "--name", "other", cwd=workdir, env=env, timeout=120)
+    assert second.returncode == 1 and "SUT host sutA is in use by manual byhand" in second.stderr, second.stderr
     # And `farm stack down` removes it from the host
     down = farm("stack", "down", "byhand", cwd=workdir, env=env, timeout=300)
     assert down.returncode == 0 and "removed 4 container(s) on sutA" in down.stdout, down.stdout + down.stderr
+    from farm.store.leases import SutLeases
+    from farm.store.repository import Store
+
+    assert SutLeases(Store(f"sqlite:///{workdir / 'farm.db'}")).holder("sutA") is None
     assert leftovers(sut) == {"containers": [], "volumes": [], "networks": [], "uploads": []}
 
 

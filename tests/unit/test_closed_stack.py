@@ -82,8 +82,11 @@ def test_every_compose_service_gets_a_pids_and_memory_limit_unless_it_sets_its_o
     # When it is rendered for a deployment
     rendered = _render(manifest, manifest.compose, {"instances": 1}, "p", {"app": "t-app:1"})
     # Then an override file gives the first the defaults, the others keep theirs; the stack's file is untouched
+    # And every service carries the farm's label, naming the deployment (what a SUT host's lease holder removes)
+    label = {"labels": {"io.loadfarm.deployment": "p"}}
     assert yaml.safe_load(rendered["farm-limits.yaml"])["services"] == {
-        "app": {"pids_limit": 1024, "mem_limit": "2g"}, "cache": {"pids_limit": 1024}}
+        "app": {"pids_limit": 1024, "mem_limit": "2g", **label}, "cache": {"pids_limit": 1024, **label},
+        "db": label}
     assert rendered["compose.yaml"] == (manifest.folder / "compose.yaml.j2").read_text()
 
 

@@ -90,9 +90,26 @@ def test_two_generators_never_hold_the_same_sut_host_and_a_released_or_expired_o
     # Then a third group finds none free
     assert suts.claim(["sutA", "sutB"], "g3", "gen3", lease_s=30) is None
     # And a released host, or one whose lease expired (its generator died), is taken next
-    suts.release("sutA", "g1")
+    suts.release("sutA", "gen1")
     assert suts.claim(["sutA", "sutB"], "g3", "gen3", lease_s=0.05) == "sutA"
     time.sleep(0.1)
-    assert not suts.renew("sutB", "g1", 30)  # not g1's
+    assert not suts.renew("sutB", "gen1", 30)  # not gen1's
     assert suts.claim(["sutA"], "g4", "gen1", lease_s=30) == "sutA"
-    assert not suts.renew("sutA", "g3", 30)  # g3 lost it when it expired
+    assert not suts.renew("sutA", "gen3", 30)  # gen3 lost it when it expired
+    assert suts.holder("sutA") is not None and suts.holder("sutA")[0] == "gen1"  # type: ignore[index]
+
+
+def test_another_attempt_of_the_same_group_takes_a_sut_host_only_once_its_lease_expired(store: Store) -> None:
+    from farm.store.leases import SutLeases
+
+    suts = SutLeases(store)
+    # Given a SUT host held by attempt 1 of a group, whose worker lost the store (it renews nothing)
+    assert suts.claim(["sutA"], "g1", "gen1 attempt 1", lease_s=0.3) == "sutA"
+    # When attempt 2 of the same group, on another generator, asks for it while the lease runs
+    # Then it waits; once the lease has expired it is its own, and attempt 1 can neither renew nor release it
+    assert suts.claim(["sutA"], "g1", "gen2 attempt 2", lease_s=30) is None
+    time.sleep(0.4)
+    assert suts.claim(["sutA"], "g1", "gen2 attempt 2", lease_s=30) == "sutA"
+    assert not suts.renew("sutA", "gen1 attempt 1", 30)
+    suts.release("sutA", "gen1 attempt 1")
+    assert suts.holder("sutA") is not None and suts.holder("sutA")[0] == "gen2 attempt 2"  # type: ignore[index]
