@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from farm.errors import CancelledError, SpecError, StoreError
+from farm.errors import CancelledError, FarmError, SpecError, StoreError
 from farm.execute import ExecutionContext, describe, execute_group
 from farm.life import SweepStatus
 from farm.remote.hosts import SutHost
@@ -179,9 +179,19 @@ def _stack_place(rt: Runtime, loaded: LoadedSweep, group_id: str, beat: Heartbea
     with _sut_lease(rt, loaded, group_id, beat, attempt) as sut:
         driver = place.choose(rt.settings, sut, rt.driver)
         if sut is not None and isinstance(driver, ComposeDriver):
-            for stray in driver.clean_strays():  # a lost worker's, or one whose teardown failed
-                log.warning("removed deployment %s from %s: no live lease owned it", stray, sut.name)
+            _clean_strays(driver, sut)
         yield driver, place.host_facts(driver, rt.host)
+
+
+def _clean_strays(driver: ComposeDriver, sut: SutHost) -> None:
+    """Remove every farm deployment no live lease owns from the SUT host just leased (a lost worker's, or one whose
+    teardown failed). When that fails (Docker or SSH not answering), the group's provisioning on the host fails
+    next with its own message, as a provision failure of its cells."""
+    try:
+        for stray in driver.clean_strays():
+            log.warning("removed deployment %s from %s: no live lease owned it", stray, sut.name)
+    except FarmError as exc:
+        log.warning("could not clear %s of stray deployments: %s", sut.name, describe(exc)[1])
 
 
 @contextmanager
