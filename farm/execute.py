@@ -29,7 +29,7 @@ from farm.load.stats import LoadResult
 from farm.load_level import LoadLevel
 from farm.spec import LoadedSweep, StopWhen, locustfile_for, open_loop
 from farm.stacks.driver import Deployment, StackDriver, StackMetrics
-from farm.store.repository import Store
+from farm.store.repository import Holder, Store
 
 log = logging.getLogger("loadfarm.execute")
 ALIVE_CHECK_S = 5.0  # after a failed cell: how long the stack may take to answer again before it counts as lost
@@ -48,7 +48,12 @@ class ExecutionContext:
     ready_timeout_s: float = 60.0
     cancel: threading.Event = field(default_factory=threading.Event)
     stop_when: StopWhen | None = None
-    attempt: int = 1  # the group's attempt: part of its deployment's name
+    holder: Holder | None = None  # the worker and attempt holding the group's lease: its writes are guarded by it
+
+    @property
+    def attempt(self) -> int:
+        """The group's attempt: part of its deployment's name."""
+        return self.holder.attempt if self.holder is not None else 1
 
 
 @dataclass
@@ -59,9 +64,9 @@ class GroupOutcome:
     retry: str | None = None
     failures: list[tuple[list[str], str, str, str]] = field(default_factory=list)  # (cells, stage, category, msg)
 
-    def fail(self, store: Store, cell_ids: list[str], stage: str, category: str, message: str) -> None:
+    def fail(self, ctx: ExecutionContext, cell_ids: list[str], stage: str, category: str, message: str) -> None:
         """Record cells failed, and remember it (a failing teardown adds its note to their error)."""
-        store.record_failure(cell_ids, stage, category, message)
+        ctx.store.record_failure(cell_ids, stage, category, message, holder=ctx.holder)
         self.failures.append((list(cell_ids), stage, category, message))
 
     def add(self, status: str, n: int = 1) -> None:
@@ -111,12 +116,14 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         _run_cells(ctx, loaded, deployment, cells, remaining, outcome, sets)
     except (KeyboardInterrupt, CancelledError):
         ctx.store.record_failure(remaining[:1], "load", "cancel", "cancelled by the user",
-                                 status=CellStatus.CANCELLED)
-        ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status=CellStatus.PENDING)
+                                 status=CellStatus.CANCELLED, holder=ctx.holder)
+        ctx.store.record_failure(remaining[1:], "queued", "cancel", "not run: cancelled", status=CellStatus.PENDING,
+                                 holder=ctx.holder)
         raise
     except StackLostError as exc:
         # Hand the group back: its unfinished cells wait for another attempt (the store bounds attempts).
-        ctx.store.record_failure(remaining, "stack", exc.category, str(exc), status=CellStatus.PENDING)
+        ctx.store.record_failure(remaining, "stack", exc.category, str(exc), status=CellStatus.PENDING,
+                                 holder=ctx.holder)
         outcome.retry = str(exc)
     except StoreError:
         raise  # the store is away beyond its retries: nothing can be recorded; the lease expires and is reaped
@@ -127,13 +134,13 @@ def execute_group(ctx: ExecutionContext, loaded: LoadedSweep, group_id: str) -> 
         if deployment is not None:
             message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / f"group-{group_id}")
         log.warning("group %s failed at %s: %s", group_id, stage, message)
-        outcome.fail(ctx.store, remaining, stage, category, message)
+        outcome.fail(ctx, remaining, stage, category, message)
         outcome.add(CellStatus.FAILED, len(remaining))
     finally:
         torn = _teardown(ctx, deployment, name)
         if torn is not None:
             for cell_ids, failed_stage, category, message in outcome.failures:
-                ctx.store.record_failure(cell_ids, failed_stage, category, f"{message}; {torn}")
+                ctx.store.record_failure(cell_ids, failed_stage, category, f"{message}; {torn}", holder=ctx.holder)
     return outcome
 
 
@@ -185,7 +192,7 @@ def _run_cells(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploymen
                                          f"({message}); {lost}") from failed.error
                 message += _keep_logs(ctx, deployment, ctx.artefacts / loaded.spec.name / cell.id)
                 log.warning("cell %s failed at %s: %s", cell.id, failed.stage, message)
-                outcome.fail(ctx.store, [cell.id], failed.stage, category, message)
+                outcome.fail(ctx, [cell.id], failed.stage, category, message)
                 status = CellStatus.FAILED
         remaining.remove(cell.id)
         outcome.add(status)
@@ -230,7 +237,7 @@ def _teardown(ctx: ExecutionContext, deployment: Deployment | None, name: str) -
 
 def _skip(ctx: ExecutionContext, cell: StoredCell, at_load: str) -> None:
     message = f"skipped (saturated): the stack crossed stop_when at {at_load}"
-    ctx.store.record_failure([cell.id], "load", "saturated", message, status=CellStatus.SKIPPED)
+    ctx.store.record_failure([cell.id], "load", "saturated", message, status=CellStatus.SKIPPED, holder=ctx.holder)
 
 
 def _offered(cell: StoredCell) -> float | None:
@@ -309,12 +316,12 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         return settling.add(time.monotonic(), sum(counts) if counts else None, now.cache_hits, now.cache_misses)
 
     try:
-        ctx.store.mark_running(cell.id, ctx.host)
+        ctx.store.mark_running(cell.id, ctx.host, holder=ctx.holder)
         stage = "reset"
         ctx.driver.reset(deployment)
         if sets is not None and sets.pinned:  # a process the stack started since (a respawned worker) too
             pin(stack_processes(_stack_pids(ctx.driver, deployment)), sets.stack, available_cpus())
-        ctx.store.stage(cell.id, "reset")
+        ctx.store.stage(cell.id, "reset", holder=ctx.holder)
         request = _load_request(ctx, loaded, deployment, cell, sets)
         stage = "load"
         settling.earliest = time.monotonic() + request.users / request.spawn_rate  # never before the ramp's end
@@ -336,7 +343,8 @@ def _execute_cell(ctx: ExecutionContext, loaded: LoadedSweep, deployment: Deploy
         cpu_s, seen = (local, service_cpu.replicas()) if local else containers_by_service(metrics.resources,
                                                                                            deployment.name)
         check = check_load(result, request.users, request.pacing_s > 0)
-        ctx.store.record_result(cell.id, result, metrics, agreement, warnings=[*warned, *check.warnings] or None,
+        ctx.store.record_result(cell.id, result, metrics, agreement, holder=ctx.holder,
+                                warnings=[*warned, *check.warnings] or None,
                                 **_conditions(result, _offered(cell), sets, usage[0] if usage else None),
                                 **cell_cost(loaded.manifest, cell.params, result.total.requests, cpu_s, seen),
                                 **check.as_extras())

@@ -23,6 +23,7 @@ from farm.spec import LoadedSweep
 from farm.stacks import place
 from farm.stacks.compose import ComposeDriver
 from farm.stacks.driver import StackDriver
+from farm.store.repository import Holder
 from workers.runtime import Runtime
 
 log = logging.getLogger("loadfarm.worker")
@@ -120,20 +121,22 @@ def run_groups(rt: Runtime, sweep: str, group_ids: list[str],
                                    cancel=cancel, stop_when=loaded.spec.stop_when)
             for group_id in [g for g in group_ids if g in held]:
                 error: str | None = None
+                holder: Holder | None = None
                 try:
                     attempt = rt.leases.begin_attempt(group_id, rt.name)
                     if not attempt:
                         log.error("group %s: no attempt left; its unfinished cells failed", group_id)
                         continue
+                    holder = Holder(rt.name, attempt)
                     with _stack_place(rt, loaded, group_id, beat, attempt) as (driver, host):
-                        outcome = execute_group(dataclasses.replace(ctx, driver=driver, host=host, attempt=attempt),
+                        outcome = execute_group(dataclasses.replace(ctx, driver=driver, host=host, holder=holder),
                                                 loaded, group_id)
                     error = outcome.retry
                     for status, n in outcome.counts.items():
                         counts[status] = counts.get(status, 0) + n
                 except CancelledError:
                     if beat.reason != SWEEP_CANCELLED:  # not the user's cancel: its cells run again elsewhere
-                        rt.store.requeue_cancelled(group_id)
+                        rt.store.requeue_cancelled(group_id, holder)
                         error = "its worker was stopped" if beat.reason == WORKER_STOPPING else beat.reason
                     raise
                 except Exception as exc:  # the store is away, or worse: this attempt ends, the next may work

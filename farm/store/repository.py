@@ -6,9 +6,11 @@ sessions in `farm.store.database`; this module adds a group's and a cell's reads
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import selectinload
 
 from farm.cells import StoredCell, stored_cell
@@ -24,10 +26,33 @@ if TYPE_CHECKING:
     from farm.load.agreement import RequestAgreement
     from farm.stacks.driver import StackMetrics
 
-__all__ = ["CELL_EXTRAS", "FINISHED", "HEAD", "MIGRATIONS", "UNFINISHED", "Store", "SweepInfo", "transient_retry"]
+__all__ = ["CELL_EXTRAS", "FINISHED", "HEAD", "MIGRATIONS", "UNFINISHED", "Holder", "Store", "SweepInfo",
+           "transient_retry"]
+log = logging.getLogger("loadfarm.store")
 
 # Cell fields a result may carry beside its measurements (record_result's keyword arguments; migration 0004).
 CELL_EXTRAS = (*LoadCheck.columns(), "warnings", "cost", "cost_breakdown", "cpu_ms_per_request", "probe")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who may write a group's cells: the worker holding the group's lease, in one attempt.
+
+    A worker cut off from the store writes late (its writes are retried until the store answers), by which time
+    the reaper may have handed the group back or another attempt taken it over: a write given a holder then
+    changes nothing, so that it never marks cells another attempt holds cancelled, failed or done.
+    """
+
+    worker: str
+    attempt: int
+
+
+def held_by(holder: Holder | None) -> list[ColumnElement[bool]]:
+    """The condition on a cell that its group is still held by ``holder`` (none without a holder)."""
+    if holder is None:
+        return []
+    return [CellRow.group_id.in_(select(GroupRow.id).where(GroupRow.host == holder.worker,
+                                                           GroupRow.attempts == holder.attempt))]
 
 
 class Store(SweepStore):
@@ -57,20 +82,20 @@ class Store(SweepStore):
 
     # ----------------------------------------------------------------------------------- cells
     @transient_retry
-    def mark_running(self, cell_id: str, host: dict[str, Any]) -> None:
+    def mark_running(self, cell_id: str, host: dict[str, Any], holder: Holder | None = None) -> None:
         """A cell starts on a host; earlier errors are cleared."""
         now = utcnow()
         with self.session() as s:
-            s.execute(update(CellRow).where(CellRow.id == cell_id).values(
+            s.execute(update(CellRow).where(CellRow.id == cell_id, *held_by(holder)).values(
                 status=CellStatus.RUNNING, host=host["name"], sut_host=(host.get("sut") or {}).get("name"),
                 host_info=host, started_at=now, finished_at=None,
                 error_stage=None, error_category=None, error_message=None, stage_times={"started": now.isoformat()}))
 
     @transient_retry
-    def stage(self, cell_id: str, stage: str) -> None:
+    def stage(self, cell_id: str, stage: str, holder: Holder | None = None) -> None:
         """Timestamp a stage of a cell (reset, warmup, measure, collect …)."""
         with self.session() as s:
-            row = s.get(CellRow, cell_id)
+            row = s.scalar(select(CellRow).where(CellRow.id == cell_id, *held_by(holder)))
             if row is not None:
                 row.stage_times = {**(row.stage_times or {}), stage: utcnow().isoformat()}
 
@@ -79,14 +104,15 @@ class Store(SweepStore):
                       agreement: RequestAgreement | None = None, *, offered_rps: float | None = None,
                       rate_saturated: bool | None = None, cpu_sets: dict[str, Any] | None = None,
                       host_cpu: dict[str, Any] | None = None, host_saturated: bool | None = None,
-                      **extra: Any) -> None:
+                      holder: Holder | None = None, **extra: Any) -> bool:
         """Store a cell's measurements and mark it done, replacing any earlier result (idempotent).
 
         ``agreement``: Locust's and the stack's request counts over the window, when the stack counts requests.
         ``offered_rps``: open-loop load's offered rate (the achieved one is the window's), ``rate_saturated``
         whether the cell fell short of it. ``cpu_sets``, ``host_cpu``, ``host_saturated``: generator and stack on
         one host (`farm.cpusets`). ``extra``: any of `CELL_EXTRAS` (unfinished requests, stalled users, warnings,
-        cost …); a name outside it is a programming error.
+        cost …); a name outside it is a programming error. False (nothing stored) when ``holder`` no longer holds
+        the cell's group.
         """
         unknown = set(extra) - set(CELL_EXTRAS)
         if unknown:
@@ -95,6 +121,11 @@ class Store(SweepStore):
             row = s.get(CellRow, cell_id)
             if row is None:
                 raise NotFoundError(f"no cell '{cell_id}'")
+            held = s.scalar(select(CellRow.id).where(CellRow.id == cell_id, *held_by(holder)))
+            if holder is not None and held is None:
+                log.warning("result of cell %s not stored: its group is no longer held by %s (attempt %d)", cell_id,
+                            holder.worker, holder.attempt)
+                return False
             s.execute(delete(MeasurementRow).where(MeasurementRow.cell_id == cell_id))
             s.add_all(measurement_rows(cell_id, (*result.endpoints, result.total)))
             now = utcnow()
@@ -114,23 +145,28 @@ class Store(SweepStore):
             for name in CELL_EXTRAS:
                 if name != "probe" or name in extra:  # a search's probe is set when planned, not measured
                     setattr(row, name, extra.get(name))
+        return True
 
     @transient_retry
     def record_failure(self, cell_ids: list[str], stage: str, category: str, message: str,
-                       status: str = CellStatus.FAILED) -> None:
-        """Mark cells failed (or cancelled) with the stage and category of the error."""
+                       status: str = CellStatus.FAILED, holder: Holder | None = None) -> None:
+        """Mark cells failed (or cancelled) with the stage and category of the error; with a ``holder``, only while
+        it still holds their group."""
         if not cell_ids:
             return
         with self.session() as s:
-            s.execute(update(CellRow).where(CellRow.id.in_(cell_ids), CellRow.status.not_in(FINISHED)).values(
+            s.execute(update(CellRow).where(CellRow.id.in_(cell_ids), CellRow.status.not_in(FINISHED),
+                                            *held_by(holder)).values(
                 status=status, error_stage=stage, error_category=category, error_message=message[:2000],
                 finished_at=utcnow()))
 
     @transient_retry
-    def requeue_cancelled(self, group_id: str) -> None:
-        """Hand a group's cells cancelled by a stopping worker (not by the user) back as pending."""
+    def requeue_cancelled(self, group_id: str, holder: Holder | None = None) -> None:
+        """Hand a group's cells cancelled by a stopping worker (not by the user) back as pending (with a
+        ``holder``, only while it still holds the group)."""
         with self.session() as s:
-            s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == CellStatus.CANCELLED)
+            s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status == CellStatus.CANCELLED,
+                                            *held_by(holder))
                       .values(status=CellStatus.PENDING, error_stage="queued", error_message="its worker was stopped"))
 
     def cells(self, name: str) -> list[StoredCell]:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from farm.stacks.driver import StackMetrics
 from farm.store.leases import Leases
-from farm.store.repository import Store
-from tests.unit.test_store import loaded
+from farm.store.repository import Holder, Store
+from tests.unit.test_store import loaded, result
 
 
 @pytest.fixture
@@ -78,6 +79,47 @@ def test_a_claimed_group_that_never_started_uses_no_attempt_and_a_resume_restore
     assert any(status == "failed" for status, _ in statuses(store))
     assert group in store.reopen("s")
     assert leases.claim(group, "w3", lease_s=30) and leases.begin_attempt(group, "w3")
+
+
+def test_a_cut_off_workers_late_writes_change_nothing_once_the_group_is_handed_back_or_taken_over(
+        store: Store) -> None:
+    group = first_group(store)
+    leases = Leases(store, max_attempts=3)
+    first, second = [c.id for c in store.cells("s") if c.group_id == group]
+    # Given w1 running the group's first cell, then cut off from the store until its lease expired
+    assert leases.claim(group, "w1", lease_s=0.05)
+    w1 = Holder("w1", leases.begin_attempt(group, "w1"))
+    store.mark_running(first, {"name": "w1"}, holder=w1)
+    time.sleep(0.1)
+
+    def late_writes() -> None:  # what w1 writes as its watchdog stops it and the store answers again
+        store.record_result(second, result(10), StackMetrics(None, None, []), holder=w1)
+        store.record_failure([first], "load", "cancel", "cancelled by the user", status="cancelled", holder=w1)
+        store.record_failure([second], "queued", "cancel", "not run: cancelled", status="pending", holder=w1)
+        store.requeue_cancelled(group, w1)
+        store.stage(first, "reset", holder=w1)
+
+    # When the reaper hands the group back, and w1 writes late
+    assert leases.expired()[0] == [("s", group)]
+    late_writes()
+    # Then its cells are as the reaper left them
+    assert [c.status for c in store.cells("s") if c.id in (first, second)] == ["pending"] * 2
+    # When w2 takes it over (its second attempt), fails the second cell and runs the first, and w1 writes late
+    assert leases.claim(group, "w2", lease_s=30)
+    w2 = Holder("w2", leases.begin_attempt(group, "w2"))
+    assert w2.attempt == 2
+    store.record_failure([second], "load", "http", "boom", holder=w2)
+    store.mark_running(first, {"name": "w2"}, holder=w2)
+    late_writes()
+    # Then nothing w2 holds changed: no cell cancelled, none measured by w1
+    mine = {c.id: c for c in store.cells("s")}
+    assert [(mine[i].status, mine[i].host, mine[i].error_message) for i in (first, second)] == [
+        ("running", "w2", None), ("failed", None, "boom")]
+    assert "reset" not in (mine[first].stage_times or {})
+    # And the holder's own writes still land
+    store.record_failure([first], "load", "cancel", "cancelled by the user", status="cancelled", holder=w2)
+    assert store.record_result(second, result(10), StackMetrics(None, None, []), holder=w2)
+    assert [c.status for c in store.cells("s") if c.id in (first, second)] == ["cancelled", "done"]
 
 
 def test_two_generators_never_hold_the_same_sut_host_and_a_released_or_expired_one_is_free(store: Store) -> None:
