@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,14 @@ from farm.errors import StoreError
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0004"  # the newest migration's revision; a unit test checks it against Alembic's scripts
+# Bounded network waits on PostgreSQL (libpq's parameters), so that a process whose database went away (its host
+# down, the network cut) gets an error it can retry or report instead of waiting forever: connecting; a silent
+# peer while waiting for an answer (TCP keepalives: declared dead ~25 s after its last sign of life); sent data never
+# acknowledged (TCP_USER_TIMEOUT, ms); and any one statement (the server's own limit, e.g. a wait for a lock that a
+# stuck session holds). A setting given in FARM_DATABASE_URL's query wins.
+PG_TIMEOUTS: dict[str, object] = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                                  "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30_000,
+                                  "options": "-c statement_timeout=60000"}
 
 
 def transient_retry(method: Callable[..., T]) -> Callable[..., T]:
@@ -47,7 +55,7 @@ class Database:
         self.url = url
         self.retry_s = retry_s
         try:
-            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True, connect_args=_bounded(url))
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(f"cannot use database URL: {exc}", hint="check FARM_DATABASE_URL") from exc
         if self.engine.dialect.name == "sqlite":
@@ -103,6 +111,14 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def _bounded(url: str) -> dict[str, object]:
+    """PostgreSQL's bounded waits (`PG_TIMEOUTS`) that the URL does not set itself; nothing for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    return {name: value for name, value in PG_TIMEOUTS.items() if name not in parsed.query}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
