@@ -1,4 +1,5 @@
-"""Is a SUT host usable? SSH, host key, auth, Docker and Compose, free disk and memory, clock offset.
+"""Is a SUT host usable? SSH, host key, auth, a quiet login shell, Docker and Compose, free disk and memory, clock
+offset.
 
 `check_hosts` answers for several hosts at once (one thread and one SSH connection each); ``farm hosts check``
 prints the answer as a table.
@@ -24,8 +25,9 @@ from farm.remote.hosts import SutHost
 from farm.remote.ssh import SSHConnection
 from farm.text import clip, tail
 
-COLUMNS = ("ssh", "host key", "auth", "docker", "compose", "disk free", "memory free", "clock offset")
+COLUMNS = ("ssh", "host key", "auth", "shell", "docker", "compose", "disk free", "memory free", "clock offset")
 _COMMAND_TIMEOUT_S = 20.0
+SLOW_SHELL_S = 1.0  # sshd starts the user's login shell for every command: its start-up costs each one this much
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def check_host(host: SutHost, connect_timeout: float) -> HostCheck:
 
 def _run_checks(conn: SSHConnection, report: HostCheck) -> None:
     checks: list[tuple[str, Callable[[SSHConnection, SutHost], Outcome], bool]] = [
-        ("docker", _docker, True), ("compose", _compose, True), ("disk free", _disk, False),
+        ("shell", _shell, True), ("docker", _docker, True), ("compose", _compose, True), ("disk free", _disk, False),
         ("memory free", _memory, False), ("clock offset", _clock, False)]
     for column, check, fatal in checks:
         try:
@@ -109,6 +111,22 @@ def _run_checks(conn: SSHConnection, report: HostCheck) -> None:
             report.fail(column, outcome.text, fatal=fatal)
         else:
             report.outcomes[column] = outcome
+
+
+def _shell(conn: SSHConnection, host: SutHost) -> Outcome:
+    """A command over SSH runs in the user's login shell, which (bash) reads ~/.bashrc first: it must print nothing
+    on stdout (the farm reads commands' output), and should write nothing to stderr and take no time (every command
+    pays it)."""
+    began = time.monotonic()
+    result = conn.run(["true"], check=False, timeout=_COMMAND_TIMEOUT_S)
+    took = time.monotonic() - began
+    if result.stdout.strip() or result.code != 0:
+        return Outcome(f"start-up prints: {clip(tail(result.stdout, 1), 50)!r}" if result.stdout.strip() else
+                       f"`true` exited with {result.code}", ok=False)
+    notes = [f"start-up takes {took:.1f} s a command"] if took > SLOW_SHELL_S else []
+    if result.stderr.strip():
+        notes.append(f"start-up writes to stderr: {clip(tail(result.stderr, 1), 50)!r}")
+    return Outcome("; ".join(notes), ok=None) if notes else Outcome("quiet")
 
 
 def _docker_env(host: SutHost) -> dict[str, str] | None:

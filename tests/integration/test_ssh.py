@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import socket
 import stat
 import subprocess
@@ -415,3 +416,27 @@ def _docker_installed() -> bool:
     import shutil
 
     return shutil.which("docker") is not None
+
+
+@pytest.mark.parametrize(("startup", "column", "usable"), [
+    ("echo 'Welcome to pyenv'", ("start-up prints: 'Welcome to pyenv'", False), False),
+    ("sleep 2", ("start-up takes", None), True),
+    ("echo 'pyenv: command not found' >&2", ("start-up writes to stderr: 'pyenv: command not found'", None), True),
+])
+def test_farm_hosts_check_names_a_login_shell_whose_start_up_prints_or_dawdles(
+        tmp_path: Path, startup: str, column: tuple[str, bool | None], usable: bool) -> None:
+    from farm.remote.check import check_host
+
+    # Given a SUT host whose account's ~/.bashrc (read by bash for every command over SSH) does something
+    (tmp_path / ".bashrc").write_text(startup + "\n")
+    docker = shutil.which("docker") is not None and os.path.exists("/var/run/docker.sock")
+    with sshd(extra_config=[f"SetEnv HOME={tmp_path}"]) as server:
+        # When it is checked
+        report = check_host(server.sut_host("noisy"), connect_timeout=10)
+    # Then the shell column says what its start-up does, and printing makes the host unusable
+    shell = report.outcomes["shell"]
+    assert column[0] in shell.text and shell.ok is column[1], report.outcomes
+    if not usable:
+        assert report.problem is not None and report.problem.startswith("shell: start-up prints"), report.problem
+    elif docker:
+        assert report.usable, report.problem
