@@ -430,7 +430,7 @@ def test_farm_hosts_check_names_a_login_shell_whose_start_up_prints_or_dawdles(
     # Given a SUT host whose account's ~/.bashrc (read by bash for every command over SSH) does something
     (tmp_path / ".bashrc").write_text(startup + "\n")
     docker = shutil.which("docker") is not None and os.path.exists("/var/run/docker.sock")
-    with sshd(extra_config=[f"SetEnv HOME={tmp_path}"]) as server:
+    with sshd(env={"SHLVL": "0", "HOME": str(tmp_path)}) as server:  # shell level 1 once bash starts: it reads it
         # When it is checked
         report = check_host(server.sut_host("noisy"), connect_timeout=10)
     # Then the shell column says what its start-up does, and printing makes the host unusable
