@@ -19,11 +19,16 @@ What this machine cannot exercise, and what stands in for it:
   `systemd-analyze verify` in a test of their own.
 - The three hosts share one venv (farm_venv) to keep the file within its time budget (one 40 s install instead of
   three); everything host-specific (env files, pidfiles, logs, keys, known_hosts, hosts files) is per farm_root.
+  That venv is kept between runs on one machine (`cached_venv`, keyed by pyproject.toml and the Python): the
+  dependencies are installed once, and every run's playbook reinstalls Loadfarm itself from its new wheelhouse
+  (the role's "Reinstall Loadfarm itself when the wheelhouse changed"), so the lab runs the code under test.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -54,6 +59,7 @@ from tests.integration.ansible_lab import (
     close_ssh_masters,
     generator_namespaces,
     guest_address,
+    parse_recap,
     program,
     read_env_file,
     run_playbook,
@@ -158,6 +164,33 @@ def lab_root() -> Iterator[Path]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def cached_venv(lab_root: Path) -> Iterator[Path]:
+    """The lab's shared venv, kept between runs on this machine below the test cache (next to the base image),
+    one per pyproject.toml and Python; a run that holds its lock uses it, a second run at the same time gets a
+    fresh one in the lab. The venv is kept once the playbook that installed into it ended without a failure on any
+    host; any other ending (a failure, a timeout, a kill) leaves it to be made again by the next run."""
+    python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    key = hashlib.sha256((ANSIBLE_DIR.parent / "pyproject.toml").read_bytes() + python.encode()).hexdigest()[:16]
+    cache = base_image_cache() / f"ansible-venv-{key}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another run of this file on this machine uses it now
+            yield lab_root / "venv"
+            return
+        venv, complete = cache / "venv", cache / "complete"
+        if not complete.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+        complete.unlink(missing_ok=True)
+        yield venv
+        first = lab_root / "ansible-1.log"
+        recap = parse_recap(first.read_text()) if first.exists() else {}
+        if recap and all(c.get("failed", 0) == 0 and c.get("unreachable", 0) == 0 for c in recap.values()):
+            complete.touch()
+
+
 def stop_services(root: Path) -> None:
     """Stop every service the roles started (workers first), through their own supervisor scripts."""
     for service in ("worker", "serve", "flower", "postgres", "redis"):
@@ -201,7 +234,7 @@ def worker_pids(name: str) -> list[int]:
 
 
 def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host, Sshd, str]], sut: SutHost,
-                    secrets_: dict[str, str], ports: dict[str, int]) -> Path:
+                    secrets_: dict[str, str], ports: dict[str, int], venv: Path) -> Path:
     """The lab's inventory (YAML): every host over SSH with its key and one strict known_hosts."""
     known_hosts = root / "known_hosts"
     controller.write_known_hosts(known_hosts)
@@ -237,7 +270,7 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
         "vars": {"ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
                                             "-o IdentitiesOnly=yes",
                  "farm_apt_update_cache": False,
-                 "farm_root": str(root / "hosts" / "{{ inventory_hostname }}"), "farm_venv": str(root / "venv"),
+                 "farm_root": str(root / "hosts" / "{{ inventory_hostname }}"), "farm_venv": str(venv),
                  # the venvs' Python is the one that builds the wheelhouse (python_full_version markers must agree)
                  "farm_python": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
                  "farm_wheelhouse_archive": str(root / "build" / "wheelhouse.tar.gz"),
@@ -257,7 +290,7 @@ def write_inventory(root: Path, *, controller: Sshd, generators: list[tuple[Host
 
 @pytest.mark.timeout(1200)  # a shared 2-core machine under load; alone it takes a few minutes
 def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
-        lab_root: Path, base_image_tarball: Path) -> None:
+        lab_root: Path, cached_venv: Path, base_image_tarball: Path) -> None:
     require_ansible()
     require_sut_host()
     require("redis-server", "apt-get install redis-server")
@@ -277,7 +310,7 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         stack.callback(close_ssh_masters, root)
         stack.callback(stop_services, root)
         inventory = write_inventory(root, controller=controller, generators=generators, sut=sut,
-                                    secrets_=secrets_, ports=ports)
+                                    secrets_=secrets_, ports=ports, venv=cached_venv)
 
         # When site.yml runs, as the README says
         first = run_playbook(root, inventory)
@@ -352,7 +385,7 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         assert second.changed() == dict.fromkeys(first.recap, 0), "\n".join(second.changed_tasks())
 
         # When, from the controller, the hosts are checked and a sweep is submitted (the README's first steps)
-        farm = str(root / "venv" / "bin" / "farm")
+        farm = str(cached_venv / "bin" / "farm")
         env = {**os.environ, **read_env_file(ctl_root / "farm.env")}
         check = subprocess.run([farm, "hosts", "check"], cwd=ctl_root, env=env, capture_output=True, text=True,
                                timeout=120)
@@ -385,6 +418,6 @@ def test_site_yml_provisions_a_lab_idempotently_and_a_sweep_completes_there(
         assert not any(password in logs for password in secrets_.values())
     # And once the lab is taken down, nothing of it keeps running
     deadline = time.monotonic() + 30
-    while stray_processes(str(root)) and time.monotonic() < deadline:
+    while (stray_processes(str(root)) or stray_processes(str(cached_venv))) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert stray_processes(str(root)) == []
+    assert stray_processes(str(root)) == [] and stray_processes(str(cached_venv)) == []
