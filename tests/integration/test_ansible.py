@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from base64 import b64encode
@@ -167,11 +168,13 @@ def lab_root() -> Iterator[Path]:
 @pytest.fixture
 def cached_venv(lab_root: Path) -> Iterator[Path]:
     """The lab's shared venv, kept between runs on this machine below the test cache (next to the base image),
-    one per pyproject.toml and Python; a run that holds its lock uses it, a second run at the same time gets a
-    fresh one in the lab. The venv is kept once the playbook that installed into it ended without a failure on any
-    host; any other ending (a failure, a timeout, a kill) leaves it to be made again by the next run."""
+    one per set of dependencies (pyproject.toml's) and Python; a run that holds its lock uses it, a second run at
+    the same time gets a fresh one in the lab. The venv is kept once the playbook that installed into it ended
+    without a failure on any host; any other ending (a failure, a timeout, a kill) leaves it to be made again."""
     python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-    key = hashlib.sha256((ANSIBLE_DIR.parent / "pyproject.toml").read_bytes() + python.encode()).hexdigest()[:16]
+    project = tomllib.loads((ANSIBLE_DIR.parent / "pyproject.toml").read_text())["project"]  # its dependencies only
+    wanted = json.dumps([python, project.get("dependencies"), project.get("optional-dependencies")], sort_keys=True)
+    key = hashlib.sha256(wanted.encode()).hexdigest()[:16]
     cache = base_image_cache() / f"ansible-venv-{key}"
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / "lock").open("w") as lock:
