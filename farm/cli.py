@@ -19,9 +19,12 @@ def build_app() -> typer.Typer:
     app = typer.Typer(help="Loadfarm: at what load, and with what cache, do microservices beat a monolith?",
                       no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     app.callback()(root)
-    stack_app = typer.Typer(help="Bring a stack up or down by hand, to try it.", no_args_is_help=True)
+    stack_app = typer.Typer(help="Bring a stack up or down by hand, to try it; start one from a compose file and "
+                                 "check it.", no_args_is_help=True)
     stack_app.command("up")(stack.stack_up)
     stack_app.command("down")(stack.stack_down)
+    stack_app.command("init")(stack.stack_init)
+    stack_app.command("check")(stack.stack_check)
     app.add_typer(stack_app, name="stack")
     app.add_typer(hosts.app, name="hosts")
     for name, command in (("sweeps", results.sweeps), ("results", results.results), ("report", results.report),

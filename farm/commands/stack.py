@@ -1,8 +1,10 @@
-"""`farm stack up/down`: bring a stack up or down by hand, to try it."""
+"""`farm stack up/down`: bring a stack up or down by hand, to try it; `farm stack init/check`: write a starting
+stack.yaml from a compose file, and check a stack folder against the contract."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -106,3 +108,71 @@ def stack_down(name: Annotated[str, typer.Argument(metavar="NAME", show_default=
         return
     out.print(f"{name}: stopped {removed.count} process group(s)" if removed.count else
               f"{name}: nothing was running")
+
+
+def stack_init(
+    compose: Annotated[Path, typer.Option("--from", metavar="COMPOSE.yml", show_default=False,
+                                          help="the team's docker-compose.yml (used as it is, never changed)")],
+    folder: Annotated[Path | None, typer.Argument(metavar="DIR", show_default=False,
+                                                  help="the stack folder that holds it \\[default: its folder]")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing stack.yaml")] = False,
+) -> None:
+    """Write a starting stack.yaml for a compose file, guessed from it: the entry is the service that publishes
+    a port, the services without one that have an image or a build are scaled, health is `/`. Prints what it
+    guessed and what to check; never replaces an existing stack.yaml unless --force. Then: `farm stack check`."""
+    from farm.stacks.init import init_stack
+
+    written = init_stack(compose, folder, force=force)
+    out.print(styled(("wrote", "bold"), " " + ", ".join(str(p) for p in written.files)))
+    out.print("guessed:")
+    for line in written.guess.guessed:
+        out.print(f"  - {line}", soft_wrap=True)
+    out.print("check:")
+    for line in written.guess.to_check:
+        out.print(f"  - {line}", soft_wrap=True)
+    out.print(f"next: farm stack check {written.manifest.parent} (add --sut HOST to run it once on a SUT host)",
+              soft_wrap=True)
+
+
+def stack_check(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False, help="the stack folder")],
+    sut: Annotated[str | None, typer.Option("--sut", metavar="HOST", help=(
+        "also bring it up on this SUT host (from FARM_HOSTS_FILE) at 1 and 2 replicas of its scaled services, "
+        "check readiness, each replica, reset, metrics and teardown, and take it down"))] = None,
+) -> None:
+    """Check a stack folder against the stack contract: the manifest, its recipe paths, templates, locustfile and
+    compose file; each point ok, a note, or a problem with its fix. Exit 0 when nothing is a problem, 1 when
+    something is, 2 when DIR is not a stack folder or HOST is unknown."""
+    from farm.stacks import check, place
+
+    cfg = settings()
+    manifest, points = check.check_folder(folder.expanduser().resolve())
+    host = place.sut_host(cfg, sut) if sut is not None else None  # an unknown host is bad input: before any work
+    for point in points:
+        _print_point(point)
+    if host is not None and manifest is not None and not check.failed(points):
+        if manifest.compose is None:
+            points.append(check.Point("sut", "problem", f"stack '{manifest.name}' has no compose recipe",
+                                      "add a `compose:` section to run it on a SUT host"))
+            _print_point(points[-1])
+        else:
+            out.print(f"on {host.name}: bringing {manifest.name} up at 1, then 2 replicas (minutes)…")
+            driver = place.sut_driver(cfg, host)
+            for point in check.check_on_driver(manifest, driver, f"check-{manifest.name}", cfg.ready_timeout_s):
+                points.append(point)
+                _print_point(point)
+    elif host is not None:
+        out.print("not run on the SUT host: fix the problems above first")
+    problems = sum(p.status == "problem" for p in points)
+    out.print(f"{problems} problem(s)" if problems else "no problems", style="red" if problems else "green")
+    raise typer.Exit(1 if problems else 0)
+
+
+_STYLE = {"ok": "green", "note": "yellow", "problem": "red"}
+
+
+def _print_point(point: Any) -> None:
+    fix = f" — fix: {point.fix}" if point.fix and point.status != "ok" else ""
+    out.print(styled((f"{point.status:<8}", _STYLE[point.status]), f"{point.name}: {point.detail}{fix}"),
+              soft_wrap=True)

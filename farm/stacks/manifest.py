@@ -372,6 +372,11 @@ def load_manifest(folder: Path) -> StackManifest:
         raise SpecError(f"{path}: cannot read the stack manifest: {reason}") from exc
     if len(data) > MAX_MANIFEST_BYTES:
         raise SpecError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; a stack manifest is a short file")
+    return parse_manifest(text, folder, path)
+
+
+def parse_manifest(text: str, folder: Path, path: Path) -> StackManifest:
+    """Validate a manifest's text as the stack folder ``folder``'s (``path`` names it in errors)."""
     raw = load_mapping(text, path, "a stack manifest must be a mapping")
     try:
         manifest = StackManifest.model_validate({**raw, "folder": folder})
