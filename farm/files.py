@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from farm.errors import ProvisionError
+from farm.errors import ProvisionError, SpecError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -59,6 +59,21 @@ def read_regular(path: Path, limit: int) -> bytes:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def read_small_text(path: Path, limit: int, what: str, short: str) -> str:
+    """A small UTF-8 file the user names (a manifest, a compose file), read with `read_regular`; `SpecError` in
+    one line naming the file and ``what`` it should be when it cannot be read, or is larger than ``limit`` bytes
+    (``short`` says why it should not be)."""
+    try:
+        data = read_regular(path, limit)
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(f"{path}: cannot read the {what}: {reason}") from exc
+    if len(data) > limit:
+        raise SpecError(f"{path}: larger than {limit >> 20} MiB; {short}")
+    return text
 
 
 def _kind(mode: int) -> str:

@@ -148,14 +148,7 @@ def init_stack(compose: Path, folder: Path | None = None, *, force: bool = False
     if (target.exists() or target.is_symlink()) and not force:
         raise SpecError(f"{target} exists; farm stack init never replaces it",
                         hint="check it with `farm stack check`, or pass --force to replace it")
-    try:
-        data = files.read_regular(compose, MAX_COMPOSE_BYTES)
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SpecError(f"{compose}: cannot read the compose file: {reason}") from exc
-    if len(data) > MAX_COMPOSE_BYTES:
-        raise SpecError(f"{compose}: larger than {MAX_COMPOSE_BYTES >> 20} MiB; is it a compose file?")
+    text = files.read_small_text(compose, MAX_COMPOSE_BYTES, "compose file", "is it a compose file?")
     has_locustfile = (folder / LOCUSTFILE).is_file()
     guess = guess_stack(text, compose.relative_to(folder).as_posix(), stack_name(folder.name),
                         has_locustfile=has_locustfile)

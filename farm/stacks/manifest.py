@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from farm.bounded_yaml import load_mapping
 from farm.errors import NotFoundError, SpecError
-from farm.files import read_regular
+from farm.files import read_small_text
 from farm.stacks.cache_spec import CacheStats, ResetAction
 
 Scalar = str | int | float | bool
@@ -364,14 +364,7 @@ def resolve_stack_folder(name_or_path: str, *, base: Path | None = None, extra: 
 def load_manifest(folder: Path) -> StackManifest:
     """Read and validate ``folder/stack.yaml``."""
     path = folder / MANIFEST_FILE
-    try:
-        data = read_regular(path, MAX_MANIFEST_BYTES)
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SpecError(f"{path}: cannot read the stack manifest: {reason}") from exc
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise SpecError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; a stack manifest is a short file")
+    text = read_small_text(path, MAX_MANIFEST_BYTES, "stack manifest", "a stack manifest is a short file")
     return parse_manifest(text, folder, path)
 
 
