@@ -114,19 +114,22 @@ def _locustfile(manifest: StackManifest) -> Point:
 def _compose_file(manifest: StackManifest) -> Point:
     recipe = manifest.compose_recipe()
     params = {**manifest.defaults(), "instances": 2}
+    plain = not override.is_template(recipe.file)
+    notes: list[str] = []
     try:
         text = render_project(manifest, recipe, params, "check", image_tags(manifest, recipe))["compose.yaml"]
         services = override.read_services(text, recipe.file)
+        if plain:  # what the driver adds to a team's file, and what it refuses there (a service it cannot reach)
+            notes = override.farm_override(text, recipe.file, project="check", bind="127.0.0.1", port=recipe.port,
+                                           entry=recipe.entry, reached=set(recipe.instances),
+                                           scaled=compose_replicas(manifest, params, recipe.scale)).notes
     except (FarmError, OSError) as exc:
-        return Point("compose file", "problem", exc.message if isinstance(exc, FarmError) else str(exc),
-                     "correct the compose file; `docker compose config` shows what Compose reads")
-    plain = not override.is_template(recipe.file)
-    # a template may leave services out for some parameters (the driver scales those it defines); a plain file not
-    named = {recipe.entry, *recipe.instances, *recipe.scale} if plain else {recipe.entry}
-    missing = sorted(named - set(services))
-    if missing:
-        return Point("compose file", "problem", f"the recipe names {', '.join(missing)}, which {recipe.file} does "
-                     f"not define; its services: {', '.join(services)}", "correct compose.entry, instances, scale")
+        message = f"{exc.message}{f' ({exc.hint})' if exc.hint else ''}" if isinstance(exc, FarmError) else str(exc)
+        return Point("compose file", "problem", message,
+                     "correct the compose file or the recipe; `docker compose config` shows what Compose reads")
+    if recipe.entry not in services:  # a template may leave other services out for some parameters, not the entry
+        return Point("compose file", "problem", f"the entry {recipe.entry} is not a service of {recipe.file} for "
+                     f"the defaults; its services: {', '.join(services)}", "correct compose.entry")
     fixed = [s for s in recipe.scale if s in services and services[s].get("container_name")]
     if fixed:
         return Point("compose file", "problem", f"{', '.join(fixed)}: a fixed container_name cannot be scaled",
@@ -135,11 +138,6 @@ def _compose_file(manifest: StackManifest) -> Point:
     if built and plain:
         return Point("compose file", "problem", f"{', '.join(built)}: built from `build:`, but the farm starts "
                      "Compose with --no-build", "build and tag the image on the SUT host, or give it an `image:`")
-    notes: list[str] = []
-    if plain:
-        _text, notes = override.farm_override(text, recipe.file, project="check", bind="127.0.0.1",
-                                              port=recipe.port, reached={recipe.entry, *recipe.instances},
-                                              scaled=compose_replicas(manifest, params, recipe.scale))
     detail = f"{recipe.file} parses: {len(services)} service(s), entry {recipe.entry}, scaled " \
              f"{', '.join(recipe.scale) or 'none'}"
     return Point("compose file", "note" if notes else "ok", "; ".join([detail, *notes]))

@@ -6,8 +6,8 @@ The guess, each part printed with what to check:
   published service depends on it, an HTTP-looking port); with none published, the service in front (nothing
   depends on it, a proxy image first); ``port`` is the container port it publishes (or exposes; else 80).
 - **scalable**: every other service without a published port that has an ``image:`` or ``build:``, is not a
-  known database or cache, and has no fixed ``container_name`` (Compose cannot scale one): they are the recipe's
-  ``instances`` (checked, reset and read replica by replica), ``scale`` and ``scalable``.
+  known database or cache, has no fixed ``container_name`` (Compose cannot scale one) and no ``network_mode``:
+  they are the recipe's ``instances`` (checked, reset and read replica by replica), ``scale`` and ``scalable``.
 - **health** ``/``; a starting ``locustfile.py`` (GET /) unless the folder has one.
 
 The compose file is used unchanged (README, "Bring your own compose file"); the manifest is validated by the
@@ -65,6 +65,7 @@ class _Service:
     exposed: tuple[int, ...]
     depends_on: frozenset[str]
     container_name: bool
+    network_mode: bool
     programs: str  # the programs its command, entrypoint and healthcheck run (`redis-server`, `redis-cli`)
 
     @property
@@ -186,7 +187,7 @@ def _read(name: str, index: int, spec: dict[str, Any], where: str) -> _Service:
                 _program(health.get("test") if isinstance(health, dict) else None)]
     return _Service(name, index, str(spec.get("image") or ""), spec.get("build") is not None, tuple(published),
                     exposed, frozenset(str(d) for d in depends), spec.get("container_name") is not None,
-                    " ".join(p for p in programs if p))
+                    "network_mode" in spec, " ".join(p for p in programs if p))
 
 
 def _program(command: Any) -> str:
@@ -243,6 +244,8 @@ def _scaled(services: list[_Service], entry: _Service, guessed: list[str], check
             guessed.append(f"{s.name}: one replica (a database or cache: {s.matched(STORE) or 'by its ports'})")
         elif s.container_name:
             guessed.append(f"{s.name}: one replica (a fixed container_name cannot be scaled)")
+        elif s.network_mode:
+            guessed.append(f"{s.name}: one replica (network_mode: the farm cannot reach its replicas)")
         else:
             scaled.append(s.name)
     if scaled:

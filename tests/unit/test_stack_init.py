@@ -39,6 +39,7 @@ SEVERAL_PUBLISHED = """services:
   app: {image: shop/app:2, expose: ["8000"]}
   adminer: {image: adminer, ports: ["8081:8080"], depends_on: [db]}
   worker: {image: shop/app:2, container_name: the-worker}
+  sidecar: {image: shop/agent, network_mode: host}
 """
 BUILT = """services:
   web: {build: ./web, ports: [{target: 80, published: 8080}]}
@@ -97,6 +98,7 @@ def test_of_several_published_ports_the_front_http_service_is_the_entry(tmp_path
     # And a service with a fixed container_name is not scaled; the others that publish are named to check
     assert recipe.scale == ("app",)
     assert any("worker: one replica (a fixed container_name" in line for line in written.guess.guessed)
+    assert any("sidecar: one replica (network_mode" in line for line in written.guess.guessed)
     assert any("adminer 8081:8080" in line and "db 5432:5432" in line for line in written.guess.to_check)
     # And the app exposes 8000, not the entry's port: said
     assert any("container port 80" in line and "app" in line for line in written.guess.to_check)
@@ -183,3 +185,22 @@ def test_a_manifest_that_does_not_load_is_one_problem_with_its_fix(tmp_path: Pat
     manifest, points = check_folder(folder)
     assert manifest is None and [(p.name, p.status) for p in points] == [("manifest", "problem")]
     assert "outside the stack folder" in points[0].detail and points[0].fix
+
+
+@pytest.mark.parametrize("compose, says", [
+    ("services:\n  web: {image: nginx, ports: ['8080:80']}\n  app: {image: a, container_name: the-app}\n",
+     "app: a fixed container_name cannot be scaled"),
+    ("services:\n  web: {image: nginx, ports: ['8080:80']}\n  app: {image: a, network_mode: host}\n",
+     "services.app sets network_mode"),
+    ("services:\n  web: {image: nginx, ports: ['8080:80']}\n", "the recipe names app"),
+])
+def test_what_the_driver_would_refuse_in_a_teams_file_is_a_problem(tmp_path: Path, compose: str, says: str) -> None:
+    # Given a manifest that scales and reaches `app`, and a compose file the driver could not run it with
+    folder = folder_with(tmp_path, compose)
+    (folder / "l.py").write_text("")
+    (folder / "stack.yaml").write_text("name: x\nlocustfile: l.py\ncompose: {file: docker-compose.yml, entry: web, "
+                                       "instances: [app], scale: [app], port: 80}\n")
+    _manifest, points = check_folder(folder)
+    [compose_point] = [p for p in points if p.name == "compose file"]
+    assert compose_point.status == "problem" and says in compose_point.detail, compose_point
+    assert compose_point.fix
