@@ -160,7 +160,8 @@ def check_on_driver(manifest: StackManifest, driver: StackDriver, name: str, rea
         try:
             deployment = driver.up(manifest, params, f"{name}-{count}")
         except FarmError as exc:
-            yield Point(f"up {label}", "problem", exc.message, exc.hint or "see the compose logs above")
+            yield Point(f"up {label}", "problem", str(exc),  # its hint holds the last logs: part of what happened
+                        "check the host (`farm hosts check`) and the compose file (`docker compose config`)")
             continue
         yield Point(f"up {label}", "ok", f"{len(deployment.endpoints)} replica(s) reached, entry "
                                          f"{deployment.entry_url}")
