@@ -120,9 +120,9 @@ def _compose_file(manifest: StackManifest) -> Point:
         text = render_project(manifest, recipe, params, "check", image_tags(manifest, recipe))["compose.yaml"]
         services = override.read_services(text, recipe.file)
         if plain:  # what the driver adds to a team's file, and what it refuses there (a service it cannot reach)
-            _text, notes = override.farm_override(text, recipe.file, project="check", bind="127.0.0.1",
-                                                  port=recipe.port, reached={recipe.entry, *recipe.instances},
-                                                  scaled=compose_replicas(manifest, params, recipe.scale))
+            notes = override.farm_override(text, recipe.file, project="check", bind="127.0.0.1", port=recipe.port,
+                                           entry=recipe.entry, reached=set(recipe.instances),
+                                           scaled=compose_replicas(manifest, params, recipe.scale)).notes
     except (FarmError, OSError) as exc:
         message = f"{exc.message}{f' ({exc.hint})' if exc.hint else ''}" if isinstance(exc, FarmError) else str(exc)
         return Point("compose file", "problem", message,

@@ -190,6 +190,8 @@ def test_a_manifest_that_does_not_load_is_one_problem_with_its_fix(tmp_path: Pat
 @pytest.mark.parametrize("compose, says", [
     ("services:\n  web: {image: nginx, ports: ['8080:80']}\n  app: {image: a, container_name: the-app}\n",
      "app: a fixed container_name cannot be scaled"),
+    ("services:\n  web: {image: nginx, ports: ['8080:80']}\n  app: {image: a, network_mode: host}\n",
+     "services.app sets network_mode"),
     ("services:\n  web: {image: nginx, ports: ['8080:80']}\n", "the recipe names app"),
 ])
 def test_what_the_driver_would_refuse_in_a_teams_file_is_a_problem(tmp_path: Path, compose: str, says: str) -> None:
