@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from farm.errors import StoreError
-from farm.life import FINISHED, WAITING, CellStatus, GroupStatus, group_status_after
+from farm.life import FINISHED, WAITING, CellStatus, GroupStatus, after_expiry, given_up_message, released
 from farm.store.models import CellRow, GroupRow, SutLeaseRow, SweepRow, utcnow
 from farm.store.repository import Store, transient_retry
 
@@ -32,12 +32,13 @@ class Leases:
 
     @transient_retry
     def claim(self, group_id: str, host: str, lease_s: float) -> bool:
-        """Take a group for ``host`` if nobody alive holds it (pending/queued, or running with an expired lease)."""
+        """Take a group for ``host`` if the rule `farm.life.claimable` allows it (nobody alive holds it)."""
         now = utcnow()
         with self.store.session() as s:
-            claimable = (GroupRow.status.in_(WAITING)) | (
+            # `claimable` as one atomic statement (two workers may race for the group)
+            free = (GroupRow.status.in_(WAITING)) | (
                 (GroupRow.status == GroupStatus.RUNNING) & (GroupRow.lease_until < now))
-            result = s.execute(update(GroupRow).where(GroupRow.id == group_id, claimable).values(
+            result = s.execute(update(GroupRow).where(GroupRow.id == group_id, free).values(
                 status=GroupStatus.RUNNING, host=host, lease_until=now + timedelta(seconds=lease_s)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -47,6 +48,7 @@ class Leases:
         the group given up, its unfinished cells failed with the last error) when its attempts are used up."""
         with self.store.session() as s:
             mine = (GroupRow.id == group_id) & (GroupRow.host == host) & (GroupRow.status == GroupStatus.RUNNING)
+            # `may_attempt` as one atomic statement: the count and its bound in the same update
             result = s.execute(update(GroupRow).where(mine, GroupRow.attempts < self.max_attempts).values(
                 attempts=GroupRow.attempts + 1))
             if result.rowcount:  # type: ignore[attr-defined]
@@ -73,13 +75,12 @@ class Leases:
         ``error`` is remembered as the group's last error, the one its cells fail with if no attempt is left.
         """
         with self.store.session() as s:
-            status = group_status_after(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)))
-            lease = utcnow() - timedelta(seconds=1) if status == GroupStatus.RUNNING else None
-            values: dict[str, object] = {"status": status, "lease_until": lease}
+            rule = released(s.scalars(select(CellRow.status).where(CellRow.group_id == group_id)), utcnow())
+            values: dict[str, object] = {"status": rule.status, "lease_until": rule.lease_until}
             if error is not None:
                 values["last_error"] = error[:2000]
             s.execute(update(GroupRow).where(GroupRow.id == group_id, GroupRow.host == host).values(**values))
-            return status
+            return rule.status
 
     @transient_retry
     def expired(self) -> tuple[list[tuple[str, str]], set[str]]:
@@ -93,7 +94,7 @@ class Leases:
                              .join(SweepRow, SweepRow.id == GroupRow.sweep_id)
                              .where(GroupRow.status == GroupStatus.RUNNING, GroupRow.lease_until < now)).all()
             for group_id, sweep_name, attempts in rows:
-                if attempts >= self.max_attempts:
+                if after_expiry(attempts, self.max_attempts) == GroupStatus.FAILED:
                     if self._give_up(s, group_id, expired_before=now):
                         given_up.add(str(sweep_name))
                     continue
@@ -119,8 +120,7 @@ class Leases:
                                                                              lease_until=None))
         if not result.rowcount:  # type: ignore[attr-defined]
             return False
-        last = group.last_error or "its worker stopped before finishing it each time (killed, lost or crashed)"
-        message = f"gave up after {group.attempts} attempt(s): {last}"
+        message = given_up_message(group.attempts, group.last_error)
         s.execute(update(CellRow).where(CellRow.group_id == group_id, CellRow.status.not_in(FINISHED),
                                         CellRow.status != CellStatus.CANCELLED).values(
             status=CellStatus.FAILED, error_stage=GIVE_UP_STAGE, error_category="internal",
@@ -164,6 +164,7 @@ class SutLeases:
         now = utcnow()
         with self.store.session() as s:
             for host in hosts:
+                # `farm.life.sut_free` as one atomic statement
                 free = or_(SutLeaseRow.lease_until.is_(None), SutLeaseRow.lease_until < now)
                 result = s.execute(update(SutLeaseRow).where(SutLeaseRow.host == host, free).values(
                     group_id=group_id, worker=owner, lease_until=now + timedelta(seconds=lease_s)))

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
-import pytest
 
 from farm.stacks.driver import StackMetrics
 from farm.store.leases import Leases
 from farm.store.repository import Holder, Store
 from tests.unit.test_store import loaded, result
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'farm.db'}")
-    s.migrate()
-    return s
 
 
 def first_group(store: Store) -> str:
