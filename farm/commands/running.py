@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -204,8 +204,8 @@ def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any, step:
             display.update(st, fresh)
             for line in probes.new() if probes is not None else []:
                 out.print(line)
-            if st.finished and step is not None and step():
-                continue  # the search's next probes were added (the worker may have added them already)
+            if st.finished and step is not None and _stepped(step, lambda: bool(status(store, name).finished)):
+                continue  # the search's next probes wait: added here, or by the worker meanwhile
             if st.finished:
                 display.update(st, ended.new())  # a cell that ended between the two reads
                 return
@@ -214,6 +214,14 @@ def _watch(store: Any, name: str, worker: LocalWorker | None, status: Any, step:
             time.sleep(0.5)
 
 
+
+
+def _stepped(step: Callable[[], bool], finished: Callable[[], bool]) -> bool:
+    """Whether a search whose sweep looked finished has next probes waiting: added by ``step`` now, or by the
+    worker that finished the last group between the status read and ``step`` (it stores the same step before its
+    task returns; then ``step`` adds nothing, and only a fresh status read, ``finished``, shows them waiting —
+    without it the watch ended and stopped the local worker with the search's next probes pending)."""
+    return step() or not finished()
 
 
 @contextlib.contextmanager
