@@ -1,9 +1,10 @@
-"""Bench: wall time of `farm report NAME --format json` on a 30-cell sweep, beside `farm status NAME`.
+"""Bench: wall time of `farm report NAME --format json` on the quickstart sweep, beside `farm status NAME`.
 
     .venv/bin/python bench/report_latency.py [--runs 10] [--keep DIR]
 
-Builds a SQLite store holding the quickstart sweep (examples/quickstart.yaml: 30 cells, both architectures, three
-cache settings, two repetitions) with synthetic measurements and response-time histograms, then times whole
+Builds a SQLite store holding the quickstart sweep (examples/quickstart.yaml: both architectures, three
+cache settings, its repetitions: 30 cells when bench/RESULTS.md was measured, 45 since it runs three) with
+synthetic measurements and response-time histograms, then times whole
 `farm` processes in turn: `farm report quickstart --format json`, the same through the full command path
 (`farm --debug report …`, the path the fast one must print the same JSON as), `farm status quickstart`, and a
 bare interpreter start. Prints the median of each and the ratio to the 1 s goal; checks that both report paths
@@ -109,8 +110,8 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"30-cell sweep (examples/quickstart.yaml), SQLite store; median of {args.runs} runs each, whole process, "
-          "in turn")
+    print(f"the quickstart sweep (examples/quickstart.yaml), SQLite store; median of {args.runs} runs each, "
+          "whole process, in turn")
     print(f"load average over the last minute: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
     print("| command | median wall | min – max | median CPU (user + sys) | wall: ratio to 1 s goal |")
     print("|---|---|---|---|---|")
