@@ -28,11 +28,10 @@ from typing import Any, NamedTuple
 import yaml
 
 from farm.errors import SpecError
-from farm.stacks.compose_limits import publish_address
+from farm.stacks.compose_limits import DEPLOYMENT_LABEL, publish_address
 from farm.stacks.compose_probe import PROBE_SERVICE, probe_service
 
 OVERRIDE_FILE = "farm-override.yaml"
-DEPLOYMENT_LABEL = "io.loadfarm.deployment"
 
 
 def is_template(file: str) -> bool:
@@ -102,7 +101,7 @@ def farm_override(text: str, where: str, *, project: str, bind: str, port: int, 
         entries = spec.get("ports") or []
         if not isinstance(entries, list):
             raise SpecError(f"{where}: services.{name}.ports must be a list")
-        published = [_published(name, entry, where) for entry in entries]
+        published = [published_port(name, entry, where) for entry in entries]
         ports = []
         for host_port, target, protocol in published:
             if host_port is not None and name in scaled:
@@ -126,7 +125,7 @@ def farm_override(text: str, where: str, *, project: str, bind: str, port: int, 
     return Override(yaml.dump({"services": added}, Dumper=_Dumper, sort_keys=True), notes, bool(inside))
 
 
-def _published(service: str, entry: Any, where: str) -> tuple[int | None, int, str]:
+def published_port(service: str, entry: Any, where: str) -> tuple[int | None, int, str]:
     """A ``ports`` entry (short or long syntax) as (fixed host port or None, container port, protocol)."""
     if isinstance(entry, dict):
         target, published, protocol = entry.get("target"), entry.get("published"), entry.get("protocol") or "tcp"

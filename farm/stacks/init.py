@@ -25,7 +25,7 @@ import yaml
 
 from farm import files
 from farm.errors import SpecError
-from farm.stacks.compose_override import _published, read_services
+from farm.stacks.compose_override import published_port, read_services
 from farm.stacks.manifest import MANIFEST_FILE, parse_manifest
 
 LOCUSTFILE = "locustfile.py"
@@ -175,7 +175,7 @@ def _read(name: str, index: int, spec: dict[str, Any], where: str) -> _Service:
     published = []
     for entry in ports:
         try:
-            host, target, _protocol = _published(name, entry, where)
+            host, target, _protocol = published_port(name, entry, where)
         except SpecError:  # a port range: published, its first container port
             first = str(entry).rsplit(":", 1)[-1].split("-")[0].split("/")[0]
             host, target = None, int(first) if first.isdigit() else 0

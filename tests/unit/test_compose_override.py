@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from farm.errors import SpecError
-from farm.stacks.compose_override import DEPLOYMENT_LABEL, farm_override, is_template, read_services
+from farm.stacks.compose_limits import DEPLOYMENT_LABEL
+from farm.stacks.compose_override import farm_override, is_template, read_services
 from farm.stacks.compose_probe import PROBE_SERVICE
 from farm.stacks.compose_render import render_project as _render
 from farm.stacks.manifest import load_manifest
